@@ -1,0 +1,196 @@
+//! AWS error answers (the query/REST XML `ErrorResponse` and the JSON `__type` form) turned into
+//! a code to act on and a message that says what to do.
+
+use crate::http::Reply;
+
+#[derive(Debug, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// Reads the error out of a non-2xx answer; an unreadable body still gives the status.
+pub fn parse(reply: &Reply) -> ApiError {
+    let (mut code, mut message) = (String::new(), String::new());
+    if let Ok(doc) = crate::xml::parse(&reply.body) {
+        let error = doc
+            .at("Error")
+            .or_else(|| doc.at("Errors/Error"))
+            .or_else(|| (doc.name == "Error").then_some(&doc));
+        if let Some(e) = error {
+            code = e.text_at("Code").unwrap_or_default().to_string();
+            message = e.text_at("Message").unwrap_or_default().to_string();
+        }
+    } else if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&reply.body) {
+        let t = v["__type"]
+            .as_str()
+            .or(v["code"].as_str())
+            .unwrap_or_default();
+        // `com.amazonaws.ssm#ParameterNotFound` → `ParameterNotFound`
+        code = t.rsplit('#').next().unwrap_or(t).to_string();
+        message = v["message"]
+            .as_str()
+            .or(v["Message"].as_str())
+            .unwrap_or_default()
+            .to_string();
+    }
+    if code.is_empty() {
+        code = reply
+            .header("x-amzn-errortype")
+            .map(|t| t.split(':').next().unwrap_or(t).to_string())
+            .unwrap_or_else(|| format!("HTTP{}", reply.status));
+    }
+    if message.is_empty() && !reply.body.is_empty() && code.starts_with("HTTP") {
+        let body = String::from_utf8_lossy(&reply.body);
+        message = body
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .trim()
+            .to_string();
+    }
+    ApiError {
+        status: reply.status,
+        code,
+        message,
+    }
+}
+
+impl ApiError {
+    /// Throttling and server-side trouble: worth another try after a pause.
+    pub fn retryable(&self) -> bool {
+        self.status >= 500
+            || self.status == 429
+            || matches!(
+                self.code.as_str(),
+                "Throttling"
+                    | "ThrottlingException"
+                    | "ThrottledException"
+                    | "RequestThrottled"
+                    | "RequestThrottledException"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "SlowDown"
+                    | "PriorRequestNotComplete"
+                    | "RequestTimeout"
+                    | "RequestTimeoutException"
+                    | "InternalFailure"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+            )
+    }
+
+    /// The session token ran out: fresh credentials may fix it.
+    pub fn expired_token(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired"
+        )
+    }
+
+    /// One line for the user: what failed, why, and what to change. `action` is like
+    /// `CloudWatch GetMetricData`, `permission` the IAM action it needs.
+    pub fn explain(&self, action: &str, permission: &str) -> String {
+        let said = if self.message.is_empty() {
+            format!("{} {}", self.status, self.code)
+        } else {
+            format!("{} {}: {}", self.status, self.code, self.message)
+        };
+        let advice = match self.code.as_str() {
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError" => {
+                format!("the AWS credentials lack the IAM permission {permission}; grant it to the role or user")
+            }
+            "SignatureDoesNotMatch" => {
+                "the secret access key does not match the access key ID; check AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key".into()
+            }
+            "InvalidClientTokenId" | "UnrecognizedClientException" | "InvalidAccessKeyId" => {
+                "AWS does not know this access key ID (deleted, mistyped, or from another partition); check the credentials".into()
+            }
+            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+                "the AWS session token has expired; supply fresh temporary credentials".into()
+            }
+            "RequestTimeTooSkewed" | "InvalidSignatureException" => {
+                "check that this machine's clock is right".into()
+            }
+            c if self.retryable() && c.contains("hrottl") || self.status == 429 => {
+                "AWS kept throttling; run less often or ask for a higher quota".into()
+            }
+            _ => String::new(),
+        };
+        if advice.is_empty() {
+            format!("{action} failed ({said})")
+        } else {
+            format!("{action} failed ({said}): {advice}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: http::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn query_xml_error() {
+        let e = parse(&reply(
+            403,
+            r#"<ErrorResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::1:user/r is not authorized to perform: cloudwatch:GetMetricData</Message></Error><RequestId>x</RequestId></ErrorResponse>"#,
+        ));
+        assert_eq!(e.code, "AccessDenied");
+        let m = e.explain("CloudWatch GetMetricData", "cloudwatch:GetMetricData");
+        assert!(
+            m.contains("not authorized") && m.contains("grant it"),
+            "{m}"
+        );
+        assert!(!e.retryable());
+    }
+
+    #[test]
+    fn json_error() {
+        let e = parse(&reply(
+            400,
+            r#"{"__type":"com.amazonaws.ssm#ParameterNotFound","message":"gone"}"#,
+        ));
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str()),
+            ("ParameterNotFound", "gone")
+        );
+        let e = parse(&reply(
+            400,
+            r#"{"__type":"ThrottlingException","Message":"slow"}"#,
+        ));
+        assert!(e.retryable());
+    }
+
+    #[test]
+    fn unreadable_bodies_still_say_something() {
+        let e = parse(&reply(502, "<html>Bad Gateway"));
+        assert_eq!(e.code, "HTTP502");
+        assert!(e.retryable());
+        assert!(e.explain("X", "x:Y").contains("Bad Gateway"));
+        let e = parse(&reply(400, ""));
+        assert_eq!(e.explain("X", "x:Y"), "X failed (400 HTTP400)");
+    }
+
+    #[test]
+    fn expired_and_signature() {
+        let e = parse(&reply(
+            400,
+            "<ErrorResponse><Error><Code>ExpiredToken</Code><Message>m</Message></Error></ErrorResponse>",
+        ));
+        assert!(e.expired_token());
+        let e = parse(&reply(
+            403,
+            "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>",
+        ));
+        assert!(e.explain("A", "p").contains("AWS_SECRET_ACCESS_KEY"));
+    }
+}

@@ -1,0 +1,59 @@
+//! SSM Parameter Store: GetParameter, to read the Mackerel API key (decrypted when it is a
+//! SecureString) instead of keeping it in a plain environment variable.
+
+use super::{Aws, Call, Service};
+use crate::error::{Error, Result, Secret};
+
+/// The region of a parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`).
+pub fn arn_region(name: &str) -> Option<&str> {
+    let mut parts = name.strip_prefix("arn:")?.split(':');
+    let (_partition, service, region) = (parts.next()?, parts.next()?, parts.next()?);
+    (service == "ssm" && !region.is_empty()).then_some(region)
+}
+
+pub fn get_parameter(aws: &Aws, name: &str, region: &str) -> Result<Secret> {
+    let call = Call {
+        service: Service::Ssm,
+        region,
+        method: "POST",
+        path: "/".into(),
+        headers: vec![
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "AmazonSSM.GetParameter"),
+        ],
+        body: serde_json::json!({"Name": name, "WithDecryption": true})
+            .to_string()
+            .into_bytes(),
+        action: "SSM GetParameter",
+        permission: "ssm:GetParameter (and kms:Decrypt for a SecureString)",
+    };
+    let body = aws
+        .call(&call)
+        .map_err(|e| e.context(format!("reading the API key from {name:?}")))?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        Error::runtime(format!(
+            "SSM GetParameter returned an unreadable answer: {e}"
+        ))
+    })?;
+    match v["Parameter"]["Value"].as_str() {
+        Some(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
+        _ => Err(Error::runtime(format!(
+            "SSM parameter {name:?} has no value"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_from_arns() {
+        assert_eq!(
+            arn_region("arn:aws:ssm:ap-northeast-1:123456789012:parameter/mackerel/apikey"),
+            Some("ap-northeast-1")
+        );
+        assert_eq!(arn_region("/mackerel/apikey"), None);
+        assert_eq!(arn_region("arn:aws:s3:::bucket"), None);
+    }
+}

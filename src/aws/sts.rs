@@ -1,0 +1,97 @@
+//! STS: AssumeRoleWithWebIdentity (unsigned: the web identity token is the proof), for the
+//! credential chain.
+
+use super::credentials::Credentials;
+use crate::clock;
+use crate::error::{Error, Result, Secret};
+use crate::http::{self, Attempt, Http};
+
+pub fn assume_role_with_web_identity(
+    http: &Http,
+    endpoint: &str,
+    role_arn: &str,
+    session_name: &str,
+    token: &str,
+) -> Result<Credentials> {
+    let action = "STS AssumeRoleWithWebIdentity";
+    let body = http::form(&[
+        ("Action".into(), "AssumeRoleWithWebIdentity".into()),
+        ("Version".into(), "2011-06-15".into()),
+        ("RoleArn".into(), role_arn.into()),
+        ("RoleSessionName".into(), session_name.into()),
+        ("WebIdentityToken".into(), token.into()),
+    ]);
+    let answer = http::retry(http, 4, || {
+        let req = ::http::Request::post(format!("{endpoint}/"))
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(body.clone().into_bytes());
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: {e}"))),
+        };
+        match http.send("sts", req) {
+            Err(e) => Attempt::Retry(Error::runtime(format!("{action} failed: {e}")), None),
+            Ok(r) if r.ok() => Attempt::Done(r.body),
+            Ok(r) => {
+                let api = super::error::parse(&r);
+                let e = Error::runtime(api.explain(
+                    action,
+                    "sts:AssumeRoleWithWebIdentity (in the role's trust policy)",
+                ));
+                if api.retryable() || api.code == "IDPCommunicationError" {
+                    Attempt::Retry(e, r.retry_after())
+                } else {
+                    Attempt::Fail(e)
+                }
+            }
+        }
+    })?;
+    parse_credentials(&answer, "AssumeRoleWithWebIdentityResult")
+        .map_err(|e| Error::runtime(format!("{action}: {e}")))
+}
+
+/// Reads `<…Response><{result}><Credentials>…` as every STS AssumeRole* answer has it.
+pub fn parse_credentials(body: &[u8], result: &str) -> Result<Credentials, String> {
+    let doc = crate::xml::parse(body)?;
+    let c = doc
+        .at(&format!("{result}/Credentials"))
+        .ok_or_else(|| format!("the answer has no {result}/Credentials"))?;
+    let field = |k: &str| c.text_at(k).filter(|v| !v.is_empty()).map(str::to_string);
+    let (Some(id), Some(secret), Some(token)) = (
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        field("SessionToken"),
+    ) else {
+        return Err("the answer lacks AccessKeyId, SecretAccessKey or SessionToken".into());
+    };
+    let expires = field("Expiration").and_then(|e| clock::parse_iso8601(&e));
+    Ok(Credentials {
+        access_key_id: id,
+        secret: Secret::new(secret),
+        token: Some(Secret::new(token)),
+        expires,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sts_credentials() {
+        let body = br#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+          <AssumeRoleWithWebIdentityResult><Credentials><SessionToken>TOK</SessionToken>
+          <SecretAccessKey>SEC</SecretAccessKey><Expiration>2026-11-25T01:02:00Z</Expiration>
+          <AccessKeyId>ASIA</AccessKeyId></Credentials></AssumeRoleWithWebIdentityResult>
+        </AssumeRoleWithWebIdentityResponse>"#;
+        let c = parse_credentials(body, "AssumeRoleWithWebIdentityResult").unwrap();
+        assert_eq!(
+            (c.access_key_id.as_str(), c.expires),
+            ("ASIA", Some(1795568520))
+        );
+        assert!(parse_credentials(b"<A><B/></A>", "AssumeRoleWithWebIdentityResult").is_err());
+    }
+}

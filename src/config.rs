@@ -1,0 +1,677 @@
+//! Configuration: every setting from its environment variable or its command-line option (the
+//! option wins), parsed and checked completely before anything touches the network, so that a
+//! mistake exits 2 with a message naming the variable or option at fault.
+
+use crate::aws;
+use crate::clock::{format_duration, parse_duration};
+use crate::cloudfront::{Group, Label};
+use crate::error::{Error, Result, Secret};
+use crate::log;
+use std::time::Duration;
+
+/// What the invocation asks for.
+#[derive(Debug)]
+pub enum Action {
+    Help,
+    Version,
+    Run(Box<Config>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// One cycle: discover, plan, fetch, map, post; then exit.
+    Run,
+    /// Print the distributions a run would read.
+    List,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub command: Command,
+    pub dry_run: bool,
+    pub apikey: Option<Secret>,
+    pub apikey_ssm: Option<String>,
+    pub apibase: String,
+    pub service: Option<String>,
+    pub distributions: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub groups: Vec<Group>,
+    pub label: Label,
+    pub lookback: Duration,
+    pub delay: Duration,
+    pub timeout: Duration,
+    pub log_level: log::Level,
+    pub log_format: log::Format,
+    pub aws: aws::Settings,
+}
+
+/// One setting: its option, the environment variables it is read from, and its help line.
+pub struct Setting {
+    pub flag: &'static str,
+    pub envs: &'static [&'static str],
+    pub value: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        flag: "apikey",
+        envs: &["MACKEREL_APIKEY", "apikey"],
+        value: "KEY",
+        default: "",
+        help: "Mackerel API key with write permission (prefer the variable or SSM: options show in ps)",
+    },
+    Setting {
+        flag: "apikey-ssm",
+        envs: &["MACKEREL_APIKEY_SSM"],
+        value: "NAME|ARN",
+        default: "",
+        help: "read the API key from this SSM parameter; a SecureString is decrypted",
+    },
+    Setting {
+        flag: "apibase",
+        envs: &["MACKEREL_APIBASE"],
+        value: "URL",
+        default: "https://api.mackerelio.com",
+        help: "Mackerel API base URL",
+    },
+    Setting {
+        flag: "service",
+        envs: &["CW2MACKEREL_SERVICE"],
+        value: "NAME",
+        default: "",
+        help: "Mackerel service that receives the metrics (required to post)",
+    },
+    Setting {
+        flag: "distributions",
+        envs: &["CW2MACKEREL_DISTRIBUTIONS"],
+        value: "ID,...",
+        default: "",
+        help: "read only these distributions; then no CloudFront call or permission is needed",
+    },
+    Setting {
+        flag: "tag",
+        envs: &["CW2MACKEREL_TAG"],
+        value: "KEY=VALUE,...",
+        default: "",
+        help: "read only distributions that carry all these tags (the option may be repeated)",
+    },
+    Setting {
+        flag: "metrics",
+        envs: &["CW2MACKEREL_METRICS"],
+        value: "SET",
+        default: "default",
+        help: "default, all, or groups: requests,transfer,error_rate,status_error_rate,cache_hit_rate,origin_latency",
+    },
+    Setting {
+        flag: "label",
+        envs: &["CW2MACKEREL_LABEL"],
+        value: "KIND",
+        default: "id",
+        help: "what names a distribution in metric names: id, alias, comment or tag:KEY",
+    },
+    Setting {
+        flag: "lookback",
+        envs: &["CW2MACKEREL_LOOKBACK"],
+        value: "DURATION",
+        default: "10m",
+        help: "length of the window every run re-reads and re-posts",
+    },
+    Setting {
+        flag: "delay",
+        envs: &["CW2MACKEREL_DELAY"],
+        value: "DURATION",
+        default: "3m",
+        help: "newest time held back because CloudWatch may still revise it",
+    },
+    Setting {
+        flag: "timeout",
+        envs: &["CW2MACKEREL_TIMEOUT"],
+        value: "DURATION",
+        default: "30s",
+        help: "limit for each HTTP request",
+    },
+    Setting {
+        flag: "log",
+        envs: &["CW2MACKEREL_LOG"],
+        value: "LEVEL",
+        default: "info",
+        help: "error, warn, info or debug",
+    },
+    Setting {
+        flag: "log-format",
+        envs: &["CW2MACKEREL_LOG_FORMAT"],
+        value: "FORMAT",
+        default: "text",
+        help: "text or json",
+    },
+];
+
+/// Mackerel drops points older than 24 hours, so no window may reach further back.
+const MAX_REACH: Duration = Duration::from_secs(24 * 3600);
+
+/// The raw values of one invocation: options first, then environment, then defaults.
+struct Raw<'e> {
+    options: Vec<(&'static Setting, String)>,
+    env: &'e dyn Fn(&str) -> Option<String>,
+}
+
+impl Raw<'_> {
+    /// The value and where it came from (`--flag` or the variable), for error messages.
+    fn get(&self, flag: &str) -> Option<(String, String)> {
+        let given: Vec<&str> = self
+            .options
+            .iter()
+            .filter(|(s, _)| s.flag == flag)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !given.is_empty() {
+            // Repeating an option appends for lists (`--tag a=b --tag c=d`) and otherwise the
+            // last one wins, as with most tools.
+            let value = if flag == "tag" {
+                given.join(",")
+            } else {
+                given[given.len() - 1].to_string()
+            };
+            return Some((value, format!("--{flag}")));
+        }
+        let setting = setting(flag);
+        setting.envs.iter().find_map(|name| {
+            (self.env)(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (v, (*name).to_string()))
+        })
+    }
+
+    fn value_or_default(&self, flag: &str) -> (String, String) {
+        self.get(flag)
+            .unwrap_or_else(|| (setting(flag).default.to_string(), format!("--{flag}")))
+    }
+
+    fn duration(&self, flag: &str) -> Result<Duration> {
+        let (v, src) = self.value_or_default(flag);
+        parse_duration(&v).map_err(|e| Error::config(format!("{src}: {e}")))
+    }
+}
+
+fn setting(flag: &str) -> &'static Setting {
+    SETTINGS
+        .iter()
+        .find(|s| s.flag == flag)
+        .expect("every flag looked up is in SETTINGS")
+}
+
+/// Reads the command line (without the program name) and the environment.
+pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Action> {
+    let mut command = None;
+    let mut dry_run = false;
+    let mut options = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" | "help" => return Ok(Action::Help),
+            "-V" | "--version" => return Ok(Action::Version),
+            "--dry-run" => dry_run = true,
+            a if a.starts_with("--") => {
+                let (name, inline) = match a[2..].split_once('=') {
+                    Some((n, v)) => (n, Some(v.to_string())),
+                    None => (&a[2..], None),
+                };
+                let Some(s) = SETTINGS.iter().find(|s| s.flag == name) else {
+                    return Err(Error::config(format!(
+                        "unknown option --{name} (see --help)"
+                    )));
+                };
+                let value = match inline {
+                    Some(v) => v,
+                    None => args.next().cloned().ok_or_else(|| {
+                        Error::config(format!("--{name} needs a value: --{name} {}", s.value))
+                    })?,
+                };
+                options.push((s, value));
+            }
+            a if a.starts_with('-') && a.len() > 1 => {
+                return Err(Error::config(format!("unknown option {a} (see --help)")));
+            }
+            a if command.is_none() => command = Some(a.to_string()),
+            a => {
+                return Err(Error::config(format!(
+                    "unexpected argument {a:?} (see --help)"
+                )));
+            }
+        }
+    }
+    let command = match command.as_deref() {
+        Some("run") => Command::Run,
+        Some("list") => Command::List,
+        Some(other) => {
+            return Err(Error::config(format!(
+                "unknown command {other:?}; the commands are run and list (see --help)"
+            )));
+        }
+        None => {
+            return Err(Error::config(
+                "no command given; try `cw2mackerel run` or `cw2mackerel --help`",
+            ));
+        }
+    };
+    if dry_run && command != Command::Run {
+        return Err(Error::config("--dry-run goes with the run command"));
+    }
+    let raw = Raw { options, env };
+    Config::from_raw(command, dry_run, &raw).map(|c| Action::Run(Box::new(c)))
+}
+
+impl Config {
+    fn from_raw(command: Command, dry_run: bool, raw: &Raw) -> Result<Config> {
+        let posts = command == Command::Run && !dry_run;
+
+        let log_level = {
+            let (v, src) = raw.value_or_default("log");
+            log::Level::parse(&v).ok_or_else(|| {
+                Error::config(format!(
+                    "{src}: {v:?} is not a log level; use error, warn, info or debug"
+                ))
+            })?
+        };
+        let log_format = {
+            let (v, src) = raw.value_or_default("log-format");
+            log::Format::parse(&v).ok_or_else(|| {
+                Error::config(format!(
+                    "{src}: {v:?} is not a log format; use text or json"
+                ))
+            })?
+        };
+
+        let apikey = raw.get("apikey").map(|(v, _)| Secret::new(v.trim()));
+        let apikey_ssm = raw.get("apikey-ssm").map(|(v, _)| v.trim().to_string());
+        if apikey.is_some() && apikey_ssm.is_some() {
+            return Err(Error::config(
+                "both an API key (MACKEREL_APIKEY or --apikey) and MACKEREL_APIKEY_SSM are set; keep one of them",
+            ));
+        }
+        if posts && apikey.is_none() && apikey_ssm.is_none() {
+            return Err(Error::config(
+                "no Mackerel API key: set MACKEREL_APIKEY, or MACKEREL_APIKEY_SSM to the name or ARN of an SSM parameter holding it (run --dry-run needs none)",
+            ));
+        }
+
+        let apibase = {
+            let (v, src) = raw.value_or_default("apibase");
+            let v = v.trim().trim_end_matches('/').to_string();
+            aws::check_url(&v).map_err(|e| Error::config(format!("{src}: {e}")))?;
+            v
+        };
+
+        let service = match raw.get("service") {
+            Some((v, src)) => {
+                Some(check_service(v.trim()).map_err(|e| Error::config(format!("{src}: {e}")))?)
+            }
+            None if posts => {
+                return Err(Error::config(
+                    "no Mackerel service: set CW2MACKEREL_SERVICE (or --service) to the service that receives the metrics",
+                ));
+            }
+            None => None,
+        };
+
+        let distributions = match raw.get("distributions") {
+            Some((v, src)) => {
+                parse_distributions(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
+            }
+            None => Vec::new(),
+        };
+        let tags = match raw.get("tag") {
+            Some((v, src)) => parse_tags(&v).map_err(|e| Error::config(format!("{src}: {e}")))?,
+            None => Vec::new(),
+        };
+        let groups = {
+            let (v, src) = raw.value_or_default("metrics");
+            Group::parse_list(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
+        };
+        let label = {
+            let (v, src) = raw.value_or_default("label");
+            Label::parse(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
+        };
+        if !distributions.is_empty() && (!tags.is_empty() || label != Label::Id) {
+            return Err(Error::config(
+                "CW2MACKEREL_DISTRIBUTIONS skips the CloudFront API, so a tag filter or a label other than id cannot be applied; remove CW2MACKEREL_DISTRIBUTIONS to read the account's distributions, or use the id label without tags",
+            ));
+        }
+
+        let lookback = raw.duration("lookback")?;
+        let delay = raw.duration("delay")?;
+        if lookback < Duration::from_secs(60) {
+            return Err(Error::config(format!(
+                "CW2MACKEREL_LOOKBACK is {}; it must be at least 1m, CloudFront's period",
+                format_duration(lookback)
+            )));
+        }
+        if lookback + delay > MAX_REACH {
+            return Err(Error::config(format!(
+                "CW2MACKEREL_LOOKBACK ({}) plus CW2MACKEREL_DELAY ({}) reach back more than 24h, and Mackerel drops points older than that",
+                format_duration(lookback),
+                format_duration(delay)
+            )));
+        }
+        let timeout = raw.duration("timeout")?;
+        if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
+            return Err(Error::config(
+                "CW2MACKEREL_TIMEOUT must be between 1s and 10m",
+            ));
+        }
+
+        let aws = aws::Settings::from_env(raw.env)?;
+        if let Some(name) = apikey_ssm.as_deref().filter(|_| posts)
+            && aws::ssm::arn_region(name).is_none()
+            && aws.region.is_none()
+        {
+            return Err(Error::config(
+                "MACKEREL_APIKEY_SSM is a parameter name, so AWS_REGION must say which region holds it (or give the parameter's ARN)",
+            ));
+        }
+
+        Ok(Config {
+            command,
+            dry_run,
+            apikey,
+            apikey_ssm,
+            apibase,
+            service,
+            distributions,
+            tags,
+            groups,
+            label,
+            lookback,
+            delay,
+            timeout,
+            log_level,
+            log_format,
+            aws,
+        })
+    }
+}
+
+/// Mackerel service names: 2 to 63 of `[a-zA-Z0-9_-]`.
+fn check_service(name: &str) -> Result<String, String> {
+    let ok = (2..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{name:?} is not a Mackerel service name (2 to 63 letters, digits, '-' or '_')"
+        ))
+    }
+}
+
+fn parse_distributions(list: &str) -> Result<Vec<String>, String> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(format!(
+                "{id:?} is not a CloudFront distribution ID (capital letters and digits, like E2QWRUHAPOMQZL)"
+            ));
+        }
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_string());
+        }
+    }
+    if ids.is_empty() {
+        return Err("no distribution ID in the list".into());
+    }
+    Ok(ids)
+}
+
+fn parse_tags(list: &str) -> Result<Vec<(String, String)>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(format!("{pair:?} is not a tag filter; write key=value")),
+        })
+        .collect()
+}
+
+/// The `--help` text, built from [`SETTINGS`] so that it cannot drift from what is parsed.
+pub fn help() -> String {
+    let mut out = format!(
+        "cw2mackerel {} - posts Amazon CloudWatch metrics of CloudFront distributions to Mackerel
+
+Usage: cw2mackerel <command> [options]
+
+Commands:
+  run             read CloudWatch once, post to Mackerel and exit
+                  (exit 0: all posted; 1: AWS or Mackerel failed; 2: bad configuration)
+  run --dry-run   print the datapoints as JSON lines instead of posting (no API key needed)
+  list            print the distributions a run would read
+
+Options (each has an environment variable; the option wins):
+",
+        env!("CARGO_PKG_VERSION")
+    );
+    for s in SETTINGS {
+        let left = format!("  --{} {}", s.flag, s.value);
+        out += &format!("{left:<32}{}\n", s.envs.join(", "));
+        out += &format!("{:<32}{}", "", s.help);
+        if !s.default.is_empty() {
+            out += &format!(" [default: {}]", s.default);
+        }
+        out += "\n";
+    }
+    out += "
+AWS credentials, region and endpoints come from the standard AWS variables and files:
+AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_PROFILE, the ECS container endpoint,
+EC2 instance metadata; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> redirect endpoints.
+";
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Action> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        load(&args, &move |k| env.get(k).cloned())
+    }
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
+        match load_with(args, env) {
+            Ok(Action::Run(c)) => *c,
+            other => panic!("expected a config, got {other:?}"),
+        }
+    }
+
+    fn config_error(args: &[&str], env: &[(&str, &str)]) -> String {
+        match load_with(args, env) {
+            Err(e @ Error::Config(_)) => e.to_string(),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    const BASE: &[(&str, &str)] = &[("MACKEREL_APIKEY", "k"), ("CW2MACKEREL_SERVICE", "cdn")];
+
+    #[test]
+    fn defaults() {
+        let c = config(&["run"], BASE);
+        assert_eq!(c.command, Command::Run);
+        assert_eq!(c.apibase, "https://api.mackerelio.com");
+        assert_eq!(c.service.as_deref(), Some("cdn"));
+        assert_eq!(c.lookback, Duration::from_secs(600));
+        assert_eq!(c.delay, Duration::from_secs(180));
+        assert_eq!(c.label, Label::Id);
+        assert_eq!(c.groups, Group::DEFAULT.to_vec());
+    }
+
+    #[test]
+    fn option_wins_over_environment() {
+        let c = config(
+            &["run", "--lookback", "20m", "--service=web"],
+            &[
+                ("CW2MACKEREL_LOOKBACK", "5m"),
+                ("MACKEREL_APIKEY", "k"),
+                ("CW2MACKEREL_SERVICE", "cdn"),
+            ],
+        );
+        assert_eq!(c.lookback, Duration::from_secs(1200));
+        assert_eq!(c.service.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn lowercase_apikey_of_the_agent_image_is_accepted() {
+        let c = config(
+            &["run"],
+            &[("apikey", "abc"), ("CW2MACKEREL_SERVICE", "cdn")],
+        );
+        assert_eq!(c.apikey.unwrap().expose(), "abc");
+    }
+
+    #[test]
+    fn tags_repeat_and_split() {
+        let c = config(
+            &["list", "--tag", "env=prod", "--tag", "team=web,tier="],
+            &[],
+        );
+        assert_eq!(
+            c.tags,
+            vec![
+                ("env".into(), "prod".into()),
+                ("team".into(), "web".into()),
+                ("tier".into(), "".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn dry_run_and_list_need_no_key_or_service() {
+        assert!(config(&["run", "--dry-run"], &[]).dry_run);
+        assert_eq!(config(&["list"], &[]).command, Command::List);
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let c = config(
+            &["run"],
+            &[
+                ("MACKEREL_APIKEY", "k"),
+                ("CW2MACKEREL_SERVICE", "cdn"),
+                ("CW2MACKEREL_TAG", " "),
+            ],
+        );
+        assert!(c.tags.is_empty());
+    }
+
+    #[test]
+    fn mistakes_name_their_source() {
+        for (args, env, needle) in [
+            (
+                &["run"][..],
+                &[("CW2MACKEREL_SERVICE", "cdn")][..],
+                "no Mackerel API key",
+            ),
+            (&["run"], &[("MACKEREL_APIKEY", "k")], "no Mackerel service"),
+            (
+                &["run"],
+                &[
+                    ("MACKEREL_APIKEY", "k"),
+                    ("MACKEREL_APIKEY_SSM", "p"),
+                    ("CW2MACKEREL_SERVICE", "cdn"),
+                ],
+                "keep one",
+            ),
+            (
+                &["run", "--lookback", "10"],
+                BASE,
+                "--lookback: \"10\" is not a duration",
+            ),
+            (
+                &["run"],
+                &[
+                    ("MACKEREL_APIKEY", "k"),
+                    ("CW2MACKEREL_SERVICE", "cdn"),
+                    ("CW2MACKEREL_DELAY", "soon"),
+                ],
+                "CW2MACKEREL_DELAY",
+            ),
+            (&["run", "--lookback", "30s"], BASE, "at least 1m"),
+            (&["run", "--lookback", "24h"], BASE, "24h"),
+            (
+                &["run", "--service", "c d"],
+                BASE,
+                "not a Mackerel service name",
+            ),
+            (&["run", "--apibase", "ftp://x"], BASE, "--apibase"),
+            (
+                &["run", "--distributions", "e123"],
+                BASE,
+                "not a CloudFront distribution ID",
+            ),
+            (&["run", "--tag", "env"], BASE, "not a tag filter"),
+            (&["run", "--metrics", "requests,bogus"], BASE, "bogus"),
+            (&["run", "--label", "name"], BASE, "--label"),
+            (
+                &["run", "--distributions", "E1", "--label", "alias"],
+                BASE,
+                "skips the CloudFront API",
+            ),
+            (&["run", "--log", "loud"], BASE, "--log"),
+            (&["run", "--log-format", "xml"], BASE, "--log-format"),
+            (&["run", "--timeout", "0s"], BASE, "CW2MACKEREL_TIMEOUT"),
+            (&["run", "--nope"], BASE, "unknown option --nope"),
+            (&["run", "--service"], BASE, "--service needs a value"),
+            (&["jump"], BASE, "unknown command"),
+            (&[], BASE, "no command"),
+            (
+                &["list", "--dry-run"],
+                BASE,
+                "--dry-run goes with the run command",
+            ),
+            (
+                &["run"],
+                &[
+                    ("MACKEREL_APIKEY_SSM", "/mackerel/key"),
+                    ("CW2MACKEREL_SERVICE", "cdn"),
+                ],
+                "AWS_REGION",
+            ),
+            (
+                &["run"],
+                &[
+                    ("MACKEREL_APIKEY", "k"),
+                    ("CW2MACKEREL_SERVICE", "cdn"),
+                    ("AWS_ENDPOINT_URL_CLOUDWATCH", "nope"),
+                ],
+                "AWS_ENDPOINT_URL_CLOUDWATCH",
+            ),
+        ] {
+            let msg = config_error(args, env);
+            assert!(msg.contains(needle), "{args:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_setting() {
+        let h = help();
+        for s in SETTINGS {
+            assert!(h.contains(&format!("--{}", s.flag)));
+            for e in s.envs {
+                assert!(h.contains(e));
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The one error type: a message written for the user, and whether it is about configuration
+//! (exit 2, always found before any network call) or about something at run time (exit 1).
+
+use std::fmt;
+
+#[derive(Debug)]
+pub enum Error {
+    Config(String),
+    Runtime(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn config(msg: impl Into<String>) -> Self {
+        Error::Config(msg.into())
+    }
+
+    pub fn runtime(msg: impl Into<String>) -> Self {
+        Error::Runtime(msg.into())
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) => 2,
+            Error::Runtime(_) => 1,
+        }
+    }
+
+    /// Puts what was being done in front of the message: `reading X: <message>`.
+    pub fn context(self, what: impl fmt::Display) -> Self {
+        match self {
+            Error::Config(m) => Error::Config(format!("{what}: {m}")),
+            Error::Runtime(m) => Error::Runtime(format!("{what}: {m}")),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Config(m) | Error::Runtime(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A value that must never reach a log line, an error or stdout: API keys, AWS secrets, tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn context_keeps_kind() {
+        let e = Error::config("bad").context("CW2MACKEREL_LOOKBACK");
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.to_string(), "CW2MACKEREL_LOOKBACK: bad");
+    }
+}

@@ -1,0 +1,56 @@
+//! cw2mackerel: posts Amazon CloudWatch metrics (CloudFront first) to Mackerel. One static
+//! binary, synchronous and single-threaded; every run flows discover → plan → fetch → map → post.
+
+mod aws;
+mod clock;
+mod cloudfront;
+mod config;
+mod discover;
+mod error;
+mod fetch;
+mod http;
+mod log;
+mod mackerel;
+mod map;
+mod plan;
+mod post;
+mod run;
+mod xml;
+
+use config::{Action, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = |k: &str| std::env::var(k).ok();
+    let result = match config::load(&args, &env) {
+        Ok(Action::Help) => {
+            print!("{}", config::help());
+            Ok(())
+        }
+        Ok(Action::Version) => {
+            println!("cw2mackerel {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Ok(Action::Run(cfg)) => {
+            log::init(cfg.log_level, cfg.log_format);
+            match cfg.command {
+                Command::Run => run::run(&cfg),
+                Command::List => run::list(&cfg),
+            }
+        }
+        Err(e) => {
+            // The configuration is bad, maybe its log format too: use it only if it reads.
+            let format = env("CW2MACKEREL_LOG_FORMAT")
+                .and_then(|f| log::Format::parse(&f))
+                .unwrap_or(log::Format::Text);
+            log::init(log::Level::Error, format);
+            log::error(&format!("configuration: {e}"), &[]);
+            Err(e)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => ExitCode::from(e.exit_code()),
+    }
+}

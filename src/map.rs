@@ -1,0 +1,119 @@
+//! Map: CloudWatch points to Mackerel datapoints under each series' name, keeping CloudWatch's
+//! timestamps, and posting 0 for settled periods of sums where CloudWatch has nothing (no
+//! traffic), never for rates or latencies.
+
+use crate::plan::Plan;
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    pub name: String,
+    pub time: i64,
+    pub value: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Mapped {
+    pub points: Vec<Point>,
+    /// How many of `points` are zeros for periods without data.
+    pub zero_filled: usize,
+}
+
+/// `data[i]` holds the points read for `plan.series[i]`. Points outside the window or not
+/// finite are dropped; a time given twice keeps the last value.
+pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>]) -> Mapped {
+    let mut out = Mapped::default();
+    for batch in &plan.batches {
+        let w = batch.window;
+        for &i in &batch.series {
+            let s = &plan.series[i];
+            let mut points: Vec<(i64, f64)> = data[i]
+                .iter()
+                .copied()
+                .filter(|(t, v)| (w.start..w.end).contains(t) && v.is_finite())
+                .collect();
+            points.sort_by_key(|(t, _)| *t);
+            points.reverse();
+            points.dedup_by_key(|(t, _)| *t);
+            points.reverse();
+            if s.fill_zero {
+                let missing: Vec<i64> = w
+                    .steps(s.period)
+                    .filter(|t| points.binary_search_by_key(t, |(pt, _)| *pt).is_err())
+                    .collect();
+                out.zero_filled += missing.len();
+                points.extend(missing.into_iter().map(|t| (t, 0.0)));
+                points.sort_by_key(|(t, _)| *t);
+            }
+            out.points
+                .extend(points.into_iter().map(|(time, value)| Point {
+                    name: s.name.clone(),
+                    time,
+                    value,
+                }));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{self, Series};
+    use std::time::Duration;
+
+    fn series(name: &str, fill_zero: bool) -> Series {
+        Series {
+            region: "us-east-1".into(),
+            namespace: "AWS/CloudFront".into(),
+            metric: "Requests".into(),
+            dimensions: vec![],
+            stat: "Sum".into(),
+            period: 60,
+            name: name.into(),
+            fill_zero,
+        }
+    }
+
+    #[test]
+    fn zeros_only_for_sums_and_only_inside_the_window() {
+        let now = 1_800_000_000;
+        let p = plan::plan(
+            vec![series("sum", true), series("rate", false)],
+            now,
+            Duration::from_secs(300),
+            Duration::from_secs(180),
+        );
+        let w = p.batches[0].window;
+        let data = vec![
+            vec![(w.start + 60, 5.0), (w.end, 99.0), (w.start - 60, 99.0)],
+            vec![(w.start, 1.5), (w.start, 2.5), (w.start + 120, f64::NAN)],
+        ];
+        let m = map(&p, &data);
+        let sum: Vec<(i64, f64)> = m
+            .points
+            .iter()
+            .filter(|p| p.name == "sum")
+            .map(|p| (p.time, p.value))
+            .collect();
+        assert_eq!(
+            sum,
+            (0..5)
+                .map(|k| (w.start + 60 * k, if k == 1 { 5.0 } else { 0.0 }))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(m.zero_filled, 4);
+        let rate: Vec<(i64, f64)> = m
+            .points
+            .iter()
+            .filter(|p| p.name == "rate")
+            .map(|p| (p.time, p.value))
+            .collect();
+        assert_eq!(rate, vec![(w.start, 2.5)]);
+        assert!(
+            m.points
+                .iter()
+                .all(|p| p.time % 60 == 0 && p.time < now - 180)
+        );
+    }
+}
