@@ -1,0 +1,615 @@
+#!/usr/bin/env python3
+"""Strict fakes of the HTTP peers cw2mackerel talks to, for its tests and benchmarks.
+
+    python3 tests/peers/fake.py KIND [--port N] [--no-stdin] [kind options]
+
+KIND is `mackerel` (Mackerel's REST API), `ecs` (the ECS/EKS container credentials endpoint),
+`imds` (EC2 instance metadata, IMDSv2 only), `lambda` (the Lambda runtime API) or `sts` (STS
+AssumeRoleWithWebIdentity, which AWS serves unsigned but moto insists on signing). The server
+binds 127.0.0.1, prints one line `{"port": N}` once listening, and exits when its stdin closes
+(so it dies with the test that started it) unless --no-stdin is given.
+
+Each fake rejects what the real API rejects and can inject faults. Control API (no auth):
+  GET  /_fake/requests   every request but /_fake/* seen so far
+  POST /_fake/reset      forget requests and queued faults
+  POST /_fake/faults     queue faults: [{"path": regex, "method", "status", "body", "headers",
+                         "delay": seconds, "truncate": bool, "close": bool, "count": n}]
+  GET  /_fake/state      what the fake holds (kind-specific);  POST /_fake/state  set it up
+"""
+import argparse
+import json
+import math
+import os
+import random
+import re
+import signal
+import string
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+LOCK = threading.Lock()
+REQUESTS = []
+FAULTS = []
+
+
+class Reply(Exception):
+    """Raised by handlers to answer with a status and a JSON (or raw) body."""
+
+    def __init__(self, status, body=None, headers=None, raw=None, ctype="application/json"):
+        self.status, self.body, self.headers, self.raw, self.ctype = status, body, headers or {}, raw, ctype
+
+
+def mackerel_error(status, message):
+    return Reply(status, {"error": {"message": message}})
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    kind = None  # set in main
+
+    def log_message(self, *args):
+        pass
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, status, body=b"", headers=None, ctype="application/json", truncate=False):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body) + (len(body) // 2 + 10 if truncate else 0)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if truncate else body)
+        self.wfile.flush()
+        if truncate:
+            self.close_connection = True
+
+    def handle_any(self):
+        url = urlsplit(self.path)
+        path, query = url.path, parse_qs(url.query, keep_blank_values=True)
+        body = self.read_body()
+        if path.startswith("/_fake/"):
+            return self.control(path, query, body)
+        record = {
+            "method": self.command,
+            "path": path,
+            "query": query,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body.decode("utf-8", "replace"),
+            "time": time.time(),
+            "status": 0,
+        }
+        with LOCK:
+            REQUESTS.append(record)
+            fault = next((f for f in FAULTS if f["count"] > 0 and re.search(f.get("path", ""), path)
+                          and f.get("method", self.command) == self.command), None)
+            if fault:
+                fault["count"] -= 1
+        if fault and fault.get("delay"):
+            time.sleep(fault["delay"])
+        if fault and fault.get("close"):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if fault and "status" in fault:
+            default = {"error": {"message": "injected fault"}} if self.kind == "mackerel" else {}
+            raw = fault["body"].encode() if "body" in fault else json.dumps(default).encode()
+            record["status"] = fault["status"]
+            return self.send(fault["status"], raw, fault.get("headers"), truncate=fault.get("truncate", False))
+        try:
+            handler = HANDLERS[self.kind]
+            result = handler(self, path, query, body)
+            reply = result if isinstance(result, Reply) else Reply(200, result)
+        except Reply as r:
+            reply = r
+        raw = reply.raw if reply.raw is not None else json.dumps(reply.body if reply.body is not None else {}).encode()
+        record["status"] = reply.status
+        truncate = bool(fault and fault.get("truncate"))
+        if truncate:
+            record["status"] = 0
+        self.send(reply.status, raw, reply.headers, reply.ctype, truncate)
+
+    def control(self, path, query, body):
+        data = json.loads(body) if body.strip() else None
+        if path == "/_fake/requests":
+            with LOCK:
+                out = list(REQUESTS)
+        elif path == "/_fake/reset":
+            with LOCK:
+                REQUESTS.clear()
+                FAULTS.clear()
+            out = {"ok": True}
+        elif path == "/_fake/faults":
+            with LOCK:
+                for f in data or []:
+                    f.setdefault("count", 1)
+                    FAULTS.append(f)
+            out = {"ok": True}
+        elif path == "/_fake/state" and self.command == "GET":
+            out = STATE_GET[self.kind]()
+        elif path == "/_fake/state":
+            out = STATE_POST[self.kind](data or {})
+        elif path == "/_fake/invoke" and self.kind == "lambda":
+            out = lambda_invoke(data or {})
+        elif path == "/_fake/wait" and self.kind == "lambda":
+            out = lambda_wait(query["id"][0], float(query.get("timeout", ["10"])[0]))
+        else:
+            return self.send(404, b'{"error":"no such control path"}')
+        self.send(200, json.dumps(out).encode())
+
+    do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+
+# ------------------------------------------------------------------------------------------
+# mackerel
+
+class Mackerel:
+    keys, services = set(), []
+    unique_custom_identifier = False
+    points, host_points, hosts, graph_defs, dropped = {}, {}, {}, {}, 0
+
+
+NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
+UNITS = {"float", "integer", "percentage", "seconds", "milliseconds", "bytes", "bytes/sec", "bits/sec", "iops"}
+HOST_STATUSES = {"working", "standby", "maintenance", "poweroff"}
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v):
+    return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def json_body(h, body):
+    if not h.headers.get("Content-Type", "").startswith("application/json"):
+        raise mackerel_error(400, "Content-Type must be application/json")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise mackerel_error(400, "invalid JSON")
+
+
+def check_points(items, keys):
+    if not isinstance(items, list) or not items:
+        raise mackerel_error(400, "the body must be a non-empty array of metric values")
+    for i, it in enumerate(items):
+        if not isinstance(it, dict) or set(it) != keys:
+            raise mackerel_error(400, f"item {i}: keys must be exactly {sorted(keys)}")
+        if not isinstance(it["name"], str) or not NAME.match(it["name"]) or len(it["name"]) > 255:
+            raise mackerel_error(400, f"item {i}: invalid metric name {it['name']!r}")
+        if not is_int(it["time"]):
+            raise mackerel_error(400, f"item {i}: time must be an integer")
+        if not is_number(it["value"]):
+            raise mackerel_error(400, f"item {i}: value must be a finite number")
+
+
+def store(table, owner, items):
+    cutoff = time.time() - 24 * 3600
+    for it in items:
+        if it["time"] < cutoff:
+            Mackerel.dropped += 1
+            continue
+        table.setdefault(owner, {}).setdefault(it["name"], {})[str(it["time"])] = it["value"]
+
+
+def host_view(h):
+    return {k: v for k, v in h.items()}
+
+
+def check_host_body(data):
+    if not isinstance(data, dict):
+        raise mackerel_error(400, "the body must be an object")
+    allowed = {"name", "displayName", "customIdentifier", "memo", "meta", "interfaces", "roleFullnames", "checks"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise mackerel_error(400, f"unknown keys {sorted(unknown)}")
+    if not isinstance(data.get("name"), str) or not data["name"]:
+        raise mackerel_error(400, "name is required")
+    if not isinstance(data.get("meta"), dict):
+        raise mackerel_error(400, "meta is required")
+    for k in ("displayName", "customIdentifier", "memo"):
+        if k in data and not isinstance(data[k], str):
+            raise mackerel_error(400, f"{k} must be a string")
+    roles = data.get("roleFullnames", [])
+    if not isinstance(roles, list):
+        raise mackerel_error(400, "roleFullnames must be an array")
+    for r in roles:
+        if not isinstance(r, str) or r.count(":") != 1 or r.split(":")[0] not in Mackerel.services:
+            raise mackerel_error(400, f"invalid roleFullname {r!r}")
+    if "interfaces" in data and not isinstance(data["interfaces"], list):
+        raise mackerel_error(400, "interfaces must be an array")
+
+
+def apply_host_body(host, data):
+    roles = data.get("roleFullnames", [])
+    grouped = {}
+    for r in roles:
+        s, role = r.split(":")
+        grouped.setdefault(s, []).append(role)
+    host.update({
+        "name": data["name"], "displayName": data.get("displayName", ""),
+        "customIdentifier": data.get("customIdentifier"), "memo": data.get("memo", ""),
+        "meta": data["meta"], "interfaces": data.get("interfaces", []),
+        "roleFullnames": roles, "roles": grouped,
+    })
+
+
+def new_host(fields=None):
+    hid = "".join(random.choices(string.ascii_letters + string.digits, k=11))
+    host = {"id": hid, "name": "", "displayName": "", "customIdentifier": None, "status": "working", "memo": "",
+            "roles": {}, "roleFullnames": [], "meta": {}, "interfaces": [], "createdAt": int(time.time()),
+            "isRetired": False, "retiredAt": None}
+    host.update(fields or {})
+    host["id"] = hid
+    Mackerel.hosts[hid] = host
+    return host
+
+
+def live_host(hid):
+    h = Mackerel.hosts.get(hid)
+    if not h or h["isRetired"]:
+        raise mackerel_error(404, "Host not found")
+    return h
+
+
+def mackerel(h, path, query, body):
+    if h.headers.get("X-Api-Key") not in Mackerel.keys:
+        raise mackerel_error(403, "Authentication failed. Please try again.")
+    m, parts = h.command, path.strip("/").split("/")
+    if parts[:2] != ["api", "v0"]:
+        raise mackerel_error(404, "Not found")
+    parts = parts[2:]
+    with LOCK:
+        if parts == ["services"] and m == "GET":
+            return {"services": [{"name": s, "memo": "", "roles": []} for s in Mackerel.services]}
+        if len(parts) == 3 and parts[0] == "services" and parts[2] == "tsdb":
+            if m != "POST":
+                raise mackerel_error(405, "Method not allowed")
+            items = json_body(h, body)
+            if parts[1] not in Mackerel.services:
+                raise mackerel_error(404, "Service not found")
+            check_points(items, {"name", "time", "value"})
+            store(Mackerel.points, parts[1], items)
+            return {"success": True}
+        if parts == ["tsdb"]:
+            if m != "POST":
+                raise mackerel_error(405, "Method not allowed")
+            items = json_body(h, body)
+            check_points(items, {"hostId", "name", "time", "value"})
+            for i, it in enumerate(items):
+                if not it["name"].startswith("custom."):
+                    raise mackerel_error(400, f"item {i}: host metric names must start with custom.")
+                host = Mackerel.hosts.get(it["hostId"]) if isinstance(it["hostId"], str) else None
+                if not host or host["isRetired"]:
+                    raise mackerel_error(400, f"item {i}: host {it['hostId']!r} not found")
+            for it in items:
+                store(Mackerel.host_points, it["hostId"], [it])
+            return {"success": True}
+        if parts == ["hosts"] and m == "GET":
+            statuses = query.get("status") or ["working", "standby"]
+            out = [h2 for h2 in Mackerel.hosts.values() if not h2["isRetired"] and h2["status"] in statuses]
+            for key in ("customIdentifier", "name"):
+                if key in query:
+                    out = [h2 for h2 in out if h2.get(key) == query[key][0]]
+            if "service" in query:
+                out = [h2 for h2 in out if query["service"][0] in h2["roles"]]
+                if "role" in query:
+                    out = [h2 for h2 in out if set(query["role"]) & set(h2["roles"][query["service"][0]])]
+            return {"hosts": [host_view(h2) for h2 in sorted(out, key=lambda x: x["createdAt"])]}
+        if parts == ["hosts"] and m == "POST":
+            data = json_body(h, body)
+            check_host_body(data)
+            cid = data.get("customIdentifier")
+            if Mackerel.unique_custom_identifier and cid and any(
+                    x["customIdentifier"] == cid and not x["isRetired"] for x in Mackerel.hosts.values()):
+                raise mackerel_error(400, "customIdentifier already exists")
+            host = new_host()
+            apply_host_body(host, data)
+            return {"id": host["id"]}
+        if len(parts) == 2 and parts[0] == "hosts":
+            host = Mackerel.hosts.get(parts[1])
+            if not host:
+                raise mackerel_error(404, "Host not found")
+            if m == "GET":
+                return {"host": host_view(host)}
+            if m == "PUT":
+                live_host(parts[1])
+                data = json_body(h, body)
+                check_host_body(data)
+                apply_host_body(host, data)
+                return {"id": host["id"]}
+            raise mackerel_error(405, "Method not allowed")
+        if len(parts) == 3 and parts[0] == "hosts" and m == "POST":
+            host = live_host(parts[1])
+            if parts[2] == "retire":
+                host["isRetired"], host["retiredAt"] = True, int(time.time())
+                return {"success": True}
+            if parts[2] == "status":
+                data = json_body(h, body)
+                if not isinstance(data, dict) or data.get("status") not in HOST_STATUSES:
+                    raise mackerel_error(400, "invalid status")
+                host["status"] = data["status"]
+                return {"success": True}
+        if parts == ["graph-defs", "create"]:
+            if m != "POST":
+                raise mackerel_error(405, "Method not allowed")
+            defs = json_body(h, body)
+            if not isinstance(defs, list) or not defs:
+                raise mackerel_error(400, "the body must be a non-empty array")
+            for d in defs:
+                ok = (isinstance(d, dict) and isinstance(d.get("name"), str) and d["name"].startswith("custom.")
+                      and d.get("unit", "float") in UNITS and isinstance(d.get("displayName", ""), str)
+                      and isinstance(d.get("metrics"), list) and set(d) <= {"name", "displayName", "unit", "metrics"}
+                      and all(isinstance(x, dict) and isinstance(x.get("name"), str)
+                              and isinstance(x.get("isStacked"), bool)
+                              and set(x) <= {"name", "displayName", "isStacked"} for x in d["metrics"]))
+                if not ok:
+                    raise mackerel_error(400, f"invalid graph definition {d!r}")
+            for d in defs:
+                Mackerel.graph_defs[d["name"]] = d
+            return {"success": True}
+    raise mackerel_error(404, "Not found")
+
+
+def mackerel_state():
+    with LOCK:
+        return {"points": Mackerel.points, "host_points": Mackerel.host_points,
+                "hosts": list(Mackerel.hosts.values()), "graph_defs": list(Mackerel.graph_defs.values()),
+                "dropped": Mackerel.dropped}
+
+
+def mackerel_setup(data):
+    with LOCK:
+        return {"hosts": [new_host(h) for h in data.get("hosts", [])]}
+
+
+# ------------------------------------------------------------------------------------------
+# ecs
+
+class Ecs:
+    token = None
+    paths = {}
+    served = 0
+
+
+def ecs(h, path, query, body):
+    if h.command != "GET":
+        raise Reply(405, {"code": "MethodNotAllowed", "message": "GET only"})
+    if Ecs.token is not None and h.headers.get("Authorization") != Ecs.token:
+        raise Reply(401, {"code": "Unauthorized", "message": "missing or wrong Authorization header"})
+    with LOCK:
+        creds = Ecs.paths.get(path)
+        if creds is None:
+            raise Reply(404, {"code": "NotFound", "message": f"no credentials at {path}"})
+        Ecs.served += 1
+        return dict(creds, RoleArn="arn:aws:iam::123456789012:role/test")
+
+
+def ecs_setup(data):
+    with LOCK:
+        Ecs.paths[data["path"]] = data["credentials"]
+    return {"ok": True}
+
+
+# ------------------------------------------------------------------------------------------
+# imds
+
+class Imds:
+    role, creds, region = None, None, "us-east-1"
+    tokens = {}
+    served = 0
+
+
+def imds(h, path, query, body):
+    if path == "/latest/api/token":
+        if h.command != "PUT":
+            raise Reply(405, raw=b"", ctype="text/plain")
+        if h.headers.get("X-Forwarded-For"):
+            raise Reply(403, raw=b"", ctype="text/plain")
+        try:
+            ttl = int(h.headers.get("X-aws-ec2-metadata-token-ttl-seconds", ""))
+        except ValueError:
+            ttl = 0
+        if not 1 <= ttl <= 21600:
+            raise Reply(400, raw=b"", ctype="text/plain")
+        token = uuid.uuid4().hex
+        with LOCK:
+            Imds.tokens[token] = time.time() + ttl
+        return Reply(200, raw=token.encode(), ctype="text/plain",
+                     headers={"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)})
+    if not path.startswith("/latest/meta-data/"):
+        raise Reply(404, raw=b"", ctype="text/plain")
+    if h.command != "GET":
+        raise Reply(405, raw=b"", ctype="text/plain")
+    with LOCK:
+        expiry = Imds.tokens.get(h.headers.get("X-aws-ec2-metadata-token", ""))
+    if not expiry or expiry < time.time():
+        raise Reply(401, raw=b"", ctype="text/plain")
+    base = "/latest/meta-data/iam/security-credentials/"
+    if path == "/latest/meta-data/placement/region":
+        return Reply(200, raw=Imds.region.encode(), ctype="text/plain")
+    if path == base:
+        if not Imds.role:
+            raise Reply(404, raw=b"", ctype="text/plain")
+        return Reply(200, raw=Imds.role.encode(), ctype="text/plain")
+    if path.startswith(base) and path[len(base):] == Imds.role:
+        with LOCK:
+            Imds.served += 1
+        return dict(Imds.creds, Code="Success", LastUpdated=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    Type="AWS-HMAC")
+    raise Reply(404, raw=b"", ctype="text/plain")
+
+
+def imds_setup(data):
+    with LOCK:
+        Imds.role = data.get("role", Imds.role)
+        Imds.creds = data.get("credentials", Imds.creds)
+        Imds.region = data.get("region", Imds.region)
+    return {"ok": True}
+
+
+# ------------------------------------------------------------------------------------------
+# lambda
+
+class Lambda:
+    cond = threading.Condition()
+    pending = []   # [(id, payload, timeout_ms)]
+    open_ids = set()
+    responses, errors, init_errors = {}, {}, []
+
+
+def lambda_invoke(data):
+    rid = str(uuid.uuid4())
+    with Lambda.cond:
+        Lambda.pending.append((rid, data.get("payload", {}), data.get("timeout_ms", 60000)))
+        Lambda.cond.notify_all()
+    return {"request_id": rid}
+
+
+def lambda_wait(rid, timeout):
+    deadline = time.time() + timeout
+    with Lambda.cond:
+        while rid not in Lambda.responses and rid not in Lambda.errors and time.time() < deadline:
+            Lambda.cond.wait(0.05)
+        return {"done": rid in Lambda.responses or rid in Lambda.errors}
+
+
+def lambda_api(h, path, query, body):
+    prefix = "/2018-06-01/runtime/"
+    if not path.startswith(prefix):
+        raise Reply(404, {"errorMessage": "not found", "errorType": "NotFound"})
+    rest = path[len(prefix):].split("/")
+    if rest == ["invocation", "next"] and h.command == "GET":
+        with Lambda.cond:
+            while not Lambda.pending:
+                Lambda.cond.wait(0.1)
+            rid, payload, timeout_ms = Lambda.pending.pop(0)
+            Lambda.open_ids.add(rid)
+        return Reply(200, payload, headers={
+            "Lambda-Runtime-Aws-Request-Id": rid,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + timeout_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:cw2mackerel",
+            "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0",
+        })
+    if len(rest) == 3 and rest[0] == "invocation" and rest[2] in ("response", "error") and h.command == "POST":
+        with Lambda.cond:
+            if rest[1] not in Lambda.open_ids:
+                raise Reply(400, {"errorMessage": "unknown or answered request id", "errorType": "InvalidRequestID"})
+            Lambda.open_ids.discard(rest[1])
+            text = body.decode("utf-8", "replace")
+            if rest[2] == "response":
+                Lambda.responses[rest[1]] = text
+            else:
+                Lambda.errors[rest[1]] = {"body": text, "type": h.headers.get("Lambda-Runtime-Function-Error-Type")}
+            Lambda.cond.notify_all()
+        return Reply(202, {"status": "OK"})
+    if rest == ["init", "error"] and h.command == "POST":
+        with Lambda.cond:
+            Lambda.init_errors.append({"body": body.decode("utf-8", "replace"),
+                                       "type": h.headers.get("Lambda-Runtime-Function-Error-Type")})
+        return Reply(202, {"status": "OK"})
+    raise Reply(404, {"errorMessage": "not found", "errorType": "NotFound"})
+
+
+def lambda_state():
+    with Lambda.cond:
+        return {"pending": [p[0] for p in Lambda.pending], "responses": Lambda.responses,
+                "errors": Lambda.errors, "init_errors": Lambda.init_errors}
+
+
+# ------------------------------------------------------------------------------------------
+# sts: AssumeRoleWithWebIdentity only
+
+class Sts:
+    token, role_arn, creds, served = None, None, None, 0
+
+
+def sts_xml(code, message, status=400):
+    return Reply(status, raw=(f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+                              f"<Message>{message}</Message></Error></ErrorResponse>").encode(), ctype="text/xml")
+
+
+def sts(h, path, query, body):
+    if h.command != "POST" or path != "/":
+        raise sts_xml("InvalidAction", "POST / only", 404)
+    if not h.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+        raise sts_xml("InvalidRequest", "form body expected")
+    if h.headers.get("Authorization"):
+        raise sts_xml("InvalidRequest", "AssumeRoleWithWebIdentity is not signed")
+    form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    if form.get("Action") != "AssumeRoleWithWebIdentity" or form.get("Version") != "2011-06-15":
+        raise sts_xml("InvalidAction", "only AssumeRoleWithWebIdentity, version 2011-06-15")
+    name = form.get("RoleSessionName", "")
+    if not re.match(r"^[\w+=,.@-]{2,64}$", name):
+        raise sts_xml("ValidationError", "bad RoleSessionName")
+    if form.get("RoleArn") != Sts.role_arn:
+        raise sts_xml("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
+    if form.get("WebIdentityToken") != Sts.token:
+        raise sts_xml("InvalidIdentityToken", "The web identity token is not valid")
+    Sts.served += 1
+    c = Sts.creds
+    return Reply(200, ctype="text/xml", raw=(
+        '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        "<AssumeRoleWithWebIdentityResult><Credentials>"
+        f"<AccessKeyId>{c['AccessKeyId']}</AccessKeyId><SecretAccessKey>{c['SecretAccessKey']}</SecretAccessKey>"
+        f"<SessionToken>{c['Token']}</SessionToken><Expiration>{c['Expiration']}</Expiration>"
+        "</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>").encode())
+
+
+def sts_setup(data):
+    Sts.token, Sts.role_arn, Sts.creds = data["token"], data["role_arn"], data["credentials"]
+    return {"ok": True}
+
+
+HANDLERS = {"mackerel": mackerel, "ecs": ecs, "imds": imds, "lambda": lambda_api, "sts": sts}
+STATE_GET = {"mackerel": mackerel_state, "ecs": lambda: {"paths": Ecs.paths, "served": Ecs.served},
+             "imds": lambda: {"role": Imds.role, "credentials": Imds.creds, "region": Imds.region,
+                              "tokens_issued": len(Imds.tokens), "served": Imds.served},
+             "lambda": lambda_state, "sts": lambda: {"served": Sts.served}}
+STATE_POST = {"mackerel": mackerel_setup, "ecs": ecs_setup, "imds": imds_setup, "lambda": lambda d: {"ok": True},
+              "sts": sts_setup}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("kind", choices=sorted(HANDLERS))
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--no-stdin", action="store_true", help="do not exit when stdin closes")
+    p.add_argument("--apikey", action="append", default=[], help="mackerel: an accepted X-Api-Key")
+    p.add_argument("--service", action="append", default=[], help="mackerel: a service that exists")
+    p.add_argument("--unique-custom-identifier", action="store_true",
+                   help="mackerel: refuse a second live host with the same customIdentifier")
+    p.add_argument("--token", help="ecs: the Authorization header every request must carry")
+    a = p.parse_args()
+    Mackerel.keys, Mackerel.services = set(a.apikey), list(a.service)
+    Mackerel.unique_custom_identifier = a.unique_custom_identifier
+    Ecs.token = a.token
+    Handler.kind = a.kind
+    server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    server.daemon_threads = True
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    if not a.no_stdin:
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
