@@ -1,0 +1,428 @@
+//! Test harness: real peers on loopback. moto (started through `../shared/peers/moto-server`,
+//! verifying every SigV4 signature) stands in for AWS; `tests/peers/fake.py` serves strict
+//! fakes of Mackerel, the ECS credentials endpoint, EC2 IMDS and the Lambda runtime API.
+//! Every peer dies with the test process (each watches its stdin). A missing peer is a test
+//! failure, never a skip.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with moto installed: `CW2MACKEREL_TEST_PYTHON`, else the project's `.venv`
+/// (`make test` creates it).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("CW2MACKEREL_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "{} is missing: run `make test` (it creates .venv with tests/peers/requirements.txt)",
+        p.display()
+    );
+    p
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A peer process that lives as long as its handle (and dies with the test process, because
+/// it exits when its stdin closes).
+pub struct Peer {
+    child: Child,
+    _stdin: ChildStdin,
+    pub url: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 60s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An HTTP client for the control APIs (no proxy, no status errors).
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+pub fn get_json(url: &str) -> Value {
+    let mut r = agent().get(url).call().unwrap();
+    serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap()
+}
+
+pub fn post_json(url: &str, body: &Value) -> Value {
+    let mut r = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let bytes = r.body_mut().read_to_vec().unwrap();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+// ---------------------------------------------------------------------------------------------
+// moto
+
+pub struct Moto {
+    peer: Peer,
+    /// `bootstrap`'s answer: admin, reader and nocloudfront keys, role ARN.
+    pub users: Value,
+}
+
+/// Unauthenticated actions moto allows before it checks every signature: exactly what
+/// `moto_seed.py bootstrap` uses.
+const NO_AUTH_ACTIONS: &str = "3";
+
+impl Moto {
+    fn start() -> Moto {
+        let server = std::env::var_os("CW2MACKEREL_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("../shared/peers/moto-server"));
+        assert!(
+            server.exists(),
+            "{} is missing: the moto launcher comes from ../shared/peers",
+            server.display()
+        );
+        let port = free_port();
+        // Run the launcher inside a Python that exits when our pipe closes.
+        let launcher = format!(
+            "import os,runpy,sys,threading\n\
+             threading.Thread(target=lambda:(sys.stdin.read(),os._exit(0)),daemon=True).start()\n\
+             sys.argv=[{server:?},'-H','127.0.0.1','-p','{port}']\n\
+             runpy.run_path({server:?},run_name='__main__')",
+            server = server.to_str().unwrap()
+        );
+        let mut child = Command::new(python())
+            .arg("-c")
+            .arg(launcher)
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", NO_AUTH_ACTIONS)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting moto");
+        wait_for_port(port, &mut child, "moto");
+        let stdin = child.stdin.take().unwrap();
+        let peer = Peer {
+            child,
+            _stdin: stdin,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let users = seed_raw(&peer.url, &["bootstrap"]);
+        Moto { peer, users }
+    }
+
+    /// One moto per test binary, bootstrapped once.
+    pub fn shared() -> &'static Moto {
+        static MOTO: OnceLock<Moto> = OnceLock::new();
+        MOTO.get_or_init(Moto::start)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.peer.url
+    }
+
+    pub fn key(&self, user: &str) -> (String, String) {
+        let u = &self.users[user];
+        (
+            u["access_key_id"].as_str().unwrap().into(),
+            u["secret_access_key"].as_str().unwrap().into(),
+        )
+    }
+
+    /// Runs `moto_seed.py COMMAND` signed as the admin user.
+    pub fn seed(&self, args: &[&str]) -> Value {
+        let (id, secret) = self.key("admin");
+        let mut all = args.to_vec();
+        all.extend(["--access-key-id", &id, "--secret-access-key", &secret]);
+        seed_raw(self.url(), &all)
+    }
+
+    /// Temporary credentials (with a session token) for the role, which has exactly the
+    /// reader's permissions, as the ECS endpoint serves them.
+    pub fn role_credentials(&self) -> Value {
+        let role = self.users["role_arn"].as_str().unwrap().to_string();
+        self.seed(&["assume-role", "--role-arn", &role])
+    }
+
+    /// Creates `count` distributions tagged `test=<tag>` and returns them.
+    pub fn distributions(&self, tag: &str, count: usize, extra: &[&str]) -> Vec<Value> {
+        let n = count.to_string();
+        let t = format!("test={tag}");
+        let mut args = vec!["distributions", "--count", &n, "--tag", &t];
+        args.extend(extra);
+        self.seed(&args).as_array().unwrap().clone()
+    }
+}
+
+fn seed_raw(endpoint: &str, args: &[&str]) -> Value {
+    let out = Command::new(python())
+        .arg(root().join("tests/peers/moto_seed.py"))
+        .arg("--endpoint")
+        .arg(endpoint)
+        .args(args)
+        .output()
+        .expect("running moto_seed.py");
+    assert!(
+        out.status.success(),
+        "moto_seed.py {:?} failed: {}",
+        args.first(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("moto_seed.py output: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// fakes
+
+pub struct Fake {
+    peer: Peer,
+}
+
+impl Fake {
+    /// Starts `tests/peers/fake.py KIND ARGS…` and waits for its port.
+    pub fn start(kind: &str, args: &[&str]) -> Fake {
+        let mut child = Command::new(python())
+            .arg(root().join("tests/peers/fake.py"))
+            .arg(kind)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting fake.py");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = serde_json::from_str::<Value>(&line)
+            .unwrap_or_else(|_| panic!("fake.py {kind} said {line:?}"))["port"]
+            .as_u64()
+            .unwrap();
+        Fake {
+            peer: Peer {
+                child,
+                _stdin: stdin,
+                url: format!("http://127.0.0.1:{port}"),
+            },
+        }
+    }
+
+    /// A strict Mackerel that knows the key `TEST-KEY` and the service `cdn`.
+    pub fn mackerel() -> Fake {
+        Fake::start("mackerel", &["--apikey", MACKEREL_KEY, "--service", "cdn"])
+    }
+
+    pub fn url(&self) -> &str {
+        &self.peer.url
+    }
+
+    pub fn requests(&self) -> Vec<Value> {
+        get_json(&format!("{}/_fake/requests", self.url()))
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Recorded requests whose path matches `needle`.
+    pub fn requests_to(&self, needle: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["path"].as_str().unwrap().contains(needle))
+            .collect()
+    }
+
+    pub fn state(&self) -> Value {
+        get_json(&format!("{}/_fake/state", self.url()))
+    }
+
+    pub fn set_state(&self, state: Value) -> Value {
+        post_json(&format!("{}/_fake/state", self.url()), &state)
+    }
+
+    pub fn faults(&self, faults: Value) {
+        post_json(&format!("{}/_fake/faults", self.url()), &faults);
+    }
+
+    pub fn reset(&self) {
+        post_json(&format!("{}/_fake/reset", self.url()), &json!({}));
+    }
+}
+
+pub const MACKEREL_KEY: &str = "TEST-KEY-d2a8f1e9";
+
+// ---------------------------------------------------------------------------------------------
+// the binary
+
+/// `cw2mackerel` with a clean environment: no proxies, no ~/.aws, no EC2 metadata, logs as
+/// JSON so tests can read the summary.
+pub fn cw2mackerel() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cw2mackerel"));
+    c.env_clear()
+        .env("HOME", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CW2MACKEREL_LOG_FORMAT", "json");
+    c
+}
+
+/// Points the binary at moto with static keys of `user` and at `mackerel`.
+pub fn against(moto: &Moto, user: &str, mackerel: &Fake) -> Command {
+    let (id, secret) = moto.key(user);
+    let mut c = cw2mackerel();
+    c.env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("MACKEREL_APIBASE", mackerel.url())
+        .env("MACKEREL_APIKEY", MACKEREL_KEY)
+        .env("CW2MACKEREL_SERVICE", "cdn");
+    c
+}
+
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The log lines, parsed (the binary logs JSON in tests).
+    pub fn logs(&self) -> Vec<Value> {
+        self.stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
+            .collect()
+    }
+
+    /// The one summary line of a run.
+    pub fn summary(&self) -> Value {
+        let logs = self.logs();
+        let runs: Vec<&Value> = logs
+            .iter()
+            .filter(|l| l["msg"] == "run ok" || l["msg"] == "run failed")
+            .collect();
+        assert_eq!(
+            runs.len(),
+            1,
+            "expected one summary line, got:\n{}",
+            self.stderr
+        );
+        runs[0].clone()
+    }
+
+    /// Fails if any of `secrets` shows in stdout or stderr.
+    pub fn assert_no_secret(&self, secrets: &[&str]) {
+        for s in secrets {
+            assert!(!s.is_empty());
+            assert!(
+                !self.stdout.contains(s) && !self.stderr.contains(s),
+                "a secret leaked:\n{}\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Ran {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("running cw2mackerel");
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Writes `text` to a fresh file in a per-test temporary directory.
+pub fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cw2m-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    path
+}
+
+impl Moto {
+    /// Seeds the six default metrics for `ids`, one datum per minute for `minutes` minutes
+    /// ending at the current minute; each value is its default plus the minute index.
+    pub fn traffic(&self, ids: &[&str], minutes: i64) -> i64 {
+        let start = (now() / 60 - minutes) * 60;
+        let (ids, start_s, minutes_s) = (ids.join(","), start.to_string(), minutes.to_string());
+        self.seed(&[
+            "metrics",
+            "--ids",
+            &ids,
+            "--start",
+            &start_s,
+            "--minutes",
+            &minutes_s,
+            "--value-from-minute",
+        ]);
+        start
+    }
+}
+
+/// The ECS credentials endpoint, serving `creds` at `/creds` behind `token`.
+pub fn ecs_endpoint(creds: &Value, token: &str) -> Fake {
+    let ecs = Fake::start("ecs", &["--token", token]);
+    ecs.set_state(json!({"path": "/creds", "credentials": creds}));
+    ecs
+}
+
+/// Mackerel's stored service points: name → time → value.
+pub fn service_points(mackerel: &Fake, service: &str) -> serde_json::Map<String, Value> {
+    mackerel.state()["points"][service]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+pub fn id_of(d: &Value) -> &str {
+    d["id"].as_str().unwrap()
+}

@@ -1,0 +1,58 @@
+//! 1,000 distributions in one account (a moto of their own): every ListDistributions page is
+//! read, 6,000 queries go out in exactly ceil(6000/500) = 12 GetMetricData calls, and the
+//! datapoints reach Mackerel in batches of at most 100.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn a_thousand_distributions() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("scale", 1000, &[]);
+    let busy: Vec<&str> = dists.iter().take(50).map(id_of).collect();
+    let start = moto.traffic(&busy, 15);
+    let mackerel = Fake::mackerel();
+
+    let ran = run(against(moto, "reader", &mackerel).arg("run"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let s = ran.summary();
+    assert_eq!(s["distributions"], 1000);
+    assert_eq!(s["queries"], 6000);
+    assert_eq!(s["calls"]["cloudfront"], 10, "ten pages of 100");
+    assert_eq!(s["calls"]["cloudwatch"], 12, "ceil(6000 / 500)");
+
+    let posts = mackerel.requests_to("/tsdb");
+    let sizes: Vec<usize> = posts
+        .iter()
+        .map(|p| {
+            serde_json::from_str::<Value>(p["body"].as_str().unwrap())
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert!(sizes.iter().all(|n| *n <= 100));
+    let total: usize = sizes.iter().sum();
+    assert_eq!(total as u64, s["datapoints"].as_u64().unwrap());
+    assert_eq!(posts.len(), total.div_ceil(100));
+    assert_eq!(
+        s["calls"]["mackerel"].as_u64().unwrap() as usize,
+        posts.len()
+    );
+
+    // 50 busy distributions × 6 series + 950 idle × 3 zero-filled sums, ten minutes each.
+    assert_eq!(total, (50 * 6 + 950 * 3) * 10);
+    let points = service_points(&mackerel, "cdn");
+    for id in &busy {
+        let series = points[&format!("cloudfront.{id}.requests.request")]
+            .as_object()
+            .unwrap();
+        assert_eq!(series.len(), 10);
+        for (t, v) in series {
+            let minute = (t.parse::<i64>().unwrap() - start) / 60;
+            assert_eq!(v.as_f64().unwrap(), 10.0 + minute as f64);
+        }
+    }
+}
