@@ -1,18 +1,25 @@
-//! 1,000 distributions in one account (a moto of their own): every ListDistributions page is
-//! read, 6,000 queries go out in exactly ceil(6000/500) = 12 GetMetricData calls, and the
-//! datapoints reach Mackerel in batches of at most 100.
+//! An account of its own (a moto of its own), first empty, then with 1,000 distributions: every
+//! ListDistributions page is read, 6,000 queries go out in exactly ceil(6000/500) = 12
+//! GetMetricData calls, and the datapoints reach Mackerel in batches of at most 100.
 
 mod common;
 use common::*;
 use serde_json::Value;
 
 #[test]
-fn a_thousand_distributions() {
+fn an_empty_account_then_a_thousand_distributions() {
     let moto = Moto::shared();
+    let mackerel = Fake::mackerel();
+    let ran = run(against(moto, "reader", &mackerel).arg("run"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let s = ran.summary();
+    assert_eq!(s["distributions"], 0);
+    assert_eq!(s["calls"], serde_json::json!({"cloudfront": 1}));
+    assert!(mackerel.requests().is_empty());
+
     let dists = moto.distributions("scale", 1000, &[]);
     let busy: Vec<&str> = dists.iter().take(50).map(id_of).collect();
     let start = moto.traffic(&busy, 15);
-    let mackerel = Fake::mackerel();
 
     let ran = run(against(moto, "reader", &mackerel).arg("run"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
