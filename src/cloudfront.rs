@@ -3,8 +3,10 @@
 //! It turns discovered distributions into plain [`Series`] for the generic stages.
 
 use crate::aws::cloudfront::Distribution;
+use crate::config::Mode;
+use crate::mackerel::HostSpec;
 use crate::plan::Series;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// CloudFront publishes its metrics in one place only.
 pub const REGION: &str = "us-east-1";
@@ -77,12 +79,14 @@ impl Group {
     }
 }
 
-/// One CloudWatch metric and the Mackerel name (after `cloudfront.<label>.`) it is posted as.
+/// One CloudWatch metric and the Mackerel name it is posted as, after `cloudfront.<label>.`
+/// (service mode) or `custom.cloudfront.` (host mode); `display` names it in host graphs.
 pub struct Metric {
     pub group: Group,
     pub cloudwatch: &'static str,
     pub stat: &'static str,
     pub name: &'static str,
+    pub display: &'static str,
 }
 
 impl Metric {
@@ -97,102 +101,35 @@ const fn metric(
     cloudwatch: &'static str,
     stat: &'static str,
     name: &'static str,
+    display: &'static str,
 ) -> Metric {
     Metric {
         group,
         cloudwatch,
         stat,
         name,
+        display,
     }
 }
 
+#[rustfmt::skip]
 pub const METRICS: &[Metric] = &[
-    metric(Group::Requests, "Requests", "Sum", "requests.request"),
-    metric(
-        Group::Transfer,
-        "BytesDownloaded",
-        "Sum",
-        "transfer.download",
-    ),
-    metric(Group::Transfer, "BytesUploaded", "Sum", "transfer.upload"),
-    metric(
-        Group::ErrorRate,
-        "TotalErrorRate",
-        "Average",
-        "error_rate.total_error_rate",
-    ),
-    metric(
-        Group::ErrorRate,
-        "4xxErrorRate",
-        "Average",
-        "error_rate.4xx_error_rate",
-    ),
-    metric(
-        Group::ErrorRate,
-        "5xxErrorRate",
-        "Average",
-        "error_rate.5xx_error_rate",
-    ),
-    metric(
-        Group::StatusErrorRate,
-        "401ErrorRate",
-        "Average",
-        "error_rate.401_error_rate",
-    ),
-    metric(
-        Group::StatusErrorRate,
-        "403ErrorRate",
-        "Average",
-        "error_rate.403_error_rate",
-    ),
-    metric(
-        Group::StatusErrorRate,
-        "404ErrorRate",
-        "Average",
-        "error_rate.404_error_rate",
-    ),
-    metric(
-        Group::StatusErrorRate,
-        "502ErrorRate",
-        "Average",
-        "error_rate.502_error_rate",
-    ),
-    metric(
-        Group::StatusErrorRate,
-        "503ErrorRate",
-        "Average",
-        "error_rate.503_error_rate",
-    ),
-    metric(
-        Group::StatusErrorRate,
-        "504ErrorRate",
-        "Average",
-        "error_rate.504_error_rate",
-    ),
-    metric(
-        Group::CacheHitRate,
-        "CacheHitRate",
-        "Average",
-        "cache_hit_rate.hit",
-    ),
-    metric(
-        Group::OriginLatency,
-        "OriginLatency",
-        "Minimum",
-        "origin_latency.minimum",
-    ),
-    metric(
-        Group::OriginLatency,
-        "OriginLatency",
-        "Average",
-        "origin_latency.average",
-    ),
-    metric(
-        Group::OriginLatency,
-        "OriginLatency",
-        "Maximum",
-        "origin_latency.maximum",
-    ),
+    metric(Group::Requests, "Requests", "Sum", "requests.request", "Requests"),
+    metric(Group::Transfer, "BytesDownloaded", "Sum", "transfer.download", "Download"),
+    metric(Group::Transfer, "BytesUploaded", "Sum", "transfer.upload", "Upload"),
+    metric(Group::ErrorRate, "TotalErrorRate", "Average", "error_rate.total_error_rate", "Total"),
+    metric(Group::ErrorRate, "4xxErrorRate", "Average", "error_rate.4xx_error_rate", "4xx"),
+    metric(Group::ErrorRate, "5xxErrorRate", "Average", "error_rate.5xx_error_rate", "5xx"),
+    metric(Group::StatusErrorRate, "401ErrorRate", "Average", "error_rate.401_error_rate", "401"),
+    metric(Group::StatusErrorRate, "403ErrorRate", "Average", "error_rate.403_error_rate", "403"),
+    metric(Group::StatusErrorRate, "404ErrorRate", "Average", "error_rate.404_error_rate", "404"),
+    metric(Group::StatusErrorRate, "502ErrorRate", "Average", "error_rate.502_error_rate", "502"),
+    metric(Group::StatusErrorRate, "503ErrorRate", "Average", "error_rate.503_error_rate", "503"),
+    metric(Group::StatusErrorRate, "504ErrorRate", "Average", "error_rate.504_error_rate", "504"),
+    metric(Group::CacheHitRate, "CacheHitRate", "Average", "cache_hit_rate.hit", "Hit"),
+    metric(Group::OriginLatency, "OriginLatency", "Minimum", "origin_latency.minimum", "Minimum"),
+    metric(Group::OriginLatency, "OriginLatency", "Average", "origin_latency.average", "Average"),
+    metric(Group::OriginLatency, "OriginLatency", "Maximum", "origin_latency.maximum", "Maximum"),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +182,21 @@ pub fn sanitize(raw: &str, id: &str) -> String {
     }
 }
 
+/// The label's own text for a distribution (alias, comment, tag value), if it has one.
+fn raw_label<'a>(d: &'a Distribution, label: &Label) -> Option<&'a str> {
+    match label {
+        Label::Id => None,
+        Label::Alias => d.aliases.first().map(String::as_str),
+        Label::Comment => Some(d.comment.as_str()),
+        Label::Tag(key) => d
+            .tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str()),
+    }
+    .filter(|s| !s.trim().is_empty())
+}
+
 /// The label of each distribution, in order. A label that would be shared by two distributions
 /// gets `_<ID>` appended on each, so their metrics never overwrite each other.
 pub fn labels(dists: &[Distribution], label: &Label) -> Vec<String> {
@@ -282,11 +234,22 @@ pub fn labels(dists: &[Distribution], label: &Label) -> Vec<String> {
     out
 }
 
-/// The series of every distribution for the chosen groups, named `cloudfront.<label>.<metric>`.
-pub fn series(dists: &[Distribution], labels: &[String], groups: &[Group]) -> Vec<Series> {
+/// The series of every distribution for the chosen groups: in service mode named
+/// `cloudfront.<label>.<metric>`; in host mode `custom.cloudfront.<metric>` on the
+/// distribution's host (its ARN is the host's customIdentifier).
+pub fn series(
+    dists: &[Distribution],
+    labels: &[String],
+    groups: &[Group],
+    mode: Mode,
+) -> Vec<Series> {
     let mut out = Vec::with_capacity(dists.len() * METRICS.len());
     for (d, label) in dists.iter().zip(labels) {
         for m in METRICS.iter().filter(|m| groups.contains(&m.group)) {
+            let (name, host) = match mode {
+                Mode::Service => (format!("cloudfront.{label}.{}", m.name), None),
+                Mode::Host => (format!("custom.cloudfront.{}", m.name), Some(d.arn.clone())),
+            };
             out.push(Series {
                 region: REGION.into(),
                 namespace: NAMESPACE.into(),
@@ -297,12 +260,70 @@ pub fn series(dists: &[Distribution], labels: &[String], groups: &[Group]) -> Ve
                 ],
                 stat: m.stat.into(),
                 period: PERIOD,
-                name: format!("cloudfront.{label}.{}", m.name),
+                name,
+                host,
                 fill_zero: m.fill_zero(),
             });
         }
     }
     out
+}
+
+/// Marks the hosts cw2mackerel creates for CloudFront, so it can tell which are its own.
+pub const OWNER: &str = "cloudfront";
+
+/// The host each distribution should have: named after its domain, shown under its label,
+/// found again by its ARN, with what CloudFront says of it in `meta`.
+pub fn host_specs(dists: &[Distribution], label: &Label, roles: &[String]) -> Vec<HostSpec> {
+    dists
+        .iter()
+        .map(|d| HostSpec {
+            name: d.domain.clone(),
+            display_name: raw_label(d, label).unwrap_or(&d.id).to_string(),
+            custom_identifier: d.arn.clone(),
+            meta: json!({
+                "cw2mackerel": {"owner": OWNER},
+                "cloudfront": {
+                    "id": d.id,
+                    "aliases": d.aliases,
+                    "origins": d.origins,
+                    "status": d.status,
+                    "enabled": d.enabled,
+                },
+            }),
+            role_fullnames: roles.to_vec(),
+        })
+        .collect()
+}
+
+/// Host graph definitions for the chosen groups, one graph per metric-name prefix, with
+/// Mackerel's units.
+pub fn graph_defs(groups: &[Group]) -> Value {
+    const GRAPHS: [(&str, &str, &str); 5] = [
+        ("requests", "CloudFront Requests", "integer"),
+        ("transfer", "CloudFront Transfer", "bytes"),
+        ("error_rate", "CloudFront Error Rate", "percentage"),
+        ("cache_hit_rate", "CloudFront Cache Hit Rate", "percentage"),
+        (
+            "origin_latency",
+            "CloudFront Origin Latency",
+            "milliseconds",
+        ),
+    ];
+    let defs: Vec<Value> = GRAPHS
+        .iter()
+        .filter_map(|(prefix, display, unit)| {
+            let metrics: Vec<Value> = METRICS
+                .iter()
+                .filter(|m| groups.contains(&m.group) && m.name.split('.').next() == Some(*prefix))
+                .map(|m| json!({"name": format!("custom.cloudfront.{}", m.name), "displayName": m.display, "isStacked": false}))
+                .collect();
+            (!metrics.is_empty()).then(|| {
+                json!({"name": format!("custom.cloudfront.{prefix}"), "displayName": display, "unit": unit, "metrics": metrics})
+            })
+        })
+        .collect();
+    Value::Array(defs)
 }
 
 #[cfg(test)]
@@ -369,7 +390,7 @@ mod tests {
     #[test]
     fn default_series_follow_the_integration_names() {
         let d = [dist("E1", &[], "", &[])];
-        let s = series(&d, &labels(&d, &Label::Id), &Group::DEFAULT);
+        let s = series(&d, &labels(&d, &Label::Id), &Group::DEFAULT, Mode::Service);
         let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
@@ -384,6 +405,57 @@ mod tests {
         );
         assert!(s[0].fill_zero && !s[3].fill_zero);
         assert_eq!(s[0].dimensions[1], ("Region".into(), "Global".into()));
-        assert_eq!(series(&d, &["E1".into()], &Group::ALL).len(), METRICS.len());
+        assert_eq!(
+            series(&d, &["E1".into()], &Group::ALL, Mode::Service).len(),
+            METRICS.len()
+        );
+    }
+
+    #[test]
+    fn host_mode_names_hosts_and_graphs() {
+        let mut d = dist("E1", &["www.example.com"], "", &[]);
+        d.arn = "arn:aws:cloudfront::1:distribution/E1".into();
+        d.domain = "d1.cloudfront.net".into();
+        let d = [d];
+        let s = series(&d, &labels(&d, &Label::Alias), &Group::DEFAULT, Mode::Host);
+        assert_eq!(s[0].name, "custom.cloudfront.requests.request");
+        assert_eq!(
+            s[0].host.as_deref(),
+            Some("arn:aws:cloudfront::1:distribution/E1")
+        );
+        let spec = &host_specs(&d, &Label::Alias, &["cdn:edge".into()])[0];
+        assert_eq!(
+            (spec.name.as_str(), spec.display_name.as_str()),
+            ("d1.cloudfront.net", "www.example.com")
+        );
+        assert_eq!(spec.meta["cloudfront"]["aliases"][0], "www.example.com");
+        assert_eq!(host_specs(&d, &Label::Comment, &[])[0].display_name, "E1");
+
+        let defs = graph_defs(&[
+            Group::Requests,
+            Group::StatusErrorRate,
+            Group::OriginLatency,
+        ]);
+        let names: Vec<&str> = defs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "custom.cloudfront.requests",
+                "custom.cloudfront.error_rate",
+                "custom.cloudfront.origin_latency"
+            ]
+        );
+        assert_eq!(defs[0]["unit"], "integer");
+        assert_eq!(defs[1]["metrics"].as_array().unwrap().len(), 6);
+        assert_eq!(defs[2]["unit"], "milliseconds");
+        let all = graph_defs(&Group::ALL);
+        assert_eq!(all[2]["metrics"].as_array().unwrap().len(), 9);
+        assert_eq!(all[1]["unit"], "bytes");
+        assert_eq!(all[3]["displayName"], "CloudFront Cache Hit Rate");
     }
 }

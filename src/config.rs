@@ -25,6 +25,15 @@ pub enum Command {
     List,
 }
 
+/// Where the metrics go in Mackerel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Service metrics, `cloudfront.<label>.<group>.<metric>`; no host at all.
+    Service,
+    /// One host per distribution (found by customIdentifier), `custom.cloudfront.<group>.<metric>`.
+    Host,
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub command: Command,
@@ -33,6 +42,10 @@ pub struct Config {
     pub apikey_ssm: Option<String>,
     pub apibase: String,
     pub service: Option<String>,
+    pub mode: Mode,
+    /// Host mode: `service:role` names for created hosts.
+    pub roles: Vec<String>,
+    pub retire_gone: bool,
     pub distributions: Vec<String>,
     pub tags: Vec<(String, String)>,
     pub groups: Vec<Group>,
@@ -84,11 +97,32 @@ pub const SETTINGS: &[Setting] = &[
         help: "Mackerel service that receives the metrics (required to post)",
     },
     Setting {
+        flag: "mode",
+        envs: &["CW2MACKEREL_MODE"],
+        value: "MODE",
+        default: "service",
+        help: "service: service metrics; host: one Mackerel host per distribution, with host metrics",
+    },
+    Setting {
+        flag: "roles",
+        envs: &["CW2MACKEREL_ROLES"],
+        value: "SERVICE:ROLE,...",
+        default: "",
+        help: "host mode: roles given to the hosts it creates",
+    },
+    Setting {
+        flag: "retire-gone",
+        envs: &["CW2MACKEREL_RETIRE_GONE"],
+        value: "BOOL",
+        default: "false",
+        help: "host mode: retire the host of a distribution that is gone from the selection",
+    },
+    Setting {
         flag: "distributions",
         envs: &["CW2MACKEREL_DISTRIBUTIONS"],
         value: "ID,...",
         default: "",
-        help: "read only these distributions; then no CloudFront call or permission is needed",
+        help: "read only these distributions; in service mode no CloudFront call or permission is then needed",
     },
     Setting {
         flag: "tag",
@@ -265,7 +299,18 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
 
 impl Config {
     fn from_raw(command: Command, dry_run: bool, raw: &Raw) -> Result<Config> {
+        let mode = match raw.value_or_default("mode") {
+            (v, _) if v.trim() == "service" => Mode::Service,
+            (v, _) if v.trim() == "host" => Mode::Host,
+            (v, src) => {
+                return Err(Error::config(format!(
+                    "{src}: {v:?} is not a mode; use service or host"
+                )));
+            }
+        };
         let posts = command == Command::Run && !dry_run;
+        // Host mode's list shows each distribution's host, which takes the API key.
+        let needs_key = posts || (command == Command::List && mode == Mode::Host);
 
         let log_level = {
             let (v, src) = raw.value_or_default("log");
@@ -291,7 +336,7 @@ impl Config {
                 "both an API key (MACKEREL_APIKEY or --apikey) and MACKEREL_APIKEY_SSM are set; keep one of them",
             ));
         }
-        if posts && apikey.is_none() && apikey_ssm.is_none() {
+        if needs_key && apikey.is_none() && apikey_ssm.is_none() {
             return Err(Error::config(
                 "no Mackerel API key: set MACKEREL_APIKEY, or MACKEREL_APIKEY_SSM to the name or ARN of an SSM parameter holding it (run --dry-run needs none)",
             ));
@@ -308,7 +353,7 @@ impl Config {
             Some((v, src)) => {
                 Some(check_service(v.trim()).map_err(|e| Error::config(format!("{src}: {e}")))?)
             }
-            None if posts => {
+            None if posts && mode == Mode::Service => {
                 return Err(Error::config(
                     "no Mackerel service: set CW2MACKEREL_SERVICE (or --service) to the service that receives the metrics",
                 ));
@@ -334,7 +379,28 @@ impl Config {
             let (v, src) = raw.value_or_default("label");
             Label::parse(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
         };
-        if !distributions.is_empty() && (!tags.is_empty() || label != Label::Id) {
+        let roles = match raw.get("roles") {
+            Some((v, src)) => parse_roles(&v).map_err(|e| Error::config(format!("{src}: {e}")))?,
+            None => Vec::new(),
+        };
+        let retire_gone = {
+            let (v, src) = raw.value_or_default("retire-gone");
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(Error::config(format!("{src}: {v:?} is not true or false"))),
+            }
+        };
+        if mode == Mode::Service && (!roles.is_empty() || retire_gone) {
+            return Err(Error::config(
+                "CW2MACKEREL_ROLES and CW2MACKEREL_RETIRE_GONE apply to hosts; set CW2MACKEREL_MODE=host or remove them",
+            ));
+        }
+        // Host mode always lists distributions: a host needs the ARN and the domain name.
+        if mode == Mode::Service
+            && !distributions.is_empty()
+            && (!tags.is_empty() || label != Label::Id)
+        {
             return Err(Error::config(
                 "CW2MACKEREL_DISTRIBUTIONS skips the CloudFront API, so a tag filter or a label other than id cannot be applied; remove CW2MACKEREL_DISTRIBUTIONS to read the account's distributions, or use the id label without tags",
             ));
@@ -363,7 +429,7 @@ impl Config {
         }
 
         let aws = aws::Settings::from_env(raw.env)?;
-        if let Some(name) = apikey_ssm.as_deref().filter(|_| posts)
+        if let Some(name) = apikey_ssm.as_deref().filter(|_| needs_key)
             && aws::ssm::arn_region(name).is_none()
             && aws.region.is_none()
         {
@@ -379,6 +445,9 @@ impl Config {
             apikey_ssm,
             apibase,
             service,
+            mode,
+            roles,
+            retire_gone,
             distributions,
             tags,
             groups,
@@ -406,6 +475,24 @@ fn check_service(name: &str) -> Result<String, String> {
             "{name:?} is not a Mackerel service name (2 to 63 letters, digits, '-' or '_')"
         ))
     }
+}
+
+/// `service:role` names as Mackerel allows them: `[A-Za-z0-9][A-Za-z0-9_-]+` on each side.
+fn parse_roles(list: &str) -> Result<Vec<String>, String> {
+    let name_ok = |s: &str| {
+        s.len() >= 2
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|r| match r.split_once(':') {
+            Some((svc, role)) if name_ok(svc) && name_ok(role) => Ok(r.to_string()),
+            _ => Err(format!("{r:?} is not a role; write service:role")),
+        })
+        .collect()
 }
 
 fn parse_distributions(list: &str) -> Result<Vec<String>, String> {
@@ -662,6 +749,48 @@ mod tests {
             let msg = config_error(args, env);
             assert!(msg.contains(needle), "{args:?}: {msg}");
         }
+    }
+
+    #[test]
+    fn host_mode() {
+        let c = config(
+            &["run", "--mode", "host", "--roles", "cdn:edge, web:cf"],
+            &[("MACKEREL_APIKEY", "k")],
+        );
+        assert_eq!((c.mode, c.service.as_deref()), (Mode::Host, None));
+        assert_eq!(c.roles, ["cdn:edge", "web:cf"]);
+        // Host mode reads the account's list, so IDs can go with labels and tags.
+        let c = config(
+            &[
+                "run",
+                "--mode=host",
+                "--distributions",
+                "E1",
+                "--label",
+                "alias",
+                "--retire-gone",
+                "true",
+            ],
+            &[("MACKEREL_APIKEY", "k")],
+        );
+        assert!(c.retire_gone);
+        for (args, needle) in [
+            (&["run", "--mode", "hosts"][..], "not a mode"),
+            (&["run", "--mode", "host", "--roles", "edge"], "not a role"),
+            (&["run", "--mode", "host", "--roles", "c:-x"], "not a role"),
+            (
+                &["run", "--mode", "host", "--retire-gone", "maybe"],
+                "not true or false",
+            ),
+            (&["run", "--roles", "cdn:edge"], "CW2MACKEREL_MODE=host"),
+        ] {
+            let msg = config_error(
+                args,
+                &[("MACKEREL_APIKEY", "k"), ("CW2MACKEREL_SERVICE", "cdn")],
+            );
+            assert!(msg.contains(needle), "{args:?}: {msg}");
+        }
+        assert!(config_error(&["list", "--mode", "host"], &[]).contains("no Mackerel API key"));
     }
 
     #[test]

@@ -2,13 +2,88 @@
 //! `Retry-After`), and Mackerel's `{"error":{"message":…}}` turned into advice.
 
 use crate::error::{Error, Result, Secret};
-use crate::http::{self, Attempt, Http};
+use crate::http::{self, Attempt, Http, encode};
 use crate::map::Point;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A host as Mackerel lists it (the fields cw2mackerel reads).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Host {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub custom_identifier: Option<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub meta: Value,
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+impl Host {
+    pub fn has_role(&self, full_name: &str) -> bool {
+        full_name.split_once(':').is_some_and(|(svc, role)| {
+            self.roles
+                .get(svc)
+                .is_some_and(|r| r.iter().any(|x| x == role))
+        })
+    }
+}
+
+/// What a host should be: the body of `POST /api/v0/hosts` and `PUT /api/v0/hosts/<id>`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HostSpec {
+    pub name: String,
+    pub display_name: String,
+    pub custom_identifier: String,
+    pub meta: Value,
+    pub role_fullnames: Vec<String>,
+}
+
+impl HostSpec {
+    /// Whether `host` already is what this spec says (roles may be more: Mackerel keeps those).
+    pub fn matches(&self, host: &Host) -> bool {
+        host.name == self.name
+            && host.display_name.as_deref().unwrap_or_default() == self.display_name
+            && host.meta == self.meta
+            && self.role_fullnames.iter().all(|r| host.has_role(r))
+    }
+}
+
+/// A host metric point: the body items of `POST /api/v0/tsdb`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostPoint<'a> {
+    pub host_id: &'a str,
+    pub name: &'a str,
+    pub time: i64,
+    pub value: f64,
+}
+
+/// Every status but retired: Mackerel lists only working and standby hosts unless asked.
+const LIVE: &str = "status=working&status=standby&status=maintenance&status=poweroff";
 
 pub struct Mackerel<'a> {
     http: &'a Http,
     base: String,
     key: Secret,
+}
+
+/// A request that failed for good; `status` is Mackerel's last answer, 0 if none came.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub error: Error,
 }
 
 /// Attempts per request; 429 storms and 5xx get three more tries.
@@ -25,8 +100,8 @@ impl<'a> Mackerel<'a> {
 
     /// `POST /api/v0/services/<service>/tsdb`: one request, so at most a batch of points.
     pub fn post_service_metrics(&self, service: &str, points: &[Point]) -> Result<()> {
-        let body = serde_json::to_vec(points)
-            .map_err(|e| Error::runtime(format!("encoding datapoints: {e}")))?;
+        // Service points have no host, which serializes them as Mackerel wants: name, time, value.
+        let body = to_json(points)?;
         let not_found = format!(
             "Mackerel has no service {service:?}; create it in Mackerel or fix CW2MACKEREL_SERVICE"
         );
@@ -36,6 +111,100 @@ impl<'a> Mackerel<'a> {
             body,
             "posting service metrics",
             &not_found,
+        )
+        .map(drop)
+    }
+
+    /// Live hosts, all of them or those with one customIdentifier, oldest first.
+    pub fn hosts(&self, custom_identifier: Option<&str>) -> Result<Vec<Host>> {
+        let mut path = format!("/api/v0/hosts?{LIVE}");
+        if let Some(cid) = custom_identifier {
+            path += &format!("&customIdentifier={}", encode(cid));
+        }
+        let body = self.request(
+            "GET",
+            &path,
+            Vec::new(),
+            "listing hosts",
+            "the hosts API is missing at MACKEREL_APIBASE",
+        )?;
+        #[derive(Deserialize)]
+        struct Hosts {
+            hosts: Vec<Host>,
+        }
+        let mut hosts = serde_json::from_slice::<Hosts>(&body)
+            .map_err(|e| {
+                Error::runtime(format!(
+                    "Mackerel listing hosts returned an unreadable answer: {e}"
+                ))
+            })?
+            .hosts;
+        hosts.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(hosts)
+    }
+
+    pub fn create_host(&self, spec: &HostSpec) -> Result<String> {
+        let body = self.request(
+            "POST",
+            "/api/v0/hosts",
+            to_json(spec)?,
+            "creating a host",
+            "the hosts API is missing at MACKEREL_APIBASE",
+        )?;
+        serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .ok_or_else(|| Error::runtime("Mackerel creating a host returned no host id"))
+    }
+
+    pub fn update_host(&self, id: &str, spec: &HostSpec) -> Result<()> {
+        self.request(
+            "PUT",
+            &format!("/api/v0/hosts/{id}"),
+            to_json(spec)?,
+            "updating a host",
+            &format!("host {id} is gone"),
+        )
+        .map(drop)
+    }
+
+    /// Retires a host; `false` if it was not there to retire (already retired, say).
+    pub fn retire_host(&self, id: &str) -> Result<bool> {
+        match self.call(
+            "POST",
+            &format!("/api/v0/hosts/{id}/retire"),
+            b"{}".to_vec(),
+            "retiring a host",
+            "no such host",
+        ) {
+            Ok(_) => Ok(true),
+            Err(Refused { status: 404, .. }) => Ok(false),
+            Err(r) => Err(r.error),
+        }
+    }
+
+    /// `POST /api/v0/tsdb`: one request, so at most a batch of points. A refusal keeps its
+    /// status: a 4xx may mean a host was retired under us.
+    pub fn post_host_metrics(&self, points: &[HostPoint]) -> Result<(), Refused> {
+        let body = to_json(points).map_err(|error| Refused { status: 0, error })?;
+        self.call(
+            "POST",
+            "/api/v0/tsdb",
+            body,
+            "posting host metrics",
+            "a host is gone",
+        )
+        .map(drop)
+    }
+
+    /// `POST /api/v0/graph-defs/create`.
+    pub fn create_graph_defs(&self, defs: &Value) -> Result<()> {
+        self.request(
+            "POST",
+            "/api/v0/graph-defs/create",
+            to_json(defs)?,
+            "creating graph definitions",
+            "the graph-defs API is missing at MACKEREL_APIBASE",
         )
         .map(drop)
     }
@@ -50,7 +219,21 @@ impl<'a> Mackerel<'a> {
         action: &str,
         not_found: &str,
     ) -> Result<Vec<u8>> {
+        self.call(method, path, body, action, not_found)
+            .map_err(|f| f.error)
+    }
+
+    /// As [`Mackerel::request`], keeping the status of a refusal for callers that act on it.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        action: &str,
+        not_found: &str,
+    ) -> Result<Vec<u8>, Refused> {
         let url = format!("{}{}", self.base, path);
+        let mut refused = 0;
         http::retry(self.http, TRIES, || {
             let req = ::http::Request::builder()
                 .method(method)
@@ -60,41 +243,28 @@ impl<'a> Mackerel<'a> {
                 .body(body.clone());
             let req = match req {
                 Ok(r) => r,
-                Err(e) => {
-                    return Attempt::Fail(Error::runtime(format!(
-                        "{action}: bad request to {url}: {e}"
-                    )));
-                }
+                Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: bad request to {url}: {e}"))),
             };
             match self.http.send("mackerel", req) {
-                Err(e) => Attempt::Retry(
-                    Error::runtime(format!("Mackerel {action} failed: {e}")),
-                    None,
-                ),
+                Err(e) => Attempt::Retry(Error::runtime(format!("Mackerel {action} failed: {e}")), None),
                 Ok(r) if r.ok() => Attempt::Done(r.body),
                 Ok(r) => {
+                    refused = r.status;
                     let said = self.redact(&message(&r.body));
-                    let said = if said.is_empty() {
-                        format!("HTTP {}", r.status)
-                    } else {
-                        format!("HTTP {}: {said}", r.status)
-                    };
+                    let said = if said.is_empty() { format!("HTTP {}", r.status) } else { format!("HTTP {}: {said}", r.status) };
                     let advice = match r.status {
-                        401 | 403 => "Mackerel rejected the API key; check MACKEREL_APIKEY (it needs write permission)".to_string(),
-                        404 => not_found.to_string(),
-                        429 => "Mackerel kept answering 429 Too Many Requests; post less often".to_string(),
-                        s if s >= 500 => "Mackerel kept failing".to_string(),
-                        _ => "Mackerel refused the request".to_string(),
+                        401 | 403 => "Mackerel rejected the API key; check MACKEREL_APIKEY (it needs write permission)",
+                        404 => not_found,
+                        429 => "Mackerel kept answering 429 Too Many Requests; post less often",
+                        s if s >= 500 => "Mackerel kept failing",
+                        _ => "Mackerel refused the request",
                     };
                     let e = Error::runtime(format!("Mackerel {action} failed ({said}): {advice}"));
-                    if r.status == 429 || r.status >= 500 {
-                        Attempt::Retry(e, r.retry_after())
-                    } else {
-                        Attempt::Fail(e)
-                    }
+                    if r.status == 429 || r.status >= 500 { Attempt::Retry(e, r.retry_after()) } else { Attempt::Fail(e) }
                 }
             }
         })
+        .map_err(|error| Refused { status: refused, error })
     }
 
     /// Mackerel's messages should never echo the key, but make sure.
@@ -105,6 +275,10 @@ impl<'a> Mackerel<'a> {
             s.replace(self.key.expose(), "***")
         }
     }
+}
+
+fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::runtime(format!("encoding a Mackerel request: {e}")))
 }
 
 /// The message of `{"error":{"message":"…"}}` or `{"error":"…"}`; else a short raw excerpt.

@@ -8,6 +8,7 @@ mod config;
 mod discover;
 mod error;
 mod fetch;
+mod hosts;
 mod http;
 mod log;
 mod mackerel;

@@ -7,6 +7,9 @@ use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Point {
+    /// The customIdentifier of the host the point belongs to; absent for service metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub name: String,
     pub time: i64,
     pub value: f64,
@@ -47,6 +50,7 @@ pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>]) -> Mapped {
             }
             out.points
                 .extend(points.into_iter().map(|(time, value)| Point {
+                    host: s.host.clone(),
                     name: s.name.clone(),
                     time,
                     value,
@@ -71,6 +75,7 @@ mod tests {
             stat: "Sum".into(),
             period: 60,
             name: name.into(),
+            host: None,
             fill_zero,
         }
     }

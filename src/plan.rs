@@ -18,6 +18,9 @@ pub struct Series {
     pub period: u32,
     /// The Mackerel metric name the points get.
     pub name: String,
+    /// The customIdentifier of the Mackerel host the points belong to; `None` for service
+    /// metrics.
+    pub host: Option<String>,
     /// A missing point in a settled period means nothing happened: post 0. Only right for
     /// counts and sums, never for rates or latencies.
     pub fill_zero: bool,
@@ -105,6 +108,7 @@ mod tests {
             stat: "Sum".into(),
             period,
             name: "n".into(),
+            host: None,
             fill_zero: false,
         }
     }

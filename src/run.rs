@@ -1,12 +1,14 @@
 //! The commands: `run` drives one cycle of the pipeline, discover → plan → fetch → map → post,
 //! and logs one summary line; `list` prints what discovery finds.
 
+use crate::aws::cloudfront::Distribution;
 use crate::aws::{Aws, ssm};
-use crate::config::Config;
+use crate::config::{Config, Mode};
+use crate::discover::{self, Selection};
 use crate::error::{Error, Result, Secret};
 use crate::http::Http;
 use crate::mackerel::Mackerel;
-use crate::{clock, cloudfront, discover, fetch, log, map, plan, post};
+use crate::{clock, cloudfront, fetch, hosts, log, map, plan, post};
 use serde_json::json;
 use std::io::Write;
 use std::time::Instant;
@@ -18,6 +20,8 @@ pub struct Summary {
     pub datapoints: usize,
     pub zero_filled: usize,
     pub posted: usize,
+    /// Host mode only.
+    pub hosts: Option<hosts::Resolved>,
 }
 
 /// One cycle. Whatever happens, exactly one line is logged: the summary at `info` when all
@@ -34,9 +38,16 @@ pub fn run(cfg: &Config) -> Result<()> {
         ("datapoints", json!(summary.datapoints)),
         ("zero_filled", json!(summary.zero_filled)),
         ("posted", json!(summary.posted)),
-        ("calls", json!(http.calls())),
-        ("elapsed_ms", json!(started.elapsed().as_millis() as u64)),
     ];
+    if let Some(h) = &summary.hosts {
+        fields.push(("hosts", json!({"live": h.ids.len(), "created": h.created, "updated": h.updated, "retired": h.retired})));
+        fields.push(("gone", json!(h.gone.len())));
+        if !h.gone.is_empty() {
+            fields.push(("gone_ids", json!(h.gone.join(","))));
+        }
+    }
+    fields.push(("calls", json!(http.calls())));
+    fields.push(("elapsed_ms", json!(started.elapsed().as_millis() as u64)));
     if cfg.dry_run {
         fields.push(("dry_run", json!(true)));
     }
@@ -50,19 +61,45 @@ pub fn run(cfg: &Config) -> Result<()> {
     result
 }
 
+fn selection(cfg: &Config) -> Selection<'_> {
+    Selection {
+        ids: &cfg.distributions,
+        tags: &cfg.tags,
+        need_tags: cfg.label.needs_tags(),
+        need_details: cfg.mode == Mode::Host,
+    }
+}
+
 fn cycle(cfg: &Config, aws: &Aws, summary: &mut Summary) -> Result<()> {
     // The key first: a wrong SSM parameter should fail before any CloudWatch cost.
-    let key = if cfg.dry_run {
-        None
-    } else {
-        Some(api_key(cfg, aws)?)
+    let mackerel = match cfg.dry_run {
+        true => None,
+        false => Some(Mackerel::new(aws.http, &cfg.apibase, api_key(cfg, aws)?)),
     };
 
-    let dists =
-        discover::distributions(aws, &cfg.distributions, &cfg.tags, cfg.label.needs_tags())?;
+    let dists = discover::distributions(aws, &selection(cfg))?;
     summary.distributions = dists.len();
+
+    // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
+    let ensure_hosts = |mackerel: &Mackerel| {
+        let specs = cloudfront::host_specs(&dists, &cfg.label, &cfg.roles);
+        hosts::ensure(
+            mackerel,
+            &specs,
+            cloudfront::OWNER,
+            cfg.roles.first().map(String::as_str),
+            cfg.retire_gone,
+        )
+    };
+    if let (Some(m), Mode::Host) = (&mackerel, cfg.mode) {
+        summary.hosts = Some(ensure_hosts(m)?);
+        if !dists.is_empty() {
+            m.create_graph_defs(&cloudfront::graph_defs(&cfg.groups))?;
+        }
+    }
+
     let labels = cloudfront::labels(&dists, &cfg.label);
-    let series = cloudfront::series(&dists, &labels, &cfg.groups);
+    let series = cloudfront::series(&dists, &labels, &cfg.groups, cfg.mode);
     let plan = plan::plan(series, clock::now(), cfg.lookback, cfg.delay);
     summary.queries = plan.series.len();
 
@@ -71,7 +108,7 @@ fn cycle(cfg: &Config, aws: &Aws, summary: &mut Summary) -> Result<()> {
     summary.datapoints = mapped.points.len();
     summary.zero_filled = mapped.zero_filled;
 
-    let Some(key) = key else {
+    let Some(mackerel) = mackerel else {
         let mut out = std::io::stdout().lock();
         for p in &mapped.points {
             // A closed pipe (`| head`) just ends the listing.
@@ -82,12 +119,19 @@ fn cycle(cfg: &Config, aws: &Aws, summary: &mut Summary) -> Result<()> {
         let _ = out.flush();
         return Ok(());
     };
-    let service = cfg
-        .service
-        .as_deref()
-        .ok_or_else(|| Error::config("no Mackerel service"))?;
-    let mackerel = Mackerel::new(aws.http, &cfg.apibase, key);
-    match post::to_service(&mackerel, service, &mapped.points) {
+    let result = match (cfg.mode, &summary.hosts) {
+        (Mode::Host, Some(h)) => post::to_hosts(&mackerel, &mapped.points, h.ids.clone(), || {
+            Ok(ensure_hosts(&mackerel)?.ids)
+        }),
+        _ => {
+            let service = cfg
+                .service
+                .as_deref()
+                .ok_or_else(|| Error::config("no Mackerel service"))?;
+            post::to_service(&mackerel, service, &mapped.points)
+        }
+    };
+    match result {
         Ok(n) => {
             summary.posted = n;
             Ok(())
@@ -115,53 +159,66 @@ fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
     ssm::get_parameter(aws, name, region)
 }
 
-/// `list`: the distributions a run would read, as aligned columns on stdout.
+/// `list`: the distributions a run would read, as aligned columns on stdout; in host mode
+/// with the Mackerel host each maps to (`-` before the first run creates it).
 pub fn list(cfg: &Config) -> Result<()> {
     let http = Http::new(cfg.timeout);
     let aws = Aws::new(&http, &cfg.aws);
-    let dists =
-        discover::distributions(&aws, &cfg.distributions, &cfg.tags, cfg.label.needs_tags())
-            .inspect_err(|e| log::error("list failed", &[("error", json!(e.message()))]))?;
-    let labels = cloudfront::labels(&dists, &cfg.label);
-    let mut rows = vec![[
-        "ID".to_string(),
-        "LABEL".into(),
-        "STATUS".into(),
-        "ALIASES".into(),
-    ]];
-    for (d, label) in dists.iter().zip(labels) {
-        let status = if d.status.is_empty() {
-            "-".to_string()
-        } else if d.enabled {
-            d.status.clone()
-        } else {
-            format!("{} (disabled)", d.status)
-        };
-        let aliases = if d.aliases.is_empty() {
-            "-".to_string()
-        } else {
-            d.aliases.join(",")
-        };
-        rows.push([d.id.clone(), label, status, aliases]);
-    }
-    let widths: Vec<usize> = (0..4)
+    let result = rows(cfg, &aws);
+    let rows =
+        result.inspect_err(|e| log::error("list failed", &[("error", json!(e.message()))]))?;
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = std::io::stdout().lock();
     for r in &rows {
-        let line = format!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-        if writeln!(out, "{}", line.trim_end()).is_err() {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:w$}"))
+            .collect();
+        if writeln!(out, "{}", line.join("  ").trim_end()).is_err() {
             break;
         }
     }
     Ok(())
+}
+
+fn rows(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<String>>> {
+    let dists = discover::distributions(aws, &selection(cfg))?;
+    let labels = cloudfront::labels(&dists, &cfg.label);
+    let host_ids = match cfg.mode {
+        Mode::Host => Some(hosts::lookup(&Mackerel::new(
+            aws.http,
+            &cfg.apibase,
+            api_key(cfg, aws)?,
+        ))?),
+        Mode::Service => None,
+    };
+    let mut header = vec!["ID", "LABEL", "STATUS", "ALIASES"];
+    if host_ids.is_some() {
+        header.push("HOST");
+    }
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    for (d, label) in dists.iter().zip(labels) {
+        let mut row = vec![d.id.clone(), label, status(d), or_dash(d.aliases.join(","))];
+        if let Some(ids) = &host_ids {
+            row.push(or_dash(ids.get(&d.arn).cloned().unwrap_or_default()));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn status(d: &Distribution) -> String {
+    match (d.status.is_empty(), d.enabled) {
+        (true, _) => "-".into(),
+        (false, true) => d.status.clone(),
+        (false, false) => format!("{} (disabled)", d.status),
+    }
+}
+
+fn or_dash(s: String) -> String {
+    if s.is_empty() { "-".into() } else { s }
 }

@@ -426,3 +426,16 @@ pub fn service_points(mackerel: &Fake, service: &str) -> serde_json::Map<String,
 pub fn id_of(d: &Value) -> &str {
     d["id"].as_str().unwrap()
 }
+
+/// Live (non-retired) hosts in the fake Mackerel, by customIdentifier.
+pub fn live_hosts(mackerel: &Fake) -> std::collections::BTreeMap<String, Vec<Value>> {
+    let mut out: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for h in mackerel.state()["hosts"].as_array().unwrap() {
+        if h["isRetired"] == false {
+            out.entry(h["customIdentifier"].as_str().unwrap_or("").to_string())
+                .or_default()
+                .push(h.clone());
+        }
+    }
+    out
+}

@@ -231,18 +231,21 @@ def check_host_body(data):
     if not isinstance(roles, list):
         raise mackerel_error(400, "roleFullnames must be an array")
     for r in roles:
-        if not isinstance(r, str) or r.count(":") != 1 or r.split(":")[0] not in Mackerel.services:
+        if not isinstance(r, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]+:[A-Za-z0-9][A-Za-z0-9_-]+$", r):
             raise mackerel_error(400, f"invalid roleFullname {r!r}")
     if "interfaces" in data and not isinstance(data["interfaces"], list):
         raise mackerel_error(400, "interfaces must be an array")
 
 
 def apply_host_body(host, data):
-    roles = data.get("roleFullnames", [])
+    # Like Mackerel: unknown services and roles are created; PUT keeps roles it does not name.
+    roles = sorted(set(host.get("roleFullnames", [])) | set(data.get("roleFullnames", [])))
     grouped = {}
     for r in roles:
         s, role = r.split(":")
         grouped.setdefault(s, []).append(role)
+        if s not in Mackerel.services:
+            Mackerel.services.append(s)
     host.update({
         "name": data["name"], "displayName": data.get("displayName", ""),
         "customIdentifier": data.get("customIdentifier"), "memo": data.get("memo", ""),

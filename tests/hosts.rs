@@ -1,0 +1,339 @@
+//! Host mode end to end: one Mackerel host per distribution, created once and found again
+//! after restarts, crashes, retirements and concurrent runs; never a host for the tool.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use std::process::Command;
+
+fn host_mode(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
+    let mut cmd = against(moto, "reader", mackerel);
+    cmd.env_remove("CW2MACKEREL_SERVICE")
+        .env("CW2MACKEREL_MODE", "host")
+        .env("CW2MACKEREL_TAG", format!("test={tag}"))
+        .arg("run");
+    cmd
+}
+
+/// Every distribution has exactly one live host, and no other host exists.
+fn assert_one_host_each(mackerel: &Fake, dists: &[Value]) -> Vec<String> {
+    let live = live_hosts(mackerel);
+    assert_eq!(live.len(), dists.len(), "hosts: {live:#?}");
+    dists
+        .iter()
+        .map(|d| {
+            let hosts = &live[d["arn"].as_str().unwrap()];
+            assert_eq!(hosts.len(), 1, "{}: {hosts:#?}", d["id"]);
+            hosts[0]["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn hosts_are_created_once_and_found_again() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("hosts", 2, &["--alias", "img.example.org"]);
+    let start = moto.traffic(&[id_of(&dists[0])], 15);
+    let mackerel = Fake::mackerel();
+    let mut cmd = host_mode(moto, &mackerel, "hosts");
+    cmd.env("CW2MACKEREL_ROLES", "cdn:edge")
+        .env("CW2MACKEREL_LABEL", "alias");
+
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let s = ran.summary();
+    assert_eq!(
+        s["hosts"],
+        json!({"live": 2, "created": 2, "updated": 0, "retired": 0})
+    );
+    let ids = assert_one_host_each(&mackerel, &dists);
+
+    let state = mackerel.state();
+    for (d, id) in dists.iter().zip(&ids) {
+        let h = state["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(h["name"], d["domain"]);
+        assert_eq!(h["displayName"], d["aliases"][0]);
+        assert_eq!(h["roles"], json!({"cdn": ["edge"]}));
+        assert_eq!(h["meta"]["cloudfront"]["aliases"], d["aliases"]);
+        assert_eq!(h["meta"]["cloudfront"]["origins"], 1);
+        assert_eq!(h["meta"]["cloudfront"]["status"], "Deployed");
+    }
+    // Host metrics, named without the label, on the right host, with their CloudWatch times.
+    let busy = &state["host_points"][&ids[0]];
+    let requests = busy["custom.cloudfront.requests.request"]
+        .as_object()
+        .unwrap();
+    assert_eq!(requests.len(), 10);
+    for (t, v) in requests {
+        assert_eq!(
+            v.as_f64().unwrap(),
+            10.0 + ((t.parse::<i64>().unwrap() - start) / 60) as f64
+        );
+    }
+    let idle = state["host_points"][&ids[1]].as_object().unwrap();
+    let mut names: Vec<&String> = idle.keys().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "custom.cloudfront.requests.request",
+            "custom.cloudfront.transfer.download",
+            "custom.cloudfront.transfer.upload"
+        ]
+    );
+    assert!(
+        state["points"].as_object().unwrap().is_empty(),
+        "no service metrics in host mode"
+    );
+
+    let defs = state["graph_defs"].as_array().unwrap();
+    let by_name = |n: &str| {
+        defs.iter()
+            .find(|d| d["name"] == n)
+            .unwrap_or_else(|| panic!("no graph {n}: {defs:#?}"))
+    };
+    assert_eq!(by_name("custom.cloudfront.requests")["unit"], "integer");
+    assert_eq!(
+        by_name("custom.cloudfront.requests")["displayName"],
+        "CloudFront Requests"
+    );
+    assert_eq!(by_name("custom.cloudfront.transfer")["unit"], "bytes");
+    let errors = by_name("custom.cloudfront.error_rate");
+    assert_eq!(errors["unit"], "percentage");
+    assert_eq!(
+        errors["metrics"][0],
+        json!({"name": "custom.cloudfront.error_rate.total_error_rate", "displayName": "Total", "isStacked": false})
+    );
+    assert_eq!(defs.len(), 3, "only the chosen groups");
+    assert_eq!(mackerel.requests_to("/graph-defs/create").len(), 1);
+
+    // Run again: the same hosts, nothing created or changed.
+    let again = run(&mut cmd);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        again.summary()["hosts"],
+        json!({"live": 2, "created": 0, "updated": 0, "retired": 0})
+    );
+    assert_eq!(assert_one_host_each(&mackerel, &dists), ids);
+    assert_eq!(
+        mackerel
+            .requests()
+            .iter()
+            .filter(|r| r["method"] == "POST" && r["path"] == "/api/v0/hosts")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_crash_between_create_and_post_leaves_one_host() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("crash", 2, &[]);
+    let mackerel = Fake::mackerel();
+    // The run dies after creating the hosts, before any point is posted.
+    mackerel.faults(json!([{"path": "^/api/v0/tsdb$", "status": 500, "count": 10}]));
+    let ran = run(&mut host_mode(moto, &mackerel, "crash"));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let ids = assert_one_host_each(&mackerel, &dists);
+    assert!(
+        mackerel.state()["host_points"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+
+    mackerel.reset();
+    let ran = run(&mut host_mode(moto, &mackerel, "crash"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.summary()["hosts"]["created"], 0);
+    assert_eq!(assert_one_host_each(&mackerel, &dists), ids);
+    assert_eq!(
+        mackerel.state()["host_points"].as_object().unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn retired_hosts_are_never_reused_and_hidden_statuses_are_found() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("status", 2, &[]);
+    let mackerel = Fake::mackerel();
+    let (a, b) = (
+        dists[0]["arn"].as_str().unwrap(),
+        dists[1]["arn"].as_str().unwrap(),
+    );
+    let made = mackerel.set_state(json!({"hosts": [
+        {"name": "old", "customIdentifier": a, "isRetired": true, "meta": {}},
+        {"name": "resting", "customIdentifier": b, "status": "maintenance", "meta": {}},
+    ]}));
+    let maintenance_id = made["hosts"][1]["id"].as_str().unwrap();
+    let ran = run(&mut host_mode(moto, &mackerel, "status"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let s = ran.summary();
+    assert_eq!(
+        (
+            s["hosts"]["created"].as_u64(),
+            s["hosts"]["updated"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let ids = assert_one_host_each(&mackerel, &dists);
+    assert_ne!(
+        ids[0],
+        made["hosts"][0]["id"].as_str().unwrap(),
+        "a retired host stays retired"
+    );
+    assert_eq!(
+        ids[1], maintenance_id,
+        "a host in maintenance is still the distribution's host"
+    );
+}
+
+#[test]
+fn two_runs_at_once_leave_one_live_host_per_distribution() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("race", 3, &[]);
+    for unique in [false, true] {
+        let mackerel = if unique {
+            Fake::start(
+                "mackerel",
+                &[
+                    "--apikey",
+                    MACKEREL_KEY,
+                    "--service",
+                    "cdn",
+                    "--unique-custom-identifier",
+                ],
+            )
+        } else {
+            Fake::mackerel()
+        };
+        // Slow host creation, so both runs look, find nothing, and create.
+        mackerel.faults(
+            json!([{"path": "^/api/v0/hosts$", "method": "POST", "delay": 0.5, "count": 6}]),
+        );
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                host_mode(moto, &mackerel, "race")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut created = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "unique={unique}: {stderr}");
+            let ran = Ran {
+                code: 0,
+                stdout: String::new(),
+                stderr,
+            };
+            created += ran.summary()["hosts"]["created"].as_u64().unwrap();
+        }
+        if !unique {
+            assert!(
+                created > 3,
+                "the runs did race: {created} hosts created for 3 distributions"
+            );
+        }
+        assert_one_host_each(&mackerel, &dists);
+        // The points went to the surviving hosts.
+        let state = mackerel.state();
+        for hosts in live_hosts(&mackerel).values() {
+            assert!(
+                state["host_points"]
+                    .get(hosts[0]["id"].as_str().unwrap())
+                    .is_some(),
+                "unique={unique}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gone_distributions_are_reported_and_retired_when_asked() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("gone", 2, &[]);
+    let (keep, leave) = (id_of(&dists[0]), id_of(&dists[1]));
+    let mackerel = Fake::mackerel();
+    // A host that is not ours must never be touched.
+    mackerel.set_state(json!({"hosts": [{"name": "web-1", "customIdentifier": "i-0abc", "meta": {"agent-name": "mackerel-agent"}}]}));
+    assert_eq!(run(&mut host_mode(moto, &mackerel, "gone")).code, 0);
+
+    let mut narrowed = host_mode(moto, &mackerel, "gone");
+    narrowed.env("CW2MACKEREL_DISTRIBUTIONS", keep);
+    let ran = run(&mut narrowed);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let s = ran.summary();
+    assert_eq!(
+        (s["gone"].as_u64(), s["gone_ids"].as_str()),
+        (Some(1), Some(leave))
+    );
+    assert_eq!(live_hosts(&mackerel).len(), 3, "reported, not retired");
+
+    let ran = run(narrowed.env("CW2MACKEREL_RETIRE_GONE", "true"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.summary()["hosts"]["retired"], 1);
+    let live = live_hosts(&mackerel);
+    assert_eq!(
+        live.keys().collect::<Vec<_>>(),
+        [
+            "arn:aws:cloudfront::123456789012:distribution/".to_string() + keep,
+            "i-0abc".into()
+        ]
+        .iter()
+        .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn list_shows_each_distributions_host_and_dry_run_names_it() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("hostlist", 1, &[]);
+    let mackerel = Fake::mackerel();
+    let mut list = against(moto, "reader", &mackerel);
+    list.env("CW2MACKEREL_MODE", "host")
+        .args(["list", "--tag", "test=hostlist"]);
+    let before = run(&mut list);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert!(
+        mackerel.requests().iter().all(|r| r["method"] == "GET"),
+        "list changes nothing"
+    );
+    assert!(before.stdout.lines().next().unwrap().ends_with("HOST"));
+    assert!(
+        before.stdout.lines().nth(1).unwrap().ends_with(" -"),
+        "{}",
+        before.stdout
+    );
+
+    assert_eq!(run(&mut host_mode(moto, &mackerel, "hostlist")).code, 0);
+    let after = run(&mut list);
+    let host_id = assert_one_host_each(&mackerel, &dists).remove(0);
+    assert!(
+        after.stdout.lines().nth(1).unwrap().ends_with(&host_id),
+        "{}",
+        after.stdout
+    );
+
+    let dry = run(host_mode(moto, &mackerel, "hostlist")
+        .env_remove("MACKEREL_APIKEY")
+        .arg("--dry-run"));
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let first: Value = serde_json::from_str(dry.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["host"], dists[0]["arn"]);
+    assert!(
+        first["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("custom.cloudfront.")
+    );
+}
