@@ -7,6 +7,7 @@ use crate::clock::{format_duration, parse_duration};
 use crate::cloudfront::{Group, Label};
 use crate::error::{Error, Result, Secret};
 use crate::log;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What the invocation asks for.
@@ -14,6 +15,8 @@ use std::time::Duration;
 pub enum Action {
     Help,
     Version,
+    /// `healthcheck` needs nothing but the daemon's state file.
+    Healthcheck(PathBuf),
     Run(Box<Config>),
 }
 
@@ -23,6 +26,10 @@ pub enum Command {
     Run,
     /// Print the distributions a run would read.
     List,
+    /// A cycle every interval until SIGTERM/SIGINT.
+    Daemon,
+    /// Serve the AWS Lambda runtime API: one cycle per invocation.
+    Lambda,
 }
 
 /// Where the metrics go in Mackerel.
@@ -53,6 +60,14 @@ pub struct Config {
     pub lookback: Duration,
     pub delay: Duration,
     pub timeout: Duration,
+    /// Daemon: time between cycles.
+    pub interval: Duration,
+    /// Daemon: consecutive failed cycles before it gives up (exit 1).
+    pub max_failures: u32,
+    /// Daemon and Lambda: how far back the first cycle reads.
+    pub backfill: Duration,
+    /// Daemon: where the time of the last completed cycle is kept for `healthcheck`.
+    pub state_file: PathBuf,
     pub log_level: log::Level,
     pub log_format: log::Format,
     pub aws: aws::Settings,
@@ -167,6 +182,34 @@ pub const SETTINGS: &[Setting] = &[
         help: "limit for each HTTP request",
     },
     Setting {
+        flag: "interval",
+        envs: &["CW2MACKEREL_INTERVAL"],
+        value: "DURATION",
+        default: "60s",
+        help: "daemon: time between cycles, aligned to the clock",
+    },
+    Setting {
+        flag: "backfill",
+        envs: &["CW2MACKEREL_BACKFILL"],
+        value: "DURATION",
+        default: "",
+        help: "daemon and Lambda: how far back the first cycle reads (default: the lookback; at most 24h)",
+    },
+    Setting {
+        flag: "max-failures",
+        envs: &["CW2MACKEREL_MAX_FAILURES"],
+        value: "N",
+        default: "10",
+        help: "daemon: consecutive failed cycles before it exits 1 to be replaced",
+    },
+    Setting {
+        flag: "state-file",
+        envs: &["CW2MACKEREL_STATE_FILE"],
+        value: "PATH",
+        default: "/tmp/cw2mackerel.state",
+        help: "daemon: file recording the last completed cycle, read by healthcheck",
+    },
+    Setting {
         flag: "log",
         envs: &["CW2MACKEREL_LOG"],
         value: "LEVEL",
@@ -276,14 +319,22 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
             }
         }
     }
+    let raw = Raw { options, env };
     let command = match command.as_deref() {
         Some("run") => Command::Run,
         Some("list") => Command::List,
+        Some("daemon") => Command::Daemon,
+        Some("healthcheck") => {
+            let (path, _) = raw.value_or_default("state-file");
+            return Ok(Action::Healthcheck(PathBuf::from(path)));
+        }
         Some(other) => {
             return Err(Error::config(format!(
-                "unknown command {other:?}; the commands are run and list (see --help)"
+                "unknown command {other:?}; the commands are run, list, daemon and healthcheck (see --help)"
             )));
         }
+        // Installed as `bootstrap` on a Lambda custom runtime.
+        None if env("AWS_LAMBDA_RUNTIME_API").is_some_and(|v| !v.is_empty()) => Command::Lambda,
         None => {
             return Err(Error::config(
                 "no command given; try `cw2mackerel run` or `cw2mackerel --help`",
@@ -293,7 +344,6 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
     if dry_run && command != Command::Run {
         return Err(Error::config("--dry-run goes with the run command"));
     }
-    let raw = Raw { options, env };
     Config::from_raw(command, dry_run, &raw).map(|c| Action::Run(Box::new(c)))
 }
 
@@ -308,7 +358,7 @@ impl Config {
                 )));
             }
         };
-        let posts = command == Command::Run && !dry_run;
+        let posts = matches!(command, Command::Run | Command::Daemon | Command::Lambda) && !dry_run;
         // Host mode's list shows each distribution's host, which takes the API key.
         let needs_key = posts || (command == Command::List && mode == Mode::Host);
 
@@ -421,6 +471,34 @@ impl Config {
                 format_duration(delay)
             )));
         }
+        let backfill = match raw.get("backfill") {
+            Some((v, src)) => {
+                parse_duration(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
+            }
+            None => lookback,
+        };
+        if backfill + delay > MAX_REACH {
+            return Err(Error::config(format!(
+                "CW2MACKEREL_BACKFILL ({}) plus CW2MACKEREL_DELAY ({}) reach back more than 24h, and Mackerel drops points older than that",
+                format_duration(backfill),
+                format_duration(delay)
+            )));
+        }
+        let interval = raw.duration("interval")?;
+        if interval < Duration::from_secs(1) || interval > Duration::from_secs(3600) {
+            return Err(Error::config(
+                "CW2MACKEREL_INTERVAL must be between 1s and 1h",
+            ));
+        }
+        let max_failures = {
+            let (v, src) = raw.value_or_default("max-failures");
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::config(format!("{src}: {v:?} is not a positive number")))?
+        };
+        let state_file = PathBuf::from(raw.value_or_default("state-file").0);
         let timeout = raw.duration("timeout")?;
         if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
             return Err(Error::config(
@@ -455,6 +533,10 @@ impl Config {
             lookback,
             delay,
             timeout,
+            interval,
+            max_failures,
+            backfill,
+            state_file,
             log_level,
             log_format,
             aws,
@@ -541,6 +623,10 @@ Commands:
                   (exit 0: all posted; 1: AWS or Mackerel failed; 2: bad configuration)
   run --dry-run   print the datapoints as JSON lines instead of posting (no API key needed)
   list            print the distributions a run would read
+  daemon          a cycle every interval until SIGTERM or SIGINT (exit 0), or until
+                  CW2MACKEREL_MAX_FAILURES cycles in a row failed (exit 1)
+  healthcheck     exit 0 if the daemon completed a cycle within 3 intervals, else 1
+  (no command)    with AWS_LAMBDA_RUNTIME_API set: serve the Lambda runtime API
 
 Options (each has an environment variable; the option wins):
 ",
@@ -749,6 +835,41 @@ mod tests {
             let msg = config_error(args, env);
             assert!(msg.contains(needle), "{args:?}: {msg}");
         }
+    }
+
+    #[test]
+    fn daemon_lambda_and_healthcheck() {
+        let c = config(&["daemon", "--interval", "5m", "--backfill", "2h"], BASE);
+        assert_eq!(
+            (c.command, c.interval, c.backfill, c.max_failures),
+            (
+                Command::Daemon,
+                Duration::from_secs(300),
+                Duration::from_secs(7200),
+                10
+            )
+        );
+        assert_eq!(
+            config(&["daemon"], BASE).backfill,
+            Duration::from_secs(600),
+            "the lookback by default"
+        );
+        let mut lambda = BASE.to_vec();
+        lambda.push(("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"));
+        assert_eq!(config(&[], &lambda).command, Command::Lambda);
+        match load_with(&["healthcheck"], &[("CW2MACKEREL_STATE_FILE", "/run/x")]) {
+            Ok(Action::Healthcheck(p)) => assert_eq!(p, PathBuf::from("/run/x")),
+            other => panic!("{other:?}"),
+        }
+        for (args, needle) in [
+            (&["daemon", "--backfill", "24h"][..], "CW2MACKEREL_BACKFILL"),
+            (&["daemon", "--interval", "2h"], "CW2MACKEREL_INTERVAL"),
+            (&["daemon", "--max-failures", "0"], "positive"),
+            (&["daemon", "--dry-run"], "--dry-run"),
+        ] {
+            assert!(config_error(args, BASE).contains(needle), "{args:?}");
+        }
+        assert!(config_error(&["daemon"], &[("CW2MACKEREL_SERVICE", "cdn")]).contains("API key"));
     }
 
     #[test]

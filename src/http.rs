@@ -90,19 +90,7 @@ impl Http {
                 .build(),
             None => req,
         };
-        let result = self.agent.run(req).map_err(describe).and_then(|resp| {
-            let (parts, mut body) = resp.into_parts();
-            let body = body
-                .with_config()
-                .limit(BODY_LIMIT)
-                .read_to_vec()
-                .map_err(|e| format!("reading the response: {}", describe(e)))?;
-            Ok(Reply {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body,
-            })
-        });
+        let result = self.exchange(req);
         if log::enabled(log::Level::Debug) {
             let status = result
                 .as_ref()
@@ -121,9 +109,39 @@ impl Http {
         result
     }
 
-    /// Calls made so far, by peer.
-    pub fn calls(&self) -> BTreeMap<&'static str, u32> {
-        self.calls.borrow().clone()
+    /// Calls made since the last time this was asked, by peer.
+    pub fn take_calls(&self) -> BTreeMap<&'static str, u32> {
+        std::mem::take(&mut *self.calls.borrow_mut())
+    }
+
+    /// Sends a request to a local control endpoint (the Lambda runtime API): no time limit,
+    /// since the poll for the next invocation waits as long as it takes, and not counted
+    /// among the API calls of a cycle.
+    pub fn send_local(&self, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(None)
+            .timeout_recv_response(None)
+            .timeout_recv_body(None)
+            .build();
+        self.exchange(req)
+    }
+
+    /// Runs the request and reads the whole answer.
+    fn exchange(&self, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
+        let resp = self.agent.run(req).map_err(describe)?;
+        let (parts, mut body) = resp.into_parts();
+        let body = body
+            .with_config()
+            .limit(BODY_LIMIT)
+            .read_to_vec()
+            .map_err(|e| format!("reading the response: {}", describe(e)))?;
+        Ok(Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
     }
 
     /// Full jitter: a random wait up to `base * 2^attempt`, capped at 20 s (xorshift is
@@ -162,6 +180,8 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
             Attempt::Retry(e, _) if n >= tries => {
                 return Err(Error::runtime(format!("{e} (gave up after {n} attempts)")));
             }
+            // Shutting down: no more waiting on a peer.
+            Attempt::Retry(e, _) if crate::signals::stopping() => return Err(e),
             Attempt::Retry(e, Some(after)) if after > MAX_RETRY_AFTER => {
                 return Err(Error::runtime(format!(
                     "{e} (asked to retry after {}s)",

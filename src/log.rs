@@ -70,7 +70,7 @@ pub fn emit(level: Level, msg: &str, fields: &[(&str, Value)]) {
     if !enabled(level) {
         return;
     }
-    let line = render(settings().1, crate::clock::now(), level, msg, fields);
+    let line = render(settings().1, Some(crate::clock::now()), level, msg, fields);
     // A closed stderr must not turn a good run into a panic.
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
@@ -92,19 +92,22 @@ pub fn debug(msg: &str, fields: &[(&str, Value)]) {
 }
 
 /// One line: `2026-11-25T01:02:03Z INFO msg key=value …`, or one JSON object with `time`,
-/// `level`, `msg` and the fields, ready for CloudWatch Logs Insights.
+/// `level`, `msg` and the fields, ready for CloudWatch Logs Insights. Without `now` the
+/// time is left out (a line rendered ahead of when it is written).
 pub fn render(
     format: Format,
-    now: i64,
+    now: Option<i64>,
     level: Level,
     msg: &str,
     fields: &[(&str, Value)],
 ) -> String {
-    let time = crate::clock::iso8601(now);
+    let time = now.map(crate::clock::iso8601);
     match format {
         Format::Json => {
             let mut obj = Map::new();
-            obj.insert("time".into(), time.into());
+            if let Some(time) = &time {
+                obj.insert("time".into(), time.as_str().into());
+            }
             obj.insert("level".into(), level.name().into());
             obj.insert("msg".into(), msg.into());
             for (k, v) in fields {
@@ -113,7 +116,10 @@ pub fn render(
             Value::Object(obj).to_string()
         }
         Format::Text => {
-            let mut line = format!("{time} {} {msg}", level.name().to_ascii_uppercase());
+            let mut line = format!("{} {msg}", level.name().to_ascii_uppercase());
+            if let Some(time) = time {
+                line = format!("{time} {line}");
+            }
             for (k, v) in fields {
                 push_text(&mut line, k, v);
             }
@@ -146,7 +152,7 @@ mod tests {
     fn text_line() {
         let line = render(
             Format::Text,
-            0,
+            Some(0),
             Level::Info,
             "run ok",
             &[
@@ -163,7 +169,7 @@ mod tests {
 
     #[test]
     fn json_line() {
-        let line = render(Format::Json, 0, Level::Warn, "m", &[("n", json!(1))]);
+        let line = render(Format::Json, Some(0), Level::Warn, "m", &[("n", json!(1))]);
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(
             v,

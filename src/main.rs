@@ -5,17 +5,20 @@ mod aws;
 mod clock;
 mod cloudfront;
 mod config;
+mod daemon;
 mod discover;
 mod error;
 mod fetch;
 mod hosts;
 mod http;
+mod lambda;
 mod log;
 mod mackerel;
 mod map;
 mod plan;
 mod post;
 mod run;
+mod signals;
 mod xml;
 
 use config::{Action, Command};
@@ -33,11 +36,18 @@ fn main() -> ExitCode {
             println!("cw2mackerel {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Ok(Action::Healthcheck(state_file)) => {
+            daemon::healthcheck(&state_file).inspect_err(|e| eprintln!("{e}"))
+        }
         Ok(Action::Run(cfg)) => {
             log::init(cfg.log_level, cfg.log_format);
             match cfg.command {
                 Command::Run => run::run(&cfg),
                 Command::List => run::list(&cfg),
+                Command::Daemon => daemon::run(&cfg),
+                Command::Lambda => {
+                    lambda::serve(&cfg, &env("AWS_LAMBDA_RUNTIME_API").unwrap_or_default())
+                }
             }
         }
         Err(e) => {
@@ -47,6 +57,12 @@ fn main() -> ExitCode {
                 .unwrap_or(log::Format::Text);
             log::init(log::Level::Error, format);
             log::error(&format!("configuration: {e}"), &[]);
+            // As a Lambda bootstrap, tell Lambda why the function cannot start.
+            if let Some(api) =
+                env("AWS_LAMBDA_RUNTIME_API").filter(|a| !a.is_empty() && args.is_empty())
+            {
+                lambda::init_error(&api, &e);
+            }
             Err(e)
         }
     };

@@ -77,3 +77,103 @@ fn host_points<'a>(
         })
         .collect()
 }
+
+/// Points a daemon or a warm Lambda could not post yet, kept for the next cycle. Bounded:
+/// past [`Backlog::CAP`] the oldest are dropped, and so are points older than 24 hours,
+/// which Mackerel would drop anyway; `dropped` counts both.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    points: Vec<Point>,
+    pub dropped: u64,
+}
+
+impl Backlog {
+    /// About 10 MB of points: hours of a few hundred distributions.
+    pub const CAP: usize = 100_000;
+    const MAX_AGE: i64 = 24 * 3600;
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// This cycle's points plus the kept ones, oldest first, each (host, name, time) once: a
+    /// fresh value wins over a kept one, since CloudWatch may have revised it.
+    pub fn merge(&mut self, fresh: Vec<Point>, now: i64) -> Vec<Point> {
+        let mut all = fresh;
+        let kept = std::mem::take(&mut self.points);
+        if !kept.is_empty() {
+            let fresh_keys: std::collections::HashSet<(Option<&str>, &str, i64)> = all
+                .iter()
+                .map(|p| (p.host.as_deref(), p.name.as_str(), p.time))
+                .collect();
+            let older: Vec<Point> = kept
+                .into_iter()
+                .filter(|p| !fresh_keys.contains(&(p.host.as_deref(), p.name.as_str(), p.time)))
+                .collect();
+            all.extend(older);
+        }
+        let before = all.len();
+        all.retain(|p| p.time > now - Self::MAX_AGE);
+        self.dropped += (before - all.len()) as u64;
+        all.sort_by_key(|p| p.time);
+        all
+    }
+
+    /// Keeps points that were not posted, dropping the oldest beyond the cap.
+    pub fn keep(&mut self, mut unposted: Vec<Point>) {
+        unposted.sort_by_key(|p| p.time);
+        if unposted.len() > Self::CAP {
+            let excess = unposted.len() - Self::CAP;
+            unposted.drain(..excess);
+            self.dropped += excess as u64;
+        }
+        self.points = unposted;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, time: i64, value: f64) -> Point {
+        Point {
+            host: None,
+            name: name.into(),
+            time,
+            value,
+        }
+    }
+
+    #[test]
+    fn backlog_merges_fresh_over_kept_and_drops_the_oldest() {
+        let now = 1_800_000_000;
+        let mut b = Backlog::default();
+        b.keep(vec![
+            p("a", now - 120, 1.0),
+            p("a", now - 60, 1.0),
+            p("a", now - 90_000, 1.0),
+        ]);
+        let merged = b.merge(vec![p("a", now - 60, 2.0), p("b", now - 60, 3.0)], now);
+        assert_eq!(
+            merged,
+            vec![
+                p("a", now - 120, 1.0),
+                p("a", now - 60, 2.0),
+                p("b", now - 60, 3.0)
+            ]
+        );
+        assert_eq!((b.len(), b.dropped), (0, 1), "older than 24h is dropped");
+
+        b.keep(
+            (0..Backlog::CAP as i64 + 5)
+                .map(|t| p("c", now - 1_000_000 + t, 0.0))
+                .collect(),
+        );
+        assert_eq!((b.len(), b.dropped), (Backlog::CAP, 6));
+        assert_eq!(
+            b.points[0].time,
+            now - 1_000_000 + 5,
+            "the oldest went first"
+        );
+    }
+}

@@ -9,9 +9,9 @@ use crate::error::{Error, Result, Secret};
 use crate::http::Http;
 use crate::mackerel::Mackerel;
 use crate::{clock, cloudfront, fetch, hosts, log, map, plan, post};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -24,41 +24,152 @@ pub struct Summary {
     pub hosts: Option<hosts::Resolved>,
 }
 
-/// One cycle. Whatever happens, exactly one line is logged: the summary at `info` when all
-/// was posted, or the reason at `error` with the same counters.
+/// What lives from one cycle to the next in a daemon or a warm Lambda: credentials (inside
+/// `aws`), the Mackerel client with its key, whether graph definitions went out, and the
+/// points not posted yet.
+pub struct Session<'a> {
+    cfg: &'a Config,
+    http: &'a Http,
+    aws: Aws<'a>,
+    mackerel: Option<Mackerel<'a>>,
+    graph_defs_posted: bool,
+    backlog: post::Backlog,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(cfg: &'a Config, http: &'a Http) -> Self {
+        Session {
+            cfg,
+            http,
+            aws: Aws::new(http, &cfg.aws),
+            mackerel: None,
+            graph_defs_posted: false,
+            backlog: post::Backlog::default(),
+        }
+    }
+
+    /// One cycle over `lookback`, logged as one line: `<what> ok` with the counters at
+    /// `info`, or `<what> failed` with the reason first at `error`. Returns the fields too.
+    pub fn cycle(
+        &mut self,
+        what: &str,
+        lookback: Duration,
+    ) -> (Result<()>, Vec<(&'static str, Value)>) {
+        let started = Instant::now();
+        let mut summary = Summary::default();
+        let result = self.pipeline(lookback, &mut summary);
+        let mut fields = vec![
+            ("distributions", json!(summary.distributions)),
+            ("queries", json!(summary.queries)),
+            ("datapoints", json!(summary.datapoints)),
+            ("zero_filled", json!(summary.zero_filled)),
+            ("posted", json!(summary.posted)),
+        ];
+        if let Some(h) = &summary.hosts {
+            fields.push(("hosts", json!({"live": h.ids.len(), "created": h.created, "updated": h.updated, "retired": h.retired})));
+            fields.push(("gone", json!(h.gone.len())));
+            if !h.gone.is_empty() {
+                fields.push(("gone_ids", json!(h.gone.join(","))));
+            }
+        }
+        if self.backlog.len() > 0 || self.backlog.dropped > 0 {
+            fields.push(("backlog", json!(self.backlog.len())));
+            fields.push(("dropped", json!(self.backlog.dropped)));
+        }
+        fields.push(("calls", json!(self.http.take_calls())));
+        fields.push(("elapsed_ms", json!(started.elapsed().as_millis() as u64)));
+        if self.cfg.dry_run {
+            fields.push(("dry_run", json!(true)));
+        }
+        match &result {
+            Ok(()) => log::info(&format!("{what} ok"), &fields),
+            Err(e) => {
+                fields.insert(0, ("error", json!(e.message())));
+                log::error(&format!("{what} failed"), &fields);
+            }
+        }
+        (result, fields)
+    }
+
+    fn pipeline(&mut self, lookback: Duration, summary: &mut Summary) -> Result<()> {
+        let (cfg, aws) = (self.cfg, &self.aws);
+        // The key first: a wrong SSM parameter should fail before any CloudWatch cost.
+        if self.mackerel.is_none() && !cfg.dry_run {
+            self.mackerel = Some(Mackerel::new(self.http, &cfg.apibase, api_key(cfg, aws)?));
+        }
+        let mackerel = self.mackerel.as_ref();
+
+        let dists = discover::distributions(aws, &selection(cfg))?;
+        summary.distributions = dists.len();
+
+        // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
+        let ensure_hosts = |mackerel: &Mackerel| {
+            let specs = cloudfront::host_specs(&dists, &cfg.label, &cfg.roles);
+            hosts::ensure(
+                mackerel,
+                &specs,
+                cloudfront::OWNER,
+                cfg.roles.first().map(String::as_str),
+                cfg.retire_gone,
+            )
+        };
+        if let (Some(m), Mode::Host) = (mackerel, cfg.mode) {
+            summary.hosts = Some(ensure_hosts(m)?);
+            if !dists.is_empty() && !self.graph_defs_posted {
+                m.create_graph_defs(&cloudfront::graph_defs(&cfg.groups))?;
+                self.graph_defs_posted = true;
+            }
+        }
+
+        let labels = cloudfront::labels(&dists, &cfg.label);
+        let series = cloudfront::series(&dists, &labels, &cfg.groups, cfg.mode);
+        let now = clock::now();
+        let plan = plan::plan(series, now, lookback, cfg.delay);
+        summary.queries = plan.series.len();
+
+        let data = fetch::fetch(aws, &plan)?;
+        let mapped = map::map(&plan, &data);
+        summary.datapoints = mapped.points.len();
+        summary.zero_filled = mapped.zero_filled;
+
+        let Some(mackerel) = mackerel else {
+            let mut out = std::io::stdout().lock();
+            for p in &mapped.points {
+                // A closed pipe (`| head`) just ends the listing.
+                if writeln!(out, "{}", json!(p)).is_err() {
+                    break;
+                }
+            }
+            let _ = out.flush();
+            return Ok(());
+        };
+        let points = self.backlog.merge(mapped.points, now);
+        let result = match (cfg.mode, &summary.hosts) {
+            (Mode::Host, Some(h)) => post::to_hosts(mackerel, &points, h.ids.clone(), || {
+                Ok(ensure_hosts(mackerel)?.ids)
+            }),
+            _ => {
+                let service = cfg
+                    .service
+                    .as_deref()
+                    .ok_or_else(|| Error::config("no Mackerel service"))?;
+                post::to_service(mackerel, service, &points)
+            }
+        };
+        let (posted, result) = match result {
+            Ok(n) => (n, Ok(())),
+            Err((n, e)) => (n, Err(e)),
+        };
+        summary.posted = posted;
+        self.backlog.keep(points[posted..].to_vec());
+        result
+    }
+}
+
+/// `run`: one cycle.
 pub fn run(cfg: &Config) -> Result<()> {
-    let started = Instant::now();
     let http = Http::new(cfg.timeout);
-    let aws = Aws::new(&http, &cfg.aws);
-    let mut summary = Summary::default();
-    let result = cycle(cfg, &aws, &mut summary);
-    let mut fields = vec![
-        ("distributions", json!(summary.distributions)),
-        ("queries", json!(summary.queries)),
-        ("datapoints", json!(summary.datapoints)),
-        ("zero_filled", json!(summary.zero_filled)),
-        ("posted", json!(summary.posted)),
-    ];
-    if let Some(h) = &summary.hosts {
-        fields.push(("hosts", json!({"live": h.ids.len(), "created": h.created, "updated": h.updated, "retired": h.retired})));
-        fields.push(("gone", json!(h.gone.len())));
-        if !h.gone.is_empty() {
-            fields.push(("gone_ids", json!(h.gone.join(","))));
-        }
-    }
-    fields.push(("calls", json!(http.calls())));
-    fields.push(("elapsed_ms", json!(started.elapsed().as_millis() as u64)));
-    if cfg.dry_run {
-        fields.push(("dry_run", json!(true)));
-    }
-    match &result {
-        Ok(()) => log::info("run ok", &fields),
-        Err(e) => {
-            fields.insert(0, ("error", json!(e.message())));
-            log::error("run failed", &fields);
-        }
-    }
-    result
+    Session::new(cfg, &http).cycle("run", cfg.lookback).0
 }
 
 fn selection(cfg: &Config) -> Selection<'_> {
@@ -67,79 +178,6 @@ fn selection(cfg: &Config) -> Selection<'_> {
         tags: &cfg.tags,
         need_tags: cfg.label.needs_tags(),
         need_details: cfg.mode == Mode::Host,
-    }
-}
-
-fn cycle(cfg: &Config, aws: &Aws, summary: &mut Summary) -> Result<()> {
-    // The key first: a wrong SSM parameter should fail before any CloudWatch cost.
-    let mackerel = match cfg.dry_run {
-        true => None,
-        false => Some(Mackerel::new(aws.http, &cfg.apibase, api_key(cfg, aws)?)),
-    };
-
-    let dists = discover::distributions(aws, &selection(cfg))?;
-    summary.distributions = dists.len();
-
-    // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
-    let ensure_hosts = |mackerel: &Mackerel| {
-        let specs = cloudfront::host_specs(&dists, &cfg.label, &cfg.roles);
-        hosts::ensure(
-            mackerel,
-            &specs,
-            cloudfront::OWNER,
-            cfg.roles.first().map(String::as_str),
-            cfg.retire_gone,
-        )
-    };
-    if let (Some(m), Mode::Host) = (&mackerel, cfg.mode) {
-        summary.hosts = Some(ensure_hosts(m)?);
-        if !dists.is_empty() {
-            m.create_graph_defs(&cloudfront::graph_defs(&cfg.groups))?;
-        }
-    }
-
-    let labels = cloudfront::labels(&dists, &cfg.label);
-    let series = cloudfront::series(&dists, &labels, &cfg.groups, cfg.mode);
-    let plan = plan::plan(series, clock::now(), cfg.lookback, cfg.delay);
-    summary.queries = plan.series.len();
-
-    let data = fetch::fetch(aws, &plan)?;
-    let mapped = map::map(&plan, &data);
-    summary.datapoints = mapped.points.len();
-    summary.zero_filled = mapped.zero_filled;
-
-    let Some(mackerel) = mackerel else {
-        let mut out = std::io::stdout().lock();
-        for p in &mapped.points {
-            // A closed pipe (`| head`) just ends the listing.
-            if writeln!(out, "{}", json!(p)).is_err() {
-                break;
-            }
-        }
-        let _ = out.flush();
-        return Ok(());
-    };
-    let result = match (cfg.mode, &summary.hosts) {
-        (Mode::Host, Some(h)) => post::to_hosts(&mackerel, &mapped.points, h.ids.clone(), || {
-            Ok(ensure_hosts(&mackerel)?.ids)
-        }),
-        _ => {
-            let service = cfg
-                .service
-                .as_deref()
-                .ok_or_else(|| Error::config("no Mackerel service"))?;
-            post::to_service(&mackerel, service, &mapped.points)
-        }
-    };
-    match result {
-        Ok(n) => {
-            summary.posted = n;
-            Ok(())
-        }
-        Err((n, e)) => {
-            summary.posted = n;
-            Err(e)
-        }
     }
 }
 

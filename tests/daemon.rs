@@ -1,0 +1,355 @@
+//! `daemon`, `healthcheck` and the Lambda runtime, end to end against moto, the strict Mackerel
+//! fake and a fake of the Lambda runtime API.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `cmd` in the background with stderr captured.
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Waits for `child` to end (at most `limit`) and returns its status code and log lines.
+fn finish(mut child: Child, limit: Duration) -> (i32, Vec<Value>) {
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let logs = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    (code, logs)
+}
+
+/// Polls `check` every 100 ms for up to `limit`.
+fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn state_file(name: &str) -> std::path::PathBuf {
+    let p = temp_file(name, "");
+    std::fs::remove_file(&p).unwrap();
+    p
+}
+
+#[test]
+fn every_point_arrives_after_503s_and_a_429_storm() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("storm", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    let start = moto.traffic(&[&id], 30);
+    let mackerel = Fake::mackerel();
+    // Two cycles of 503s, then a 429 storm across two more, then Mackerel recovers.
+    mackerel.faults(json!([
+        {"path": "/tsdb", "status": 503, "count": 8},
+        {"path": "/tsdb", "status": 429, "headers": {"Retry-After": "1"}, "count": 8},
+    ]));
+    let state = state_file("storm.state");
+    // A 2m look-back cannot re-read what the first cycle's 20m back-fill saw: only the
+    // backlog brings those points through the outage.
+    let daemon = spawn(
+        against(moto, "reader", &mackerel)
+            .args(["daemon", "--distributions", &id])
+            .envs([
+                ("CW2MACKEREL_INTERVAL", "2s"),
+                ("CW2MACKEREL_LOOKBACK", "2m"),
+                ("CW2MACKEREL_BACKFILL", "20m"),
+                ("CW2MACKEREL_STATE_FILE", state.to_str().unwrap()),
+            ]),
+    );
+    let name = format!("cloudfront.{id}.requests.request");
+    wait_for(
+        Duration::from_secs(90),
+        "all 20 back-filled minutes",
+        || {
+            service_points(&mackerel, "cdn")
+                .get(&name)
+                .and_then(Value::as_object)
+                .is_some_and(|s| s.len() >= 20)
+        },
+    );
+    signal(&daemon, "-TERM");
+    let (code, logs) = finish(daemon, Duration::from_secs(10));
+    assert_eq!(code, 0);
+
+    let cycles: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l["msg"].as_str().unwrap().starts_with("cycle"))
+        .collect();
+    assert!(
+        cycles.iter().filter(|c| c["msg"] == "cycle failed").count() >= 2,
+        "{logs:#?}"
+    );
+    assert_eq!(cycles.last().unwrap()["msg"], "cycle ok");
+    assert!(
+        cycles
+            .iter()
+            .all(|c| c.get("dropped").is_none_or(|d| d == 0))
+    );
+    assert_eq!(logs.last().unwrap()["msg"], "stopped");
+
+    // Exactly as seeded: value = 10 + minute index, at its own minute.
+    let points = service_points(&mackerel, "cdn");
+    let series = points[&name].as_object().unwrap();
+    for (t, v) in series {
+        let minute = (t.parse::<i64>().unwrap() - start) / 60;
+        assert!((0..30).contains(&minute), "{t}");
+        assert_eq!(v.as_f64().unwrap(), 10.0 + minute as f64, "at {t}");
+    }
+    let rate = points[&format!("cloudfront.{id}.error_rate.5xx_error_rate")]
+        .as_object()
+        .unwrap();
+    assert!(rate.len() >= 20);
+    assert!(rate.iter().all(
+        |(t, v)| v.as_f64().unwrap() == 0.5 + ((t.parse::<i64>().unwrap() - start) / 60) as f64
+    ));
+
+    // The healthcheck saw the daemon alive.
+    let ran = run(cw2mackerel()
+        .env("CW2MACKEREL_STATE_FILE", &state)
+        .arg("healthcheck"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+}
+
+#[test]
+fn sigterm_lets_the_cycle_in_flight_finish() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("sigterm", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    let mackerel = Fake::mackerel();
+    // The first post takes 2 s: SIGTERM lands while it is in flight.
+    mackerel.faults(json!([{"path": "/tsdb", "delay": 2.0}]));
+    let daemon = spawn(
+        against(moto, "reader", &mackerel)
+            .args(["daemon", "--distributions", &id])
+            .env("CW2MACKEREL_INTERVAL", "60s"),
+    );
+    wait_for(Duration::from_secs(30), "the first post", || {
+        !mackerel.requests_to("/tsdb").is_empty()
+    });
+    signal(&daemon, "-TERM");
+    let sent = Instant::now();
+    let (code, logs) = finish(daemon, Duration::from_secs(10));
+    assert_eq!(code, 0);
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        logs.iter().filter(|l| l["msg"] == "cycle ok").count(),
+        1,
+        "{logs:#?}"
+    );
+    assert_eq!(
+        service_points(&mackerel, "cdn")[&format!("cloudfront.{id}.requests.request")]
+            .as_object()
+            .unwrap()
+            .len(),
+        10
+    );
+
+    // A peer that hangs cannot hold the stop past the grace period.
+    mackerel.reset();
+    mackerel.faults(json!([{"path": "/tsdb", "delay": 60.0}]));
+    let daemon = spawn(
+        against(moto, "reader", &mackerel)
+            .args(["daemon", "--distributions", &id])
+            .env("CW2MACKEREL_TIMEOUT", "2m"),
+    );
+    wait_for(Duration::from_secs(30), "the hanging post", || {
+        !mackerel.requests_to("/tsdb").is_empty()
+    });
+    signal(&daemon, "-INT");
+    let sent = Instant::now();
+    let (code, logs) = finish(daemon, Duration::from_secs(15));
+    assert_eq!(code, 0);
+    assert!(
+        sent.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert!(
+        logs.last().unwrap()["msg"]
+            .as_str()
+            .unwrap()
+            .contains("stop deadline passed"),
+        "{logs:#?}"
+    );
+}
+
+#[test]
+fn gives_up_after_max_failures_and_healthcheck_tells() {
+    let mackerel = Fake::mackerel();
+    mackerel.faults(json!([{"path": "/tsdb", "status": 500, "count": 100}]));
+    let moto = Moto::shared();
+    let dists = moto.distributions("giveup", 1, &[]);
+    let state = state_file("giveup.state");
+    let daemon = spawn(
+        against(moto, "reader", &mackerel)
+            .args(["daemon", "--distributions", id_of(&dists[0])])
+            .envs([
+                ("CW2MACKEREL_INTERVAL", "1s"),
+                ("CW2MACKEREL_MAX_FAILURES", "2"),
+                ("CW2MACKEREL_STATE_FILE", state.to_str().unwrap()),
+            ]),
+    );
+    let (code, logs) = finish(daemon, Duration::from_secs(60));
+    assert_eq!(code, 1);
+    assert_eq!(
+        logs.iter().filter(|l| l["msg"] == "cycle failed").count(),
+        2
+    );
+    assert!(
+        logs.last().unwrap()["msg"]
+            .as_str()
+            .unwrap()
+            .contains("2 cycles in a row failed")
+    );
+
+    let health = |path: &std::path::Path| {
+        run(cw2mackerel()
+            .env("CW2MACKEREL_STATE_FILE", path)
+            .arg("healthcheck"))
+        .code
+    };
+    assert_eq!(
+        health(&state),
+        0,
+        "a failing daemon that completes cycles is alive"
+    );
+    std::fs::write(
+        &state,
+        json!({"completed": now() - 10, "interval_s": 1}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(health(&state), 1, "no cycle within 3 intervals");
+    assert_eq!(health(std::path::Path::new("/nonexistent/state")), 1);
+}
+
+/// The binary as a Lambda `bootstrap`: no arguments, AWS_LAMBDA_RUNTIME_API set.
+fn bootstrap(moto: &Moto, mackerel: &Fake, runtime: &Fake, id: &str) -> Command {
+    let mut cmd = against(moto, "reader", mackerel);
+    cmd.env(
+        "AWS_LAMBDA_RUNTIME_API",
+        runtime.url().trim_start_matches("http://"),
+    )
+    .env("CW2MACKEREL_DISTRIBUTIONS", id);
+    cmd
+}
+
+fn invoke(runtime: &Fake) -> String {
+    let id = post_json(
+        &format!("{}/_fake/invoke", runtime.url()),
+        &json!({"payload": {"source": "aws.scheduler"}}),
+    )["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = get_json(&format!("{}/_fake/wait?id={id}&timeout=60", runtime.url()));
+    assert_eq!(done["done"], true, "invocation {id} was not answered");
+    id
+}
+
+#[test]
+fn lambda_runtime_answers_each_invocation() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("lambda", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    let mackerel = Fake::mackerel();
+    let runtime = Fake::start("lambda", &[]);
+    let child = spawn(&mut bootstrap(moto, &mackerel, &runtime, &id));
+
+    let ok = invoke(&runtime);
+    mackerel.faults(json!([{"path": "/tsdb", "status": 500, "count": 4}]));
+    let failed = invoke(&runtime);
+    let again = invoke(&runtime);
+    let state = runtime.state();
+    let response: Value = serde_json::from_str(state["responses"][&ok].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            response["status"].as_str(),
+            response["distributions"].as_u64()
+        ),
+        (Some("ok"), Some(1))
+    );
+    assert_eq!(response["posted"], response["datapoints"]);
+    let error = &state["errors"][&failed];
+    assert_eq!(error["type"], "Cw2mackerel.CycleFailed");
+    assert!(
+        error["body"]
+            .as_str()
+            .unwrap()
+            .contains("Mackerel kept failing")
+    );
+    // The warm environment carried the failed invocation's points into the next one.
+    let after: Value = serde_json::from_str(state["responses"][&again].as_str().unwrap()).unwrap();
+    assert_eq!(after["status"], "ok");
+    assert!(after["posted"].as_u64().unwrap() >= after["datapoints"].as_u64().unwrap());
+
+    signal(&child, "-KILL");
+    let (_, logs) = finish(child, Duration::from_secs(5));
+    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
+    assert_eq!(
+        msgs,
+        ["invocation ok", "invocation failed", "invocation ok"]
+    );
+}
+
+#[test]
+fn lambda_init_errors_are_reported() {
+    let moto = Moto::shared();
+    let mackerel = Fake::mackerel();
+    let runtime = Fake::start("lambda", &[]);
+    let mut cmd = bootstrap(moto, &mackerel, &runtime, "E1");
+    cmd.env("CW2MACKEREL_LOOKBACK", "ten minutes");
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    let init = &runtime.state()["init_errors"][0];
+    assert_eq!(init["type"], "Cw2mackerel.ConfigError");
+    assert!(
+        init["body"]
+            .as_str()
+            .unwrap()
+            .contains("CW2MACKEREL_LOOKBACK")
+    );
+    ran.assert_no_secret(&[MACKEREL_KEY]);
+}
