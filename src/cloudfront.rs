@@ -3,9 +3,9 @@
 //! It turns discovered distributions into plain [`Series`] for the generic stages.
 
 use crate::aws::cloudfront::Distribution;
-use crate::config::Mode;
+use crate::jobs::{HostTarget, Role, Target};
 use crate::mackerel::HostSpec;
-use crate::plan::Series;
+use crate::plan::{self, Series};
 use serde_json::{Value, json};
 
 /// CloudFront publishes its metrics in one place only.
@@ -234,21 +234,28 @@ pub fn labels(dists: &[Distribution], label: &Label) -> Vec<String> {
     out
 }
 
-/// The series of every distribution for the chosen groups: in service mode named
-/// `cloudfront.<label>.<metric>`; in host mode `custom.cloudfront.<metric>` on the
+/// The series of every distribution for the chosen groups: to a service named
+/// `cloudfront.<label>.<metric>`; to hosts, `custom.cloudfront.<metric>` on the
 /// distribution's host (its ARN is the host's customIdentifier).
 pub fn series(
     dists: &[Distribution],
     labels: &[String],
     groups: &[Group],
-    mode: Mode,
+    target: &Target,
+    role: Option<&Role>,
 ) -> Vec<Series> {
     let mut out = Vec::with_capacity(dists.len() * METRICS.len());
     for (d, label) in dists.iter().zip(labels) {
         for m in METRICS.iter().filter(|m| groups.contains(&m.group)) {
-            let (name, host) = match mode {
-                Mode::Service => (format!("cloudfront.{label}.{}", m.name), None),
-                Mode::Host => (format!("custom.cloudfront.{}", m.name), Some(d.arn.clone())),
+            let (name, target) = match target {
+                Target::Service(s) => (
+                    format!("cloudfront.{label}.{}", m.name),
+                    plan::Target::Service(s.clone()),
+                ),
+                Target::Host(_) => (
+                    format!("custom.cloudfront.{}", m.name),
+                    plan::Target::Host(d.arn.clone()),
+                ),
             };
             out.push(Series {
                 region: REGION.into(),
@@ -261,7 +268,8 @@ pub fn series(
                 stat: m.stat.into(),
                 period: PERIOD,
                 name,
-                host,
+                target,
+                role: role.cloned(),
                 fill_zero: m.fill_zero(),
             });
         }
@@ -269,29 +277,46 @@ pub fn series(
     out
 }
 
-/// Marks the hosts cw2mackerel creates for CloudFront, so it can tell which are its own.
-pub const OWNER: &str = "cloudfront";
-
-/// The host each distribution should have: named after its domain, shown under its label,
-/// found again by its ARN, with what CloudFront says of it in `meta`.
-pub fn host_specs(dists: &[Distribution], label: &Label, roles: &[String]) -> Vec<HostSpec> {
+/// The host each distribution should have: found again by its ARN, named after its domain
+/// (or the target's templates, which may use `{DistributionId}`, `{domain}`, `{label}`), shown
+/// under its label, with what CloudFront says of it in `meta`. `owner` marks the hosts this
+/// job made.
+pub fn host_specs(
+    dists: &[Distribution],
+    label: &Label,
+    host: &HostTarget,
+    owner: &str,
+) -> Vec<HostSpec> {
     dists
         .iter()
-        .map(|d| HostSpec {
-            name: d.domain.clone(),
-            display_name: raw_label(d, label).unwrap_or(&d.id).to_string(),
-            custom_identifier: d.arn.clone(),
-            meta: json!({
-                "cw2mackerel": {"owner": OWNER},
-                "cloudfront": {
-                    "id": d.id,
-                    "aliases": d.aliases,
-                    "origins": d.origins,
-                    "status": d.status,
-                    "enabled": d.enabled,
-                },
-            }),
-            role_fullnames: roles.to_vec(),
+        .map(|d| {
+            let label = raw_label(d, label).unwrap_or(&d.id).to_string();
+            let value = |v: &str| match v {
+                "DistributionId" | "id" => Some(d.id.clone()),
+                "domain" => Some(d.domain.clone()),
+                "label" => Some(label.clone()),
+                _ => None,
+            };
+            let render = |t: &Option<crate::jobs::Template>, default: &str| {
+                t.as_ref()
+                    .map_or_else(|| default.to_string(), |t| t.render(&value, false))
+            };
+            HostSpec {
+                name: render(&host.name, &d.domain),
+                display_name: render(&host.display_name, &label),
+                custom_identifier: d.arn.clone(),
+                meta: json!({
+                    "cw2mackerel": {"owner": owner},
+                    "cloudfront": {
+                        "id": d.id,
+                        "aliases": d.aliases,
+                        "origins": d.origins,
+                        "status": d.status,
+                        "enabled": d.enabled,
+                    },
+                }),
+                role_fullnames: host.roles.clone(),
+            }
         })
         .collect()
 }
@@ -390,7 +415,13 @@ mod tests {
     #[test]
     fn default_series_follow_the_integration_names() {
         let d = [dist("E1", &[], "", &[])];
-        let s = series(&d, &labels(&d, &Label::Id), &Group::DEFAULT, Mode::Service);
+        let s = series(
+            &d,
+            &labels(&d, &Label::Id),
+            &Group::DEFAULT,
+            &Target::Service("cdn".into()),
+            None,
+        );
         let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
@@ -406,7 +437,14 @@ mod tests {
         assert!(s[0].fill_zero && !s[3].fill_zero);
         assert_eq!(s[0].dimensions[1], ("Region".into(), "Global".into()));
         assert_eq!(
-            series(&d, &["E1".into()], &Group::ALL, Mode::Service).len(),
+            series(
+                &d,
+                &["E1".into()],
+                &Group::ALL,
+                &Target::Service("cdn".into()),
+                None
+            )
+            .len(),
             METRICS.len()
         );
     }
@@ -417,19 +455,46 @@ mod tests {
         d.arn = "arn:aws:cloudfront::1:distribution/E1".into();
         d.domain = "d1.cloudfront.net".into();
         let d = [d];
-        let s = series(&d, &labels(&d, &Label::Alias), &Group::DEFAULT, Mode::Host);
+        let host = HostTarget {
+            custom_identifier: None,
+            name: None,
+            display_name: None,
+            roles: vec!["cdn:edge".into()],
+            retire_gone: false,
+        };
+        let target = Target::Host(host.clone());
+        let s = series(
+            &d,
+            &labels(&d, &Label::Alias),
+            &Group::DEFAULT,
+            &target,
+            None,
+        );
         assert_eq!(s[0].name, "custom.cloudfront.requests.request");
         assert_eq!(
-            s[0].host.as_deref(),
-            Some("arn:aws:cloudfront::1:distribution/E1")
+            s[0].target,
+            plan::Target::Host("arn:aws:cloudfront::1:distribution/E1".into())
         );
-        let spec = &host_specs(&d, &Label::Alias, &["cdn:edge".into()])[0];
+        let spec = &host_specs(&d, &Label::Alias, &host, "cloudfront")[0];
         assert_eq!(
             (spec.name.as_str(), spec.display_name.as_str()),
             ("d1.cloudfront.net", "www.example.com")
         );
         assert_eq!(spec.meta["cloudfront"]["aliases"][0], "www.example.com");
-        assert_eq!(host_specs(&d, &Label::Comment, &[])[0].display_name, "E1");
+        assert_eq!(spec.meta["cw2mackerel"]["owner"], "cloudfront");
+        assert_eq!(spec.role_fullnames, ["cdn:edge"]);
+        assert_eq!(
+            host_specs(&d, &Label::Comment, &host, "cloudfront")[0].display_name,
+            "E1"
+        );
+        let named = HostTarget {
+            name: Some(crate::jobs::Template::parse("cdn-{DistributionId}").unwrap()),
+            ..host
+        };
+        assert_eq!(
+            host_specs(&d, &Label::Id, &named, "cloudfront")[0].name,
+            "cdn-E1"
+        );
 
         let defs = graph_defs(&[
             Group::Requests,

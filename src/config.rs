@@ -6,6 +6,7 @@ use crate::aws;
 use crate::clock::{format_duration, parse_duration};
 use crate::cloudfront::{Group, Label};
 use crate::error::{Error, Result, Secret};
+use crate::jobs::{self, CloudFrontJob, HostTarget, Job, Target};
 use crate::log;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,15 +31,8 @@ pub enum Command {
     Daemon,
     /// Serve the AWS Lambda runtime API: one cycle per invocation.
     Lambda,
-}
-
-/// Where the metrics go in Mackerel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Service metrics, `cloudfront.<label>.<group>.<metric>`; no host at all.
-    Service,
-    /// One host per distribution (found by customIdentifier), `custom.cloudfront.<group>.<metric>`.
-    Host,
+    /// Check the configuration and exit.
+    Check,
 }
 
 #[derive(Debug)]
@@ -48,15 +42,10 @@ pub struct Config {
     pub apikey: Option<Secret>,
     pub apikey_ssm: Option<String>,
     pub apibase: String,
-    pub service: Option<String>,
-    pub mode: Mode,
-    /// Host mode: `service:role` names for created hosts.
-    pub roles: Vec<String>,
-    pub retire_gone: bool,
-    pub distributions: Vec<String>,
-    pub tags: Vec<(String, String)>,
-    pub groups: Vec<Group>,
-    pub label: Label,
+    /// What to read and where it goes: the environment's one CloudFront job, or a file's.
+    pub jobs: Vec<Job>,
+    /// Daemon: how long ListMetrics answers are reused.
+    pub discovery_ttl: Duration,
     pub lookback: Duration,
     pub delay: Duration,
     pub timeout: Duration,
@@ -83,6 +72,13 @@ pub struct Setting {
 }
 
 pub const SETTINGS: &[Setting] = &[
+    Setting {
+        flag: "config",
+        envs: &["CW2MACKEREL_CONFIG"],
+        value: "FILE",
+        default: "",
+        help: "read jobs (CloudFront or any CloudWatch namespace) from this JSON file instead of the job variables",
+    },
     Setting {
         flag: "apikey",
         envs: &["MACKEREL_APIKEY", "apikey"],
@@ -324,13 +320,14 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
         Some("run") => Command::Run,
         Some("list") => Command::List,
         Some("daemon") => Command::Daemon,
+        Some("check") => Command::Check,
         Some("healthcheck") => {
             let (path, _) = raw.value_or_default("state-file");
             return Ok(Action::Healthcheck(PathBuf::from(path)));
         }
         Some(other) => {
             return Err(Error::config(format!(
-                "unknown command {other:?}; the commands are run, list, daemon and healthcheck (see --help)"
+                "unknown command {other:?}; the commands are run, list, daemon, healthcheck and check (see --help)"
             )));
         }
         // Installed as `bootstrap` on a Lambda custom runtime.
@@ -349,19 +346,6 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
 
 impl Config {
     fn from_raw(command: Command, dry_run: bool, raw: &Raw) -> Result<Config> {
-        let mode = match raw.value_or_default("mode") {
-            (v, _) if v.trim() == "service" => Mode::Service,
-            (v, _) if v.trim() == "host" => Mode::Host,
-            (v, src) => {
-                return Err(Error::config(format!(
-                    "{src}: {v:?} is not a mode; use service or host"
-                )));
-            }
-        };
-        let posts = matches!(command, Command::Run | Command::Daemon | Command::Lambda) && !dry_run;
-        // Host mode's list shows each distribution's host, which takes the API key.
-        let needs_key = posts || (command == Command::List && mode == Mode::Host);
-
         let log_level = {
             let (v, src) = raw.value_or_default("log");
             log::Level::parse(&v).ok_or_else(|| {
@@ -378,6 +362,15 @@ impl Config {
                 ))
             })?
         };
+
+        let posts = matches!(command, Command::Run | Command::Daemon | Command::Lambda) && !dry_run;
+        let (jobs, discovery_ttl) = match raw.get("config") {
+            Some((path, _)) => file_jobs(raw, &path)?,
+            None => (vec![env_job(raw, posts)?], jobs::DEFAULT_DISCOVERY_TTL),
+        };
+        // `list` shows each resource's host, which takes the API key.
+        let has_hosts = jobs.iter().any(|j| matches!(j.target(), Target::Host(_)));
+        let needs_key = posts || (command == Command::List && has_hosts);
 
         let apikey = raw.get("apikey").map(|(v, _)| Secret::new(v.trim()));
         let apikey_ssm = raw.get("apikey-ssm").map(|(v, _)| v.trim().to_string());
@@ -398,63 +391,6 @@ impl Config {
             aws::check_url(&v).map_err(|e| Error::config(format!("{src}: {e}")))?;
             v
         };
-
-        let service = match raw.get("service") {
-            Some((v, src)) => {
-                Some(check_service(v.trim()).map_err(|e| Error::config(format!("{src}: {e}")))?)
-            }
-            None if posts && mode == Mode::Service => {
-                return Err(Error::config(
-                    "no Mackerel service: set CW2MACKEREL_SERVICE (or --service) to the service that receives the metrics",
-                ));
-            }
-            None => None,
-        };
-
-        let distributions = match raw.get("distributions") {
-            Some((v, src)) => {
-                parse_distributions(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
-            }
-            None => Vec::new(),
-        };
-        let tags = match raw.get("tag") {
-            Some((v, src)) => parse_tags(&v).map_err(|e| Error::config(format!("{src}: {e}")))?,
-            None => Vec::new(),
-        };
-        let groups = {
-            let (v, src) = raw.value_or_default("metrics");
-            Group::parse_list(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
-        };
-        let label = {
-            let (v, src) = raw.value_or_default("label");
-            Label::parse(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
-        };
-        let roles = match raw.get("roles") {
-            Some((v, src)) => parse_roles(&v).map_err(|e| Error::config(format!("{src}: {e}")))?,
-            None => Vec::new(),
-        };
-        let retire_gone = {
-            let (v, src) = raw.value_or_default("retire-gone");
-            match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(Error::config(format!("{src}: {v:?} is not true or false"))),
-            }
-        };
-        if mode == Mode::Service && (!roles.is_empty() || retire_gone) {
-            return Err(Error::config(
-                "CW2MACKEREL_ROLES and CW2MACKEREL_RETIRE_GONE apply to hosts; set CW2MACKEREL_MODE=host or remove them",
-            ));
-        }
-        // Host mode always lists distributions: a host needs the ARN and the domain name.
-        if mode == Mode::Service
-            && !distributions.is_empty()
-            && (!tags.is_empty() || label != Label::Id)
-        {
-            return Err(Error::config(
-                "CW2MACKEREL_DISTRIBUTIONS skips the CloudFront API, so a tag filter or a label other than id cannot be applied; remove CW2MACKEREL_DISTRIBUTIONS to read the account's distributions, or use the id label without tags",
-            ));
-        }
 
         let lookback = raw.duration("lookback")?;
         let delay = raw.duration("delay")?;
@@ -522,14 +458,8 @@ impl Config {
             apikey,
             apikey_ssm,
             apibase,
-            service,
-            mode,
-            roles,
-            retire_gone,
-            distributions,
-            tags,
-            groups,
-            label,
+            jobs,
+            discovery_ttl,
             lookback,
             delay,
             timeout,
@@ -542,6 +472,123 @@ impl Config {
             aws,
         })
     }
+}
+
+/// The settings that describe the one CloudFront job of an environment-only configuration.
+const JOB_SETTINGS: [&str; 8] = [
+    "service",
+    "mode",
+    "roles",
+    "retire-gone",
+    "distributions",
+    "tag",
+    "metrics",
+    "label",
+];
+
+/// Jobs from a config file; the job settings of the environment must then stay unset.
+fn file_jobs(raw: &Raw, path: &str) -> Result<(Vec<Job>, Duration)> {
+    let stray: Vec<String> = JOB_SETTINGS
+        .iter()
+        .filter_map(|f| raw.get(f).map(|(_, src)| src))
+        .collect();
+    if !stray.is_empty() {
+        return Err(Error::config(format!(
+            "{} describe a job, and jobs come from {path} here; move them into the file or leave them unset",
+            stray.join(", ")
+        )));
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::config(format!("reading {path}: {e}")))?;
+    let file = jobs::parse_file(&text).map_err(|e| Error::config(format!("{path}: {e}")))?;
+    Ok((file.jobs, file.discovery_ttl))
+}
+
+/// The CloudFront job that the environment variables describe.
+fn env_job(raw: &Raw, posts: bool) -> Result<Job> {
+    let mode = raw.value_or_default("mode");
+    let host = match mode.0.trim() {
+        "service" => false,
+        "host" => true,
+        v => {
+            return Err(Error::config(format!(
+                "{}: {v:?} is not a mode; use service or host",
+                mode.1
+            )));
+        }
+    };
+    let service = match raw.get("service") {
+        Some((v, src)) => {
+            check_service(v.trim()).map_err(|e| Error::config(format!("{src}: {e}")))?
+        }
+        None if posts && !host => {
+            return Err(Error::config(
+                "no Mackerel service: set CW2MACKEREL_SERVICE (or --service) to the service that receives the metrics",
+            ));
+        }
+        None => String::new(),
+    };
+    let distributions = match raw.get("distributions") {
+        Some((v, src)) => {
+            parse_distributions(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
+        }
+        None => Vec::new(),
+    };
+    let tags = match raw.get("tag") {
+        Some((v, src)) => parse_tags(&v).map_err(|e| Error::config(format!("{src}: {e}")))?,
+        None => Vec::new(),
+    };
+    let groups = {
+        let (v, src) = raw.value_or_default("metrics");
+        Group::parse_list(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
+    };
+    let label = {
+        let (v, src) = raw.value_or_default("label");
+        Label::parse(&v).map_err(|e| Error::config(format!("{src}: {e}")))?
+    };
+    let roles = match raw.get("roles") {
+        Some((v, src)) => parse_roles(&v).map_err(|e| Error::config(format!("{src}: {e}")))?,
+        None => Vec::new(),
+    };
+    let retire_gone = {
+        let (v, src) = raw.value_or_default("retire-gone");
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(Error::config(format!("{src}: {v:?} is not true or false"))),
+        }
+    };
+    if !host && (!roles.is_empty() || retire_gone) {
+        return Err(Error::config(
+            "CW2MACKEREL_ROLES and CW2MACKEREL_RETIRE_GONE apply to hosts; set CW2MACKEREL_MODE=host or remove them",
+        ));
+    }
+    // Host mode always lists distributions: a host needs the ARN and the domain name.
+    if !host && !distributions.is_empty() && (!tags.is_empty() || label != Label::Id) {
+        return Err(Error::config(
+            "CW2MACKEREL_DISTRIBUTIONS skips the CloudFront API, so a tag filter or a label other than id cannot be applied; remove CW2MACKEREL_DISTRIBUTIONS to read the account's distributions, or use the id label without tags",
+        ));
+    }
+    let target = if host {
+        Target::Host(HostTarget {
+            custom_identifier: None,
+            name: None,
+            display_name: None,
+            roles,
+            retire_gone,
+        })
+    } else {
+        Target::Service(service)
+    };
+    Ok(Job::CloudFront(CloudFrontJob {
+        name: "cloudfront".into(),
+        distributions,
+        tags,
+        groups,
+        label,
+        target,
+        role: None,
+    }))
 }
 
 /// Mackerel service names: 2 to 63 of `[a-zA-Z0-9_-]`.
@@ -626,6 +673,7 @@ Commands:
   daemon          a cycle every interval until SIGTERM or SIGINT (exit 0), or until
                   CW2MACKEREL_MAX_FAILURES cycles in a row failed (exit 1)
   healthcheck     exit 0 if the daemon completed a cycle within 3 intervals, else 1
+  check           check the configuration (and --config file) and exit: 0 good, 2 not
   (no command)    with AWS_LAMBDA_RUNTIME_API set: serve the Lambda runtime API
 
 Options (each has an environment variable; the option wins):
@@ -679,16 +727,24 @@ mod tests {
 
     const BASE: &[(&str, &str)] = &[("MACKEREL_APIKEY", "k"), ("CW2MACKEREL_SERVICE", "cdn")];
 
+    /// The one CloudFront job of an environment-only configuration.
+    fn job(c: &Config) -> &CloudFrontJob {
+        match c.jobs.as_slice() {
+            [Job::CloudFront(j)] => j,
+            other => panic!("expected one CloudFront job, got {other:?}"),
+        }
+    }
+
     #[test]
     fn defaults() {
         let c = config(&["run"], BASE);
         assert_eq!(c.command, Command::Run);
         assert_eq!(c.apibase, "https://api.mackerelio.com");
-        assert_eq!(c.service.as_deref(), Some("cdn"));
+        assert_eq!(job(&c).target, Target::Service("cdn".into()));
         assert_eq!(c.lookback, Duration::from_secs(600));
         assert_eq!(c.delay, Duration::from_secs(180));
-        assert_eq!(c.label, Label::Id);
-        assert_eq!(c.groups, Group::DEFAULT.to_vec());
+        assert_eq!(job(&c).label, Label::Id);
+        assert_eq!(job(&c).groups, Group::DEFAULT.to_vec());
     }
 
     #[test]
@@ -702,7 +758,7 @@ mod tests {
             ],
         );
         assert_eq!(c.lookback, Duration::from_secs(1200));
-        assert_eq!(c.service.as_deref(), Some("web"));
+        assert_eq!(job(&c).target, Target::Service("web".into()));
     }
 
     #[test]
@@ -721,7 +777,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            c.tags,
+            job(&c).tags,
             vec![
                 ("env".into(), "prod".into()),
                 ("team".into(), "web".into()),
@@ -746,7 +802,7 @@ mod tests {
                 ("CW2MACKEREL_TAG", " "),
             ],
         );
-        assert!(c.tags.is_empty());
+        assert!(job(&c).tags.is_empty());
     }
 
     #[test]
@@ -878,8 +934,10 @@ mod tests {
             &["run", "--mode", "host", "--roles", "cdn:edge, web:cf"],
             &[("MACKEREL_APIKEY", "k")],
         );
-        assert_eq!((c.mode, c.service.as_deref()), (Mode::Host, None));
-        assert_eq!(c.roles, ["cdn:edge", "web:cf"]);
+        let Target::Host(h) = &job(&c).target else {
+            panic!("not host mode")
+        };
+        assert_eq!(h.roles, ["cdn:edge", "web:cf"]);
         // Host mode reads the account's list, so IDs can go with labels and tags.
         let c = config(
             &[
@@ -894,7 +952,7 @@ mod tests {
             ],
             &[("MACKEREL_APIKEY", "k")],
         );
-        assert!(c.retire_gone);
+        assert!(matches!(&job(&c).target, Target::Host(h) if h.retire_gone));
         for (args, needle) in [
             (&["run", "--mode", "hosts"][..], "not a mode"),
             (&["run", "--mode", "host", "--roles", "edge"], "not a role"),

@@ -1,11 +1,17 @@
-//! Discover: which CloudFront distributions to read. Explicit IDs need no call at all;
-//! otherwise every page of ListDistributions, narrowed by IDs and tags when given.
+//! Discover: what each job reads. For CloudFront, the distributions (explicit IDs need no
+//! call at all; otherwise every page of ListDistributions, narrowed by IDs and tags). For any
+//! other namespace, the metrics ListMetrics finds with data in the last three hours, narrowed
+//! by the job's dimension filters and tags; a daemon reuses those answers for a while.
 
 use crate::aws::Aws;
 use crate::aws::cloudfront::{self, Distribution};
+use crate::aws::{cloudwatch, tagging};
 use crate::error::Result;
+use crate::jobs::{MetricsJob, Role};
 use crate::log;
 use serde_json::json;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// What to read: explicit `ids` (none: all), a tag filter, and whether the distributions'
 /// tags (for a `tag:` label) or their details (for hosts) are needed.
@@ -14,6 +20,7 @@ pub struct Selection<'a> {
     pub tags: &'a [(String, String)],
     pub need_tags: bool,
     pub need_details: bool,
+    pub role: Option<&'a Role>,
 }
 
 /// Explicit IDs, when nothing more than the ID is needed, cost no call. Otherwise every page of
@@ -21,7 +28,9 @@ pub struct Selection<'a> {
 /// distribution) only when the filter or the label needs them, and a distribution is kept when
 /// it carries every `key=value` of the filter.
 pub fn distributions(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
-    let Selection { ids, tags, .. } = *sel;
+    let Selection {
+        ids, tags, role, ..
+    } = *sel;
     let need_tags = sel.need_tags || !tags.is_empty();
     if !ids.is_empty() && !sel.need_details && !need_tags {
         return Ok(ids
@@ -32,7 +41,7 @@ pub fn distributions(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
             })
             .collect());
     }
-    let mut found = cloudfront::list_distributions(aws)?;
+    let mut found = cloudfront::list_distributions(aws, role)?;
     if !ids.is_empty() {
         found.retain(|d| ids.contains(&d.id));
         let missing: Vec<&str> = ids
@@ -49,9 +58,106 @@ pub fn distributions(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
     }
     if need_tags {
         for d in &mut found {
-            d.tags = cloudfront::list_tags(aws, &d.arn)?;
+            d.tags = cloudfront::list_tags(aws, &d.arn, role)?;
         }
         found.retain(|d| tags.iter().all(|want| d.tags.contains(want)));
     }
     Ok(found)
+}
+
+/// A metric a namespace job reads: its region, name and dimensions (sorted by name).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub region: String,
+    pub metric: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+type Dimensions = Vec<Vec<(String, String)>>;
+/// (role, region, namespace, metric name)
+type MetricKey = (Option<Role>, String, String, String);
+/// (role, region, tags)
+type TagKey = (Option<Role>, String, Vec<(String, String)>);
+
+/// ListMetrics and GetResources answers, reused for `ttl` (a daemon's cycles share them).
+#[derive(Default)]
+pub struct Cache {
+    ttl: Duration,
+    metrics: HashMap<MetricKey, (Instant, Dimensions)>,
+    tagged: HashMap<TagKey, (Instant, Vec<String>)>,
+}
+
+impl Cache {
+    pub fn new(ttl: Duration) -> Cache {
+        Cache {
+            ttl,
+            ..Cache::default()
+        }
+    }
+
+    fn fresh(&self, at: &Instant) -> bool {
+        at.elapsed() < self.ttl
+    }
+}
+
+/// The metrics of `job` that match its dimension filter (the same dimension names, every value
+/// matching its pattern) and, with tags, name a resource that carries them.
+pub fn metrics(aws: &Aws, job: &MetricsJob, cache: &mut Cache) -> Result<Vec<Found>> {
+    let role = job.role.as_ref();
+    let mut out = Vec::new();
+    for region in &job.regions {
+        let tagged = match job.tags.is_empty() {
+            true => None,
+            false => {
+                let key = (job.role.clone(), region.clone(), job.tags.clone());
+                match cache.tagged.get(&key).filter(|(at, _)| cache.fresh(at)) {
+                    Some((_, arns)) => Some(arns.clone()),
+                    None => {
+                        let arns = tagging::tagged_arns(aws, region, role, &job.tags)?;
+                        cache.tagged.insert(key, (Instant::now(), arns.clone()));
+                        Some(arns)
+                    }
+                }
+            }
+        };
+        let mut names: Vec<&str> = job.metrics.iter().map(|m| m.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            let key = (
+                job.role.clone(),
+                region.clone(),
+                job.namespace.clone(),
+                name.to_string(),
+            );
+            let sets = match cache.metrics.get(&key).filter(|(at, _)| cache.fresh(at)) {
+                Some((_, sets)) => sets.clone(),
+                None => {
+                    let sets = cloudwatch::list_metrics(aws, region, role, &job.namespace, name)?;
+                    cache.metrics.insert(key, (Instant::now(), sets.clone()));
+                    sets
+                }
+            };
+            for mut dims in sets {
+                dims.sort();
+                let wanted = dims.len() == job.dimensions.len()
+                    && dims
+                        .iter()
+                        .all(|(k, v)| job.dimensions.iter().any(|(fk, p)| fk == k && p.matches(v)))
+                    && tagged.as_ref().is_none_or(|arns| {
+                        dims.iter()
+                            .any(|(_, v)| arns.iter().any(|a| tagging::names(a, v)))
+                    });
+                let found = Found {
+                    region: region.clone(),
+                    metric: name.to_string(),
+                    dimensions: dims,
+                };
+                if wanted && !out.contains(&found) {
+                    out.push(found);
+                }
+            }
+        }
+    }
+    Ok(out)
 }

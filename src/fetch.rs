@@ -9,8 +9,14 @@ use crate::plan::Plan;
 /// A guard against a NextToken that never ends.
 const MAX_PAGES: usize = 1000;
 
-pub fn fetch(aws: &Aws, plan: &Plan) -> Result<Vec<Vec<(i64, f64)>>> {
+/// One series' (timestamp, value) pairs.
+pub type Points = Vec<(i64, f64)>;
+
+/// The points of each series, and how many metrics were requested in all (the unit
+/// GetMetricData is billed by; a NextToken page requests its metrics again).
+pub fn fetch(aws: &Aws, plan: &Plan) -> Result<(Vec<Points>, usize)> {
     let mut data = vec![Vec::new(); plan.series.len()];
+    let mut requested = 0;
     for batch in &plan.batches {
         let queries: Vec<Query> = batch
             .series
@@ -38,11 +44,13 @@ pub fn fetch(aws: &Aws, plan: &Plan) -> Result<Vec<Vec<(i64, f64)>>> {
             let page = cloudwatch::get_metric_data(
                 aws,
                 &batch.region,
+                batch.role.as_ref(),
                 &queries,
                 batch.window.start,
                 batch.window.end,
                 token.as_deref(),
             )?;
+            requested += queries.len();
             for (id, points) in page.results {
                 let i = id
                     .strip_prefix('q')
@@ -61,5 +69,5 @@ pub fn fetch(aws: &Aws, plan: &Plan) -> Result<Vec<Vec<(i64, f64)>>> {
             }
         }
     }
-    Ok(data)
+    Ok((data, requested))
 }

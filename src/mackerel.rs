@@ -100,8 +100,21 @@ impl<'a> Mackerel<'a> {
 
     /// `POST /api/v0/services/<service>/tsdb`: one request, so at most a batch of points.
     pub fn post_service_metrics(&self, service: &str, points: &[Point]) -> Result<()> {
-        // Service points have no host, which serializes them as Mackerel wants: name, time, value.
-        let body = to_json(points)?;
+        #[derive(Serialize)]
+        struct Item<'a> {
+            name: &'a str,
+            time: i64,
+            value: f64,
+        }
+        let items: Vec<Item> = points
+            .iter()
+            .map(|p| Item {
+                name: &p.name,
+                time: p.time,
+                value: p.value,
+            })
+            .collect();
+        let body = to_json(&items)?;
         let not_found = format!(
             "Mackerel has no service {service:?}; create it in Mackerel or fix CW2MACKEREL_SERVICE"
         );

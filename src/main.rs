@@ -11,10 +11,12 @@ mod error;
 mod fetch;
 mod hosts;
 mod http;
+mod jobs;
 mod lambda;
 mod log;
 mod mackerel;
 mod map;
+mod namespace;
 mod plan;
 mod post;
 mod run;
@@ -45,6 +47,18 @@ fn main() -> ExitCode {
                 Command::Run => run::run(&cfg),
                 Command::List => run::list(&cfg),
                 Command::Daemon => daemon::run(&cfg),
+                Command::Check => {
+                    println!(
+                        "configuration OK: {} job(s): {}",
+                        cfg.jobs.len(),
+                        cfg.jobs
+                            .iter()
+                            .map(|j| j.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    Ok(())
+                }
                 Command::Lambda => {
                     lambda::serve(&cfg, &env("AWS_LAMBDA_RUNTIME_API").unwrap_or_default())
                 }

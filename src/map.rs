@@ -2,14 +2,11 @@
 //! timestamps, and posting 0 for settled periods of sums where CloudWatch has nothing (no
 //! traffic), never for rates or latencies.
 
-use crate::plan::Plan;
-use serde::Serialize;
+use crate::plan::{Plan, Target};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Point {
-    /// The customIdentifier of the host the point belongs to; absent for service metrics.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
+    pub target: Target,
     pub name: String,
     pub time: i64,
     pub value: f64,
@@ -50,7 +47,7 @@ pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>]) -> Mapped {
             }
             out.points
                 .extend(points.into_iter().map(|(time, value)| Point {
-                    host: s.host.clone(),
+                    target: s.target.clone(),
                     name: s.name.clone(),
                     time,
                     value,
@@ -75,7 +72,8 @@ mod tests {
             stat: "Sum".into(),
             period: 60,
             name: name.into(),
-            host: None,
+            target: Target::Service("cdn".into()),
+            role: None,
             fill_zero,
         }
     }

@@ -2,7 +2,17 @@
 //! It knows nothing of CloudFront: a series is a region, a namespace, a metric, its dimensions
 //! and a statistic, plus the Mackerel name its points will carry.
 
+use crate::jobs::Role;
 use std::time::Duration;
+
+/// Where a series' points go in Mackerel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// Service metrics of this service.
+    Service(String),
+    /// Host metrics of the host with this customIdentifier.
+    Host(String),
+}
 
 /// GetMetricData takes at most this many queries in one call.
 pub const MAX_QUERIES: usize = 500;
@@ -18,9 +28,9 @@ pub struct Series {
     pub period: u32,
     /// The Mackerel metric name the points get.
     pub name: String,
-    /// The customIdentifier of the Mackerel host the points belong to; `None` for service
-    /// metrics.
-    pub host: Option<String>,
+    pub target: Target,
+    /// Read with this role's credentials (another account); `None`: the chain's.
+    pub role: Option<Role>,
     /// A missing point in a settled period means nothing happened: post 0. Only right for
     /// counts and sums, never for rates or latencies.
     pub fill_zero: bool,
@@ -58,6 +68,7 @@ impl Window {
 #[derive(Debug, PartialEq)]
 pub struct Batch {
     pub region: String,
+    pub role: Option<Role>,
     pub period: u32,
     pub window: Window,
     pub series: Vec<usize>,
@@ -69,23 +80,26 @@ pub struct Plan {
     pub batches: Vec<Batch>,
 }
 
-/// Groups the series by region and period (one GetMetricData call reads one region over one
-/// window) and cuts each group into batches of [`MAX_QUERIES`]: ceil(n/500) calls per group.
+/// Groups the series by region, account (role) and period, since one GetMetricData call reads
+/// one region with one set of credentials over one window, and cuts each group into batches of
+/// [`MAX_QUERIES`]: ceil(n/500) calls per group, whichever jobs the series come from.
 pub fn plan(series: Vec<Series>, now: i64, lookback: Duration, delay: Duration) -> Plan {
-    let mut groups: Vec<((String, u32), Vec<usize>)> = Vec::new();
+    type Key = (String, Option<Role>, u32);
+    let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
     for (i, s) in series.iter().enumerate() {
-        let key = (s.region.clone(), s.period);
+        let key = (s.region.clone(), s.role.clone(), s.period);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(i),
             None => groups.push((key, vec![i])),
         }
     }
     let mut batches = Vec::new();
-    for ((region, period), members) in groups {
+    for ((region, role, period), members) in groups {
         let window = Window::new(now, lookback, delay, period);
         for chunk in members.chunks(MAX_QUERIES) {
             batches.push(Batch {
                 region: region.clone(),
+                role: role.clone(),
                 period,
                 window,
                 series: chunk.to_vec(),
@@ -108,7 +122,8 @@ mod tests {
             stat: "Sum".into(),
             period,
             name: "n".into(),
-            host: None,
+            target: Target::Service("s".into()),
+            role: None,
             fill_zero: false,
         }
     }
@@ -132,15 +147,22 @@ mod tests {
         let mut all: Vec<Series> = (0..1001).map(|_| series("us-east-1", 60)).collect();
         all.push(series("eu-west-1", 60));
         all.push(series("us-east-1", 300));
+        let mut other_account = series("us-east-1", 60);
+        other_account.role = Some(Role {
+            arn: "arn:aws:iam::1:role/r".into(),
+            external_id: None,
+        });
+        all.push(other_account);
         let p = plan(all, 1_800_000_000, Duration::from_secs(600), Duration::ZERO);
         let sizes: Vec<usize> = p.batches.iter().map(|b| b.series.len()).collect();
-        assert_eq!(sizes, vec![500, 500, 1, 1, 1]);
+        assert_eq!(sizes, vec![500, 500, 1, 1, 1, 1]);
         assert_eq!(p.batches[3].region, "eu-west-1");
         assert_eq!(p.batches[4].period, 300);
         assert_eq!(p.batches[4].window.end % 300, 0);
+        assert!(p.batches[5].role.is_some());
         let mut seen: Vec<usize> = p.batches.iter().flat_map(|b| b.series.clone()).collect();
         seen.sort();
-        assert_eq!(seen, (0..1003).collect::<Vec<_>>());
+        assert_eq!(seen, (0..1004).collect::<Vec<_>>());
     }
 
     #[test]

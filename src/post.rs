@@ -1,60 +1,93 @@
-//! Post: datapoints to Mackerel in batches of at most 100, in order, stopping at the first
-//! batch that fails for good. Re-posting a timestamp overwrites it, so a retried or repeated
-//! batch does no harm.
+//! Post: datapoints to Mackerel in batches of at most 100, service metrics per service and
+//! host metrics to the host tsdb, stopping at the first batch that fails for good. Re-posting
+//! a timestamp overwrites it, so a retried or repeated batch does no harm.
 
 use crate::error::{Error, Result};
 use crate::mackerel::{HostPoint, Mackerel, Refused};
 use crate::map::Point;
+use crate::plan::Target;
 use std::collections::HashMap;
 
 /// Datapoints per request.
 pub const BATCH: usize = 100;
 
-/// Posts `points` to `service`. On failure, the error comes with how many points (a prefix
-/// of `points`) were posted before it.
-pub fn to_service(
-    mackerel: &Mackerel,
-    service: &str,
-    points: &[Point],
-) -> Result<usize, (usize, Error)> {
-    let mut posted = 0;
-    for batch in points.chunks(BATCH) {
-        mackerel
-            .post_service_metrics(service, batch)
-            .map_err(|e| (posted, e))?;
-        posted += batch.len();
-    }
-    Ok(posted)
+/// What became of a post: how many points went out, and what did not with why.
+#[derive(Debug, Default)]
+pub struct Posted {
+    pub posted: usize,
+    pub unposted: Vec<Point>,
+    pub error: Option<Error>,
 }
 
-/// Posts host `points` (whose `host` is a customIdentifier) to the hosts `ids` maps them to.
-/// When Mackerel refuses a batch with 400 or 404 (a host retired under us, say by a run that
-/// healed a duplicate), the hosts are resolved again with `resolve` and the batch retried once.
-pub fn to_hosts(
+/// Posts `points`: service points to their service, host points (whose target is a
+/// customIdentifier) to the host `ids` maps them to. When Mackerel refuses a host batch with
+/// 400 or 404 (a host retired under us, say by a run that healed a duplicate), the hosts are
+/// resolved again with `resolve` and the batch retried once.
+pub fn post(
     mackerel: &Mackerel,
-    points: &[Point],
+    points: Vec<Point>,
     mut ids: HashMap<String, String>,
     mut resolve: impl FnMut() -> Result<HashMap<String, String>>,
-) -> Result<usize, (usize, Error)> {
-    let mut posted = 0;
+) -> Posted {
+    // One group per service, then one for all hosts (the host tsdb takes any host).
+    let mut groups: Vec<(Option<String>, Vec<Point>)> = Vec::new();
+    for p in points {
+        let key = match &p.target {
+            Target::Service(s) => Some(s.clone()),
+            Target::Host(_) => None,
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(p),
+            None => groups.push((key, vec![p])),
+        }
+    }
+    groups.sort_by_key(|(k, _)| k.is_none());
+
+    let mut out = Posted::default();
     let mut resolved_again = false;
-    for batch in points.chunks(BATCH) {
-        loop {
-            let items = host_points(batch, &ids).map_err(|e| (posted, e))?;
-            match mackerel.post_host_metrics(&items) {
-                Ok(()) => break,
-                Err(Refused {
-                    status: 400 | 404, ..
-                }) if !resolved_again => {
-                    resolved_again = true;
-                    ids = resolve().map_err(|e| (posted, e))?;
+    let mut rest = groups
+        .into_iter()
+        .flat_map(|(k, g)| g.into_iter().map(move |p| (k.clone(), p)))
+        .peekable();
+    while rest.peek().is_some() {
+        let key = rest.peek().map(|(k, _)| k.clone()).unwrap_or_default();
+        let mut batch = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH && rest.peek().is_some_and(|(k, _)| *k == key) {
+            batch.extend(rest.next().map(|(_, p)| p));
+        }
+        let result = match &key {
+            Some(service) => mackerel.post_service_metrics(service, &batch),
+            None => loop {
+                let items = match host_points(&batch, &ids) {
+                    Ok(items) => items,
+                    Err(e) => break Err(e),
+                };
+                match mackerel.post_host_metrics(&items) {
+                    Ok(()) => break Ok(()),
+                    Err(Refused {
+                        status: 400 | 404, ..
+                    }) if !resolved_again => {
+                        resolved_again = true;
+                        match resolve() {
+                            Ok(new) => ids = new,
+                            Err(e) => break Err(e),
+                        }
+                    }
+                    Err(r) => break Err(r.error),
                 }
-                Err(r) => return Err((posted, r.error)),
+            },
+        };
+        match result {
+            Ok(()) => out.posted += batch.len(),
+            Err(e) => {
+                out.unposted = batch;
+                out.unposted.extend(rest.map(|(_, p)| p));
+                out.error = Some(e);
+                break;
             }
         }
-        posted += batch.len();
     }
-    Ok(posted)
+    out
 }
 
 fn host_points<'a>(
@@ -64,7 +97,10 @@ fn host_points<'a>(
     batch
         .iter()
         .map(|p| {
-            let cid = p.host.as_deref().unwrap_or_default();
+            let cid = match &p.target {
+                Target::Host(cid) => cid.as_str(),
+                Target::Service(_) => "",
+            };
             let host_id = ids
                 .get(cid)
                 .ok_or_else(|| Error::runtime(format!("no Mackerel host for {cid:?}")))?;
@@ -96,19 +132,19 @@ impl Backlog {
         self.points.len()
     }
 
-    /// This cycle's points plus the kept ones, oldest first, each (host, name, time) once: a
+    /// This cycle's points plus the kept ones, oldest first, each (target, name, time) once: a
     /// fresh value wins over a kept one, since CloudWatch may have revised it.
     pub fn merge(&mut self, fresh: Vec<Point>, now: i64) -> Vec<Point> {
         let mut all = fresh;
         let kept = std::mem::take(&mut self.points);
         if !kept.is_empty() {
-            let fresh_keys: std::collections::HashSet<(Option<&str>, &str, i64)> = all
+            let fresh_keys: std::collections::HashSet<(&Target, &str, i64)> = all
                 .iter()
-                .map(|p| (p.host.as_deref(), p.name.as_str(), p.time))
+                .map(|p| (&p.target, p.name.as_str(), p.time))
                 .collect();
             let older: Vec<Point> = kept
                 .into_iter()
-                .filter(|p| !fresh_keys.contains(&(p.host.as_deref(), p.name.as_str(), p.time)))
+                .filter(|p| !fresh_keys.contains(&(&p.target, p.name.as_str(), p.time)))
                 .collect();
             all.extend(older);
         }
@@ -137,7 +173,7 @@ mod tests {
 
     fn p(name: &str, time: i64, value: f64) -> Point {
         Point {
-            host: None,
+            target: Target::Service("s".into()),
             name: name.into(),
             time,
             value,

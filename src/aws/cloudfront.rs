@@ -3,6 +3,7 @@
 use super::{Aws, Call, Service};
 use crate::error::{Error, Result};
 use crate::http::encode;
+use crate::jobs::Role;
 use crate::xml::Element;
 
 /// A distribution as discovery knows it. With explicit IDs only `id` is filled.
@@ -26,7 +27,7 @@ const PAGE: u32 = 100;
 /// A guard against a marker that never ends: a million distributions.
 const MAX_PAGES: usize = 10_000;
 
-pub fn list_distributions(aws: &Aws) -> Result<Vec<Distribution>> {
+pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribution>> {
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -38,6 +39,7 @@ pub fn list_distributions(aws: &Aws) -> Result<Vec<Distribution>> {
             path,
             "CloudFront ListDistributions",
             "cloudfront:ListDistributions",
+            role,
         );
         let body = aws.call(&call)?;
         let (page, next) = parse_page(&aws.xml(&call, &body)?)
@@ -53,11 +55,12 @@ pub fn list_distributions(aws: &Aws) -> Result<Vec<Distribution>> {
     ))
 }
 
-pub fn list_tags(aws: &Aws, arn: &str) -> Result<Vec<(String, String)>> {
+pub fn list_tags(aws: &Aws, arn: &str, role: Option<&Role>) -> Result<Vec<(String, String)>> {
     let call = get(
         format!("{API}/tagging?Resource={}", encode(arn)),
         "CloudFront ListTagsForResource",
         "cloudfront:ListTagsForResource",
+        role,
     );
     let body = aws.call(&call)?;
     let doc = aws.xml(&call, &body)?;
@@ -78,7 +81,12 @@ pub fn list_tags(aws: &Aws, arn: &str) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-fn get(path: String, action: &'static str, permission: &'static str) -> Call<'static> {
+fn get<'a>(
+    path: String,
+    action: &'static str,
+    permission: &'static str,
+    role: Option<&'a Role>,
+) -> Call<'a> {
     Call {
         service: Service::CloudFront,
         region: "us-east-1",
@@ -88,6 +96,7 @@ fn get(path: String, action: &'static str, permission: &'static str) -> Call<'st
         body: vec![],
         action,
         permission,
+        role,
     }
 }
 

@@ -1,10 +1,11 @@
-//! CloudWatch GetMetricData over the query protocol: up to 500 queries per call, answers
-//! read from XML with their CloudWatch timestamps.
+//! CloudWatch over the query protocol: GetMetricData (up to 500 queries per call, answers
+//! read with their CloudWatch timestamps) and ListMetrics (every page).
 
 use super::{Aws, Call, Service};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::http::form;
+use crate::jobs::Role;
 
 /// One MetricStat query. `id` must start with a lower-case letter and be unique in the call.
 pub struct Query<'a> {
@@ -27,6 +28,7 @@ pub struct Page {
 pub fn get_metric_data(
     aws: &Aws,
     region: &str,
+    role: Option<&Role>,
     queries: &[Query],
     start: i64,
     end: i64,
@@ -71,9 +73,76 @@ pub fn get_metric_data(
         body: form(&params).into_bytes(),
         action: "CloudWatch GetMetricData",
         permission: "cloudwatch:GetMetricData",
+        role,
     };
     let body = aws.call(&call)?;
     parse(&aws.xml(&call, &body)?).map_err(|e| Error::runtime(format!("{}: {e}", call.action)))
+}
+
+/// The dimension sets of `metric` in `namespace` with data in the last three hours (every
+/// ListMetrics page).
+pub fn list_metrics(
+    aws: &Aws,
+    region: &str,
+    role: Option<&Role>,
+    namespace: &str,
+    metric: &str,
+) -> Result<Vec<Vec<(String, String)>>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..10_000 {
+        let mut params: Vec<(String, String)> = vec![
+            ("Action".into(), "ListMetrics".into()),
+            ("Version".into(), "2010-08-01".into()),
+            ("Namespace".into(), namespace.into()),
+            ("MetricName".into(), metric.into()),
+            ("RecentlyActive".into(), "PT3H".into()),
+        ];
+        if let Some(t) = &token {
+            params.push(("NextToken".into(), t.clone()));
+        }
+        let call = Call {
+            service: Service::CloudWatch,
+            region,
+            method: "POST",
+            path: "/".into(),
+            headers: vec![(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            body: form(&params).into_bytes(),
+            action: "CloudWatch ListMetrics",
+            permission: "cloudwatch:ListMetrics",
+            role,
+        };
+        let body = aws.call(&call)?;
+        let doc = aws.xml(&call, &body)?;
+        let result = doc.at("ListMetricsResult").ok_or_else(|| {
+            Error::runtime(format!(
+                "{}: expected ListMetricsResult in <{}>",
+                call.action, doc.name
+            ))
+        })?;
+        for m in result.all("Metrics/member") {
+            out.push(
+                m.all("Dimensions/member")
+                    .map(|d| {
+                        (
+                            d.text_at("Name").unwrap_or_default().to_string(),
+                            d.text_at("Value").unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        match result.text_at("NextToken").filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(out),
+        }
+    }
+    Err(Error::runtime(
+        "CloudWatch ListMetrics kept returning NextToken; giving up",
+    ))
 }
 
 fn parse(doc: &crate::xml::Element) -> Result<Page, String> {

@@ -68,7 +68,7 @@ impl Source {
 }
 
 /// Temporary credentials are renewed this long before they expire.
-const REFRESH_BEFORE: i64 = 5 * 60;
+pub const REFRESH_BEFORE: i64 = 5 * 60;
 /// ECS task role endpoint for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
 const ECS_HOST: &str = "http://169.254.170.2";
 const IMDS_ENDPOINT: &str = "http://169.254.169.254";

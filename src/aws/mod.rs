@@ -9,10 +9,15 @@ mod error;
 pub mod sign;
 pub mod ssm;
 pub mod sts;
+pub mod tagging;
 
+use crate::clock;
 use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Http};
-use credentials::{Provider, Source};
+use crate::jobs::Role;
+use credentials::{Credentials, Provider, Source};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,23 +26,37 @@ pub enum Service {
     CloudFront,
     Ssm,
     Sts,
+    Tagging,
 }
 
 impl Service {
-    const ALL: [Service; 4] = [
+    const ALL: [Service; 5] = [
         Service::CloudWatch,
         Service::CloudFront,
         Service::Ssm,
         Service::Sts,
+        Service::Tagging,
     ];
 
-    /// The service's name in call counts and in `AWS_ENDPOINT_URL_<NAME>` (upper-cased).
+    /// The service's name in call counts.
     pub fn name(self) -> &'static str {
         match self {
             Service::CloudWatch => "cloudwatch",
             Service::CloudFront => "cloudfront",
             Service::Ssm => "ssm",
             Service::Sts => "sts",
+            Service::Tagging => "tagging",
+        }
+    }
+
+    /// `AWS_ENDPOINT_URL_<this>`: the SDKs' service id, upper-cased, spaces as underscores.
+    fn env_suffix(self) -> &'static str {
+        match self {
+            Service::CloudWatch => "CLOUDWATCH",
+            Service::CloudFront => "CLOUDFRONT",
+            Service::Ssm => "SSM",
+            Service::Sts => "STS",
+            Service::Tagging => "RESOURCE_GROUPS_TAGGING_API",
         }
     }
 
@@ -59,6 +78,7 @@ impl Service {
             Service::CloudFront => "https://cloudfront.amazonaws.com".into(),
             Service::Ssm => format!("https://ssm.{region}.{suffix}"),
             Service::Sts => format!("https://sts.{region}.{suffix}"),
+            Service::Tagging => format!("https://tagging.{region}.{suffix}"),
         }
     }
 }
@@ -93,10 +113,7 @@ impl Settings {
         };
         let mut endpoints = Vec::new();
         for s in Service::ALL {
-            if let Some(url) = endpoint(&format!(
-                "AWS_ENDPOINT_URL_{}",
-                s.name().to_ascii_uppercase()
-            ))? {
+            if let Some(url) = endpoint(&format!("AWS_ENDPOINT_URL_{}", s.env_suffix()))? {
                 endpoints.push((s, url));
             }
         }
@@ -152,12 +169,16 @@ pub struct Call<'a> {
     pub action: &'static str,
     /// The IAM action it needs, named when AWS denies it.
     pub permission: &'static str,
+    /// Sign with this role's credentials (assumed through STS) instead of the chain's.
+    pub role: Option<&'a Role>,
 }
 
 pub struct Aws<'a> {
     pub http: &'a Http,
     pub settings: &'a Settings,
     creds: Provider<'a>,
+    /// Credentials of assumed roles, kept until five minutes before they expire.
+    roles: RefCell<HashMap<Role, Credentials>>,
 }
 
 /// Attempts per call, as the SDKs' standard retry mode does (plus one).
@@ -169,6 +190,31 @@ impl<'a> Aws<'a> {
             http,
             settings,
             creds: Provider::new(http, settings),
+            roles: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The credentials to sign with: the chain's, or the role's (assumed with the chain's).
+    fn credentials(&self, role: Option<&Role>) -> Result<Credentials> {
+        let Some(role) = role else {
+            return self.creds.get();
+        };
+        if let Some(c) = self.roles.borrow().get(role)
+            && c.expires
+                .is_none_or(|e| e - clock::now() > credentials::REFRESH_BEFORE)
+        {
+            return Ok(c.clone());
+        }
+        let region = self.settings.region.as_deref().unwrap_or("us-east-1");
+        let c = sts::assume_role(self, role, region)?;
+        self.roles.borrow_mut().insert(role.clone(), c.clone());
+        Ok(c)
+    }
+
+    fn invalidate(&self, role: Option<&Role>) {
+        match role {
+            Some(r) => drop(self.roles.borrow_mut().remove(r)),
+            None => self.creds.invalidate(),
         }
     }
 
@@ -182,7 +228,7 @@ impl<'a> Aws<'a> {
         );
         let mut renewed = false;
         http::retry(self.http, TRIES, || {
-            let creds = match self.creds.get() {
+            let creds = match self.credentials(call.role) {
                 Ok(c) => c,
                 Err(e) => return Attempt::Fail(e),
             };
@@ -224,7 +270,7 @@ impl<'a> Aws<'a> {
                     let e = Error::runtime(api.explain(call.action, call.permission));
                     if api.expired_token() && !renewed {
                         renewed = true;
-                        self.creds.invalidate();
+                        self.invalidate(call.role);
                         Attempt::Retry(e, None)
                     } else if api.retryable() {
                         Attempt::Retry(e, r.retry_after())

@@ -26,6 +26,7 @@ pub fn get_parameter(aws: &Aws, name: &str, region: &str) -> Result<Secret> {
             .into_bytes(),
         action: "SSM GetParameter",
         permission: "ssm:GetParameter (and kms:Decrypt for a SecureString)",
+        role: None,
     };
     let body = aws
         .call(&call)

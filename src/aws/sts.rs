@@ -1,10 +1,48 @@
-//! STS: AssumeRoleWithWebIdentity (unsigned: the web identity token is the proof), for the
-//! credential chain.
+//! STS: AssumeRoleWithWebIdentity (unsigned: the web identity token is the proof) for the
+//! credential chain, and AssumeRole (signed) for jobs that read another account.
 
 use super::credentials::Credentials;
+use super::{Aws, Call, Service};
 use crate::clock;
 use crate::error::{Error, Result, Secret};
 use crate::http::{self, Attempt, Http};
+use crate::jobs::Role;
+
+/// AssumeRole, signed with the chain's credentials; the session lasts an hour.
+pub fn assume_role(aws: &Aws, role: &Role, region: &str) -> Result<Credentials> {
+    let mut form = vec![
+        ("Action".to_string(), "AssumeRole".to_string()),
+        ("Version".into(), "2011-06-15".into()),
+        ("RoleArn".into(), role.arn.clone()),
+        (
+            "RoleSessionName".into(),
+            format!("cw2mackerel-{}", clock::now()),
+        ),
+        ("DurationSeconds".into(), "3600".into()),
+    ];
+    if let Some(id) = &role.external_id {
+        form.push(("ExternalId".into(), id.clone()));
+    }
+    let call = Call {
+        service: Service::Sts,
+        region,
+        method: "POST",
+        path: "/".into(),
+        headers: vec![(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )],
+        body: http::form(&form).into_bytes(),
+        action: "STS AssumeRole",
+        permission: "sts:AssumeRole (and the role's trust policy must name these credentials)",
+        role: None,
+    };
+    let body = aws
+        .call(&call)
+        .map_err(|e| e.context(format!("assuming {}", role.arn)))?;
+    parse_credentials(&body, "AssumeRoleResult")
+        .map_err(|e| Error::runtime(format!("STS AssumeRole: {e}")))
+}
 
 pub fn assume_role_with_web_identity(
     http: &Http,
