@@ -618,7 +618,11 @@ fn bad_configuration_exits_2_before_any_network_call() {
     let peer = Fake::mackerel();
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
     let cases: &[Case] = &[
-        (&[("CW2MACKEREL_SERVICE", "cdn")], &["run"], "no Mackerel API key"),
+        (
+            &[("CW2MACKEREL_SERVICE", "cdn")],
+            &["run"],
+            "no Mackerel API key",
+        ),
         (&[("MACKEREL_APIKEY", "k")], &["run"], "no Mackerel service"),
         (
             &[("MACKEREL_APIKEY", "k"), ("CW2MACKEREL_SERVICE", "cdn")],

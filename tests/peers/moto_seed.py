@@ -12,6 +12,7 @@ by moto like AWS would. Every command prints one JSON document on stdout.
   distributions             CreateDistributionWithTags, N of them
   metrics                   PutMetricData into AWS/CloudFront, one datum per minute
   ssm-put                   PutParameter as a SecureString
+  ec2-instances             RunInstances with tags (resources the Tagging API finds)
 """
 import argparse
 import json
@@ -29,7 +30,8 @@ DEFAULT_METRICS = {"Requests": 10.0, "BytesDownloaded": 1000.0, "BytesUploaded":
 # moto names IAM actions by signing name (monitoring:*); AWS by service prefix (cloudwatch:*).
 READER_ACTIONS = ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "monitoring:GetMetricData",
                   "monitoring:ListMetrics", "cloudfront:ListDistributions", "cloudfront:ListTagsForResource",
-                  "ssm:GetParameter", "kms:Decrypt"]
+                  "ssm:GetParameter", "kms:Decrypt", "tag:GetResources", "tagging:GetResources",
+                  "sts:AssumeRole"]
 CLOUDWATCH_ONLY = ["cloudwatch:GetMetricData", "monitoring:GetMetricData"]
 
 
@@ -118,19 +120,33 @@ def metrics(a):
     if a.metric:
         values = {k: float(v) for k, v in (m.split("=", 1) for m in a.metric)}
     datums = []
-    for dist in a.ids.split(","):
+    if a.ids:
+        series = [[{"Name": "DistributionId", "Value": d}, {"Name": "Region", "Value": "Global"}]
+                  for d in a.ids.split(",")]
+    else:
+        series = [[{"Name": k, "Value": v} for k, v in [e.split("=", 1)]] for e in a.each] or [[]]
+    for dims in series:
+        dims = dims + [{"Name": k, "Value": v} for k, v in (d.split("=", 1) for d in a.dimension)]
         for minute in range(a.minutes):
             ts = datetime.fromtimestamp(a.start + 60 * minute, timezone.utc)
             for name, value in values.items():
                 datums.append({"MetricName": name, "Timestamp": ts,
                                "Value": value + (minute if a.value_from_minute else 0),
-                               "Dimensions": [{"Name": "DistributionId", "Value": dist},
-                                              {"Name": "Region", "Value": "Global"}]})
+                               "Dimensions": dims})
     calls = 0
     for i in range(0, len(datums), 1000):
         cw.put_metric_data(Namespace=a.namespace, MetricData=datums[i:i + 1000])
         calls += 1
     return {"datums": len(datums), "calls": calls}
+
+
+def ec2_instances(a):
+    ec2 = client(a, "ec2")
+    tags = [{"Key": k, "Value": v} for k, v in (t.split("=", 1) for t in a.tag)]
+    spec = [{"ResourceType": "instance", "Tags": tags}] if tags else []
+    r = ec2.run_instances(ImageId="ami-12c6146b", MinCount=a.count, MaxCount=a.count, InstanceType="t3.micro",
+                          TagSpecifications=spec)
+    return [i["InstanceId"] for i in r["Instances"]]
 
 
 def ssm_put(a):
@@ -163,12 +179,17 @@ def main():
     s.add_argument("--alias", action="append", default=[])
     s.add_argument("--comment", default="")
     s = signed("metrics", metrics)
-    s.add_argument("--ids", required=True)
+    s.add_argument("--ids", default="", help="distribution IDs (dimensions DistributionId, Region=Global)")
+    s.add_argument("--dimension", action="append", default=[], help="Name=Value, added to every datum")
+    s.add_argument("--each", action="append", default=[], help="Name=Value: one series each (without --ids)")
     s.add_argument("--start", type=int, required=True)
     s.add_argument("--minutes", type=int, default=10)
     s.add_argument("--metric", action="append", default=[], help="NAME=VALUE; default: the six default metrics")
     s.add_argument("--value-from-minute", action="store_true", help="add the minute index to each value")
     s.add_argument("--namespace", default="AWS/CloudFront")
+    s = signed("ec2-instances", ec2_instances)
+    s.add_argument("--count", type=int, default=1)
+    s.add_argument("--tag", action="append", default=[])
     s = signed("ssm-put", ssm_put)
     s.add_argument("--name", required=True)
     s.add_argument("--value", required=True)
