@@ -269,7 +269,7 @@ fn a_daemon_reuses_discovery_until_it_is_stale() {
             "metrics": [{"name": "Hits", "stat": "Sum"}], "target": {"service": "cdn"}, "name_template": "cache.{Shard}"}]}),
     );
     let mackerel = Fake::mackerel();
-    let mut daemon = against(moto, "reader", &mackerel)
+    let daemon = against(moto, "reader", &mackerel)
         .env_remove("CW2MACKEREL_SERVICE")
         .env("CW2MACKEREL_INTERVAL", "1s")
         .args(["daemon", "--config", &config])
