@@ -202,19 +202,7 @@ fn raw_label<'a>(d: &'a Distribution, label: &Label) -> Option<&'a str> {
 pub fn labels(dists: &[Distribution], label: &Label) -> Vec<String> {
     let mut out: Vec<String> = dists
         .iter()
-        .map(|d| {
-            let raw = match label {
-                Label::Id => None,
-                Label::Alias => d.aliases.first().map(String::as_str),
-                Label::Comment => Some(d.comment.as_str()),
-                Label::Tag(key) => d
-                    .tags
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map(|(_, v)| v.as_str()),
-            };
-            sanitize(raw.unwrap_or(""), &d.id)
-        })
+        .map(|d| sanitize(raw_label(d, label).unwrap_or(""), &d.id))
         .collect();
     let taken = out.clone();
     let mut clashes = Vec::new();

@@ -4,7 +4,6 @@
 use super::{Aws, Call, Service};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::form;
 use crate::jobs::Role;
 
 /// One MetricStat query. `id` must start with a lower-case letter and be unique in the call.
@@ -61,20 +60,14 @@ pub fn get_metric_data(
         params.push((format!("{m}.MetricStat.Stat"), q.stat.into()));
         params.push((format!("{m}.ReturnData"), "true".into()));
     }
-    let call = Call {
-        service: Service::CloudWatch,
+    let call = Call::query(
+        Service::CloudWatch,
         region,
-        method: "POST",
-        path: "/".into(),
-        headers: vec![(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )],
-        body: form(&params).into_bytes(),
-        action: "CloudWatch GetMetricData",
-        permission: "cloudwatch:GetMetricData",
         role,
-    };
+        &params,
+        "CloudWatch GetMetricData",
+        "cloudwatch:GetMetricData",
+    );
     let body = aws.call(&call)?;
     parse(&aws.xml(&call, &body)?).map_err(|e| Error::runtime(format!("{}: {e}", call.action)))
 }
@@ -101,20 +94,14 @@ pub fn list_metrics(
         if let Some(t) = &token {
             params.push(("NextToken".into(), t.clone()));
         }
-        let call = Call {
-            service: Service::CloudWatch,
+        let call = Call::query(
+            Service::CloudWatch,
             region,
-            method: "POST",
-            path: "/".into(),
-            headers: vec![(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )],
-            body: form(&params).into_bytes(),
-            action: "CloudWatch ListMetrics",
-            permission: "cloudwatch:ListMetrics",
             role,
-        };
+            &params,
+            "CloudWatch ListMetrics",
+            "cloudwatch:ListMetrics",
+        );
         let body = aws.call(&call)?;
         let doc = aws.xml(&call, &body)?;
         let result = doc.at("ListMetricsResult").ok_or_else(|| {

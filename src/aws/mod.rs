@@ -173,6 +173,33 @@ pub struct Call<'a> {
     pub role: Option<&'a Role>,
 }
 
+impl<'a> Call<'a> {
+    /// A query-protocol request (CloudWatch, STS): the parameters as a form posted to `/`.
+    pub fn query(
+        service: Service,
+        region: &'a str,
+        role: Option<&'a Role>,
+        params: &[(String, String)],
+        action: &'static str,
+        permission: &'static str,
+    ) -> Call<'a> {
+        Call {
+            service,
+            region,
+            method: "POST",
+            path: "/".into(),
+            headers: vec![(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            body: http::form(params).into_bytes(),
+            action,
+            permission,
+            role,
+        }
+    }
+}
+
 pub struct Aws<'a> {
     pub http: &'a Http,
     pub settings: &'a Settings,

@@ -23,20 +23,14 @@ pub fn assume_role(aws: &Aws, role: &Role, region: &str) -> Result<Credentials> 
     if let Some(id) = &role.external_id {
         form.push(("ExternalId".into(), id.clone()));
     }
-    let call = Call {
-        service: Service::Sts,
+    let call = Call::query(
+        Service::Sts,
         region,
-        method: "POST",
-        path: "/".into(),
-        headers: vec![(
-            "content-type",
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )],
-        body: http::form(&form).into_bytes(),
-        action: "STS AssumeRole",
-        permission: "sts:AssumeRole (and the role's trust policy must name these credentials)",
-        role: None,
-    };
+        None,
+        &form,
+        "STS AssumeRole",
+        "sts:AssumeRole (and the role's trust policy must name these credentials)",
+    );
     let body = aws
         .call(&call)
         .map_err(|e| e.context(format!("assuming {}", role.arn)))?;
