@@ -1,15 +1,49 @@
-# cw2mackerel: `make` builds, `make test` runs every test (creating the Python venv with moto
-# that the integration tests need). See README.md.
+# cw2mackerel. `make` builds for this machine; `make test` runs every check CI runs (see
+# README.md). Static builds need the musl targets and C cross compilers (.ci/run installs
+# them); the image is built with docker or podman, whichever can build here.
 
-VENV := .venv
-PY   := $(VENV)/bin/python
+VENV   := .venv
+PY     := $(VENV)/bin/python
+X86    := x86_64-unknown-linux-musl
+ARM    := aarch64-unknown-linux-musl
+STATIC := target/$(X86)/release/cw2mackerel target/$(ARM)/release/cw2mackerel
+IMAGE  := cw2mackerel:latest
+# A docker client without an engine cannot build: use podman then, with the runtime and
+# cgroup manager that work in containers like CI's.
+ENGINE := $(shell docker info >/dev/null 2>&1 && echo docker || echo podman --runtime runc --cgroup-manager=cgroupfs)
 
-.PHONY: all build test venv clean
+export CC_x86_64_unknown_linux_musl := musl-gcc
+export CC_aarch64_unknown_linux_musl := aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER := rust-lld
+
+.PHONY: all build static image lambda-zip size venv lint test clean
 
 all: build
 
 build:
 	cargo build --release
+
+static:
+	cargo build --release --target $(X86)
+	cargo build --release --target $(ARM)
+
+# The image holds one static binary: x86_64 by default, ARCH=arm64 for Graviton.
+ARCH ?= amd64
+image: static
+	rm -rf target/image && mkdir -p target/image/tmp
+	cp target/$(if $(filter arm64,$(ARCH)),$(ARM),$(X86))/release/cw2mackerel target/image/
+	$(ENGINE) build --platform linux/$(ARCH) -f Dockerfile.scratch -t $(IMAGE) target/image
+
+# The Lambda package: the aarch64 binary as `bootstrap`, its mode kept, for provided.al2023.
+lambda-zip: static
+	rm -rf target/lambda && mkdir -p target/lambda
+	cp target/$(ARM)/release/cw2mackerel target/lambda/bootstrap
+	cd target/lambda && python3 -m zipfile -c cw2mackerel-lambda.zip bootstrap
+
+size: static
+	@for f in $(STATIC); do printf '%-52s %9d bytes\n' $$f $$(stat -c %s $$f); done
+	@$(ENGINE) image inspect $(IMAGE) --format '{{.Size}}' 2>/dev/null \
+		| xargs -r printf '%-52s %9d bytes\n' 'image $(IMAGE)' || true
 
 venv: $(PY)
 
@@ -18,9 +52,14 @@ $(PY): tests/peers/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/peers/requirements.txt
 	touch $(PY)
 
-test: venv
+lint: venv
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint deploy/cloudformation.yaml
+
+# tests/image.rs checks the static binaries and the Lambda zip, runs the x86_64 binary in an
+# empty chroot and the image with podman.
+test: lint image lambda-zip
 	cargo test
 
 clean:
