@@ -7,6 +7,7 @@ use crate::jobs::{HostTarget, Role, Target};
 use crate::mackerel::HostSpec;
 use crate::plan::{self, Series};
 use serde_json::{Value, json};
+use std::rc::Rc;
 
 /// CloudFront publishes its metrics in one place only.
 pub const REGION: &str = "us-east-1";
@@ -233,17 +234,16 @@ pub fn series(
     role: Option<&Role>,
 ) -> Vec<Series> {
     let mut out = Vec::with_capacity(dists.len() * METRICS.len());
+    let service = match target {
+        Target::Service(s) => Some(Rc::new(plan::Target::Service(s.clone()))),
+        Target::Host(_) => None,
+    };
     for (d, label) in dists.iter().zip(labels) {
+        let host = Rc::new(plan::Target::Host(d.arn.clone()));
         for m in METRICS.iter().filter(|m| groups.contains(&m.group)) {
-            let (name, target) = match target {
-                Target::Service(s) => (
-                    format!("cloudfront.{label}.{}", m.name),
-                    plan::Target::Service(s.clone()),
-                ),
-                Target::Host(_) => (
-                    format!("custom.cloudfront.{}", m.name),
-                    plan::Target::Host(d.arn.clone()),
-                ),
+            let (name, target) = match &service {
+                Some(s) => (format!("cloudfront.{label}.{}", m.name), Rc::clone(s)),
+                None => (format!("custom.cloudfront.{}", m.name), Rc::clone(&host)),
             };
             out.push(Series {
                 region: REGION.into(),
@@ -255,7 +255,7 @@ pub fn series(
                 ],
                 stat: m.stat.into(),
                 period: PERIOD,
-                name,
+                name: name.into(),
                 target,
                 role: role.cloned(),
                 fill_zero: m.fill_zero(),
@@ -410,7 +410,7 @@ mod tests {
             &Target::Service("cdn".into()),
             None,
         );
-        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = s.iter().map(|s| &*s.name).collect();
         assert_eq!(
             names,
             [
@@ -458,9 +458,9 @@ mod tests {
             &target,
             None,
         );
-        assert_eq!(s[0].name, "custom.cloudfront.requests.request");
+        assert_eq!(&*s[0].name, "custom.cloudfront.requests.request");
         assert_eq!(
-            s[0].target,
+            *s[0].target,
             plan::Target::Host("arn:aws:cloudfront::1:distribution/E1".into())
         );
         let spec = &host_specs(&d, &Label::Alias, &host, "cloudfront")[0];

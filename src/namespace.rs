@@ -7,6 +7,8 @@ use crate::log;
 use crate::mackerel::HostSpec;
 use crate::plan::{self, Series};
 use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::rc::Rc;
 
 /// A placeholder's value for one metric: a dimension, or `metric`, `stat`, `region`.
 fn lookup<'a>(found: &'a Found, stat: &'a str) -> impl Fn(&str) -> Option<String> + 'a {
@@ -28,14 +30,20 @@ fn lookup<'a>(found: &'a Found, stat: &'a str) -> impl Fn(&str) -> Option<String
 pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>) {
     let mut series: Vec<Series> = Vec::new();
     let mut hosts: Vec<HostSpec> = Vec::new();
+    let mut taken: HashSet<(Rc<str>, Rc<plan::Target>)> = HashSet::new();
     let mut clashes = 0;
+    let service = match &job.target {
+        Target::Service(s) => Some(Rc::new(plan::Target::Service(s.clone()))),
+        Target::Host(_) => None,
+    };
     for f in found {
         for m in job.metrics.iter().filter(|m| m.name == f.metric) {
             let value = lookup(f, &m.stat);
             let mut name = job.name_template.render(&value, true);
-            let target = match &job.target {
-                Target::Service(s) => plan::Target::Service(s.clone()),
-                Target::Host(h) => {
+            let target = match (&job.target, &service) {
+                (_, Some(s)) => Rc::clone(s),
+                (Target::Service(_), None) => unreachable!("a service target has its Rc"),
+                (Target::Host(h), None) => {
                     if !name.starts_with("custom.") {
                         name = format!("custom.{name}");
                     }
@@ -65,10 +73,11 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
                             role_fullnames: h.roles.clone(),
                         });
                     }
-                    plan::Target::Host(cid)
+                    Rc::new(plan::Target::Host(cid))
                 }
             };
-            if series.iter().any(|s| s.name == name && s.target == target) {
+            let name: Rc<str> = name.into();
+            if !taken.insert((Rc::clone(&name), Rc::clone(&target))) {
                 clashes += 1;
                 continue;
             }
@@ -143,7 +152,7 @@ mod tests {
         ];
         let (s, hosts) = series(&job(Target::Service("web".into())), &found);
         assert!(hosts.is_empty());
-        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = s.iter().map(|s| &*s.name).collect();
         assert_eq!(
             names,
             [
@@ -170,9 +179,9 @@ mod tests {
             found("us-east-1", "TargetResponseTime", "app/web/1"),
         ];
         let (s, hosts) = series(&job(target), &found);
-        assert_eq!(s[0].name, "custom.alb.app_web_1.RequestCount_sum");
+        assert_eq!(&*s[0].name, "custom.alb.app_web_1.RequestCount_sum");
         assert_eq!(
-            s[0].target,
+            *s[0].target,
             plan::Target::Host("alb:us-east-1:app/web/1".into())
         );
         assert_eq!(hosts.len(), 1);

@@ -3,6 +3,7 @@
 //! and a statistic, plus the Mackerel name its points will carry.
 
 use crate::jobs::Role;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Where a series' points go in Mackerel.
@@ -27,8 +28,9 @@ pub struct Series {
     /// Seconds; also the step between points.
     pub period: u32,
     /// The Mackerel metric name the points get.
-    pub name: String,
-    pub target: Target,
+    pub name: Rc<str>,
+    /// Shared by the series (and points) that go to one place.
+    pub target: Rc<Target>,
     /// Read with this role's credentials (another account); `None`: the chain's.
     pub role: Option<Role>,
     /// A missing point in a settled period means nothing happened: post 0. Only right for
@@ -122,7 +124,7 @@ mod tests {
             stat: "Sum".into(),
             period,
             name: "n".into(),
-            target: Target::Service("s".into()),
+            target: Rc::new(Target::Service("s".into())),
             role: None,
             fill_zero: false,
         }

@@ -25,40 +25,33 @@ pub struct Posted {
 /// resolved again with `resolve` and the batch retried once.
 pub fn post(
     mackerel: &Mackerel,
-    points: Vec<Point>,
+    mut points: Vec<Point>,
     mut ids: HashMap<String, String>,
     mut resolve: impl FnMut() -> Result<HashMap<String, String>>,
 ) -> Posted {
-    // One group per service, then one for all hosts (the host tsdb takes any host).
-    let mut groups: Vec<(Option<String>, Vec<Point>)> = Vec::new();
-    for p in points {
-        let key = match &p.target {
-            Target::Service(s) => Some(s.clone()),
-            Target::Host(_) => None,
-        };
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(p),
-            None => groups.push((key, vec![p])),
-        }
-    }
-    groups.sort_by_key(|(k, _)| k.is_none());
-
+    // Each service's points together, then all host points (the host tsdb takes any host);
+    // the sort is stable, so each group stays oldest first.
+    points.sort_by(|a, b| {
+        service_of(a)
+            .is_none()
+            .cmp(&service_of(b).is_none())
+            .then(service_of(a).cmp(&service_of(b)))
+    });
     let mut out = Posted::default();
     let mut resolved_again = false;
-    let mut rest = groups
-        .into_iter()
-        .flat_map(|(k, g)| g.into_iter().map(move |p| (k.clone(), p)))
-        .peekable();
-    while rest.peek().is_some() {
-        let key = rest.peek().map(|(k, _)| k.clone()).unwrap_or_default();
-        let mut batch = Vec::with_capacity(BATCH);
-        while batch.len() < BATCH && rest.peek().is_some_and(|(k, _)| *k == key) {
-            batch.extend(rest.next().map(|(_, p)| p));
-        }
-        let result = match &key {
-            Some(service) => mackerel.post_service_metrics(service, &batch),
+    let mut start = 0;
+    while start < points.len() {
+        let service = service_of(&points[start]);
+        let end = points[start..]
+            .iter()
+            .take(BATCH)
+            .position(|p| service_of(p) != service)
+            .map_or((start + BATCH).min(points.len()), |n| start + n);
+        let batch = &points[start..end];
+        let result = match service {
+            Some(service) => mackerel.post_service_metrics(service, batch),
             None => loop {
-                let items = match host_points(&batch, &ids) {
+                let items = match host_points(batch, &ids) {
                     Ok(items) => items,
                     Err(e) => break Err(e),
                 };
@@ -77,17 +70,23 @@ pub fn post(
                 }
             },
         };
-        match result {
-            Ok(()) => out.posted += batch.len(),
-            Err(e) => {
-                out.unposted = batch;
-                out.unposted.extend(rest.map(|(_, p)| p));
-                out.error = Some(e);
-                break;
-            }
+        if let Err(e) = result {
+            out.unposted = points.split_off(start);
+            out.error = Some(e);
+            break;
         }
+        out.posted += batch.len();
+        start = end;
     }
     out
+}
+
+/// The service a point goes to; `None` for host metrics.
+fn service_of(p: &Point) -> Option<&str> {
+    match &*p.target {
+        Target::Service(s) => Some(s),
+        Target::Host(_) => None,
+    }
 }
 
 fn host_points<'a>(
@@ -97,7 +96,7 @@ fn host_points<'a>(
     batch
         .iter()
         .map(|p| {
-            let cid = match &p.target {
+            let cid = match &*p.target {
                 Target::Host(cid) => cid.as_str(),
                 Target::Service(_) => "",
             };
@@ -138,13 +137,11 @@ impl Backlog {
         let mut all = fresh;
         let kept = std::mem::take(&mut self.points);
         if !kept.is_empty() {
-            let fresh_keys: std::collections::HashSet<(&Target, &str, i64)> = all
-                .iter()
-                .map(|p| (&p.target, p.name.as_str(), p.time))
-                .collect();
+            let fresh_keys: std::collections::HashSet<(&Target, &str, i64)> =
+                all.iter().map(|p| (&*p.target, &*p.name, p.time)).collect();
             let older: Vec<Point> = kept
                 .into_iter()
-                .filter(|p| !fresh_keys.contains(&(&p.target, p.name.as_str(), p.time)))
+                .filter(|p| !fresh_keys.contains(&(&*p.target, &*p.name, p.time)))
                 .collect();
             all.extend(older);
         }
@@ -173,7 +170,7 @@ mod tests {
 
     fn p(name: &str, time: i64, value: f64) -> Point {
         Point {
-            target: Target::Service("s".into()),
+            target: std::rc::Rc::new(Target::Service("s".into())),
             name: name.into(),
             time,
             value,

@@ -242,15 +242,15 @@ fn ensure_all(mackerel: &Mackerel, jobs: &[HostJob]) -> Result<hosts::Resolved> 
 fn print_points(points: &[map::Point]) {
     let services: BTreeSet<&str> = points
         .iter()
-        .filter_map(|p| match &p.target {
+        .filter_map(|p| match &*p.target {
             plan::Target::Service(s) => Some(s.as_str()),
             plan::Target::Host(_) => None,
         })
         .collect();
     let mut out = std::io::stdout().lock();
     for p in points {
-        let mut line = json!({"name": p.name, "time": p.time, "value": p.value});
-        match &p.target {
+        let mut line = json!({"name": &*p.name, "time": p.time, "value": p.value});
+        match &*p.target {
             plan::Target::Host(cid) => line["host"] = json!(cid),
             plan::Target::Service(s) if services.len() > 1 => line["service"] = json!(s),
             plan::Target::Service(_) => {}
@@ -400,7 +400,7 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
                                     && s.metric == f.metric
                                     && s.dimensions == f.dimensions
                             })
-                            .and_then(|s| match &s.target {
+                            .and_then(|s| match &*s.target {
                                 plan::Target::Host(cid) => Some(cid.as_str()),
                                 plan::Target::Service(_) => None,
                             });

@@ -17,6 +17,27 @@ fn json(name: &str) -> Value {
 }
 
 #[test]
+fn every_setting_of_the_binary_is_in_the_readme() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let help = run(cw2mackerel().arg("--help")).stdout;
+    let settings: Vec<&str> = help
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|w| {
+            w.starts_with("CW2MACKEREL_")
+                || w.starts_with("MACKEREL_")
+                || (w.starts_with("--") && w.len() > 3)
+        })
+        .collect();
+    assert!(settings.len() > 30, "{settings:?}");
+    for s in settings {
+        assert!(
+            readme.contains(&format!("`{s}")),
+            "README.md does not document {s}"
+        );
+    }
+}
+
+#[test]
 fn every_deploy_file_is_in_the_readme_with_its_command() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     for entry in std::fs::read_dir(root().join("deploy")).unwrap() {
