@@ -311,7 +311,7 @@ pub fn host_specs(
 
 /// Host graph definitions for the chosen groups, one graph per metric-name prefix, with
 /// Mackerel's units.
-pub fn graph_defs(groups: &[Group]) -> Value {
+pub fn graph_defs(groups: &[Group]) -> Vec<Value> {
     const GRAPHS: [(&str, &str, &str); 5] = [
         ("requests", "CloudFront Requests", "integer"),
         ("transfer", "CloudFront Transfer", "bytes"),
@@ -323,7 +323,7 @@ pub fn graph_defs(groups: &[Group]) -> Value {
             "milliseconds",
         ),
     ];
-    let defs: Vec<Value> = GRAPHS
+    GRAPHS
         .iter()
         .filter_map(|(prefix, display, unit)| {
             let metrics: Vec<Value> = METRICS
@@ -335,8 +335,7 @@ pub fn graph_defs(groups: &[Group]) -> Value {
                 json!({"name": format!("custom.cloudfront.{prefix}"), "displayName": display, "unit": unit, "metrics": metrics})
             })
         })
-        .collect();
-    Value::Array(defs)
+        .collect()
 }
 
 #[cfg(test)]
@@ -489,12 +488,7 @@ mod tests {
             Group::StatusErrorRate,
             Group::OriginLatency,
         ]);
-        let names: Vec<&str> = defs
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> = defs.iter().map(|g| g["name"].as_str().unwrap()).collect();
         assert_eq!(
             names,
             [

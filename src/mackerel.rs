@@ -211,7 +211,7 @@ impl<'a> Mackerel<'a> {
     }
 
     /// `POST /api/v0/graph-defs/create`.
-    pub fn create_graph_defs(&self, defs: &Value) -> Result<()> {
+    pub fn create_graph_defs(&self, defs: &[Value]) -> Result<()> {
         self.request(
             "POST",
             "/api/v0/graph-defs/create",

@@ -152,13 +152,7 @@ impl<'a> Session<'a> {
                             retire_gone: h.retire_gone,
                         });
                         if !dists.is_empty() {
-                            graph_defs.extend(
-                                cloudfront::graph_defs(&j.groups)
-                                    .as_array()
-                                    .into_iter()
-                                    .flatten()
-                                    .cloned(),
-                            );
+                            graph_defs.extend(cloudfront::graph_defs(&j.groups));
                         }
                     }
                 }
@@ -186,7 +180,7 @@ impl<'a> Session<'a> {
             host_ids = resolved.ids.clone();
             summary.hosts = Some(resolved);
             if !graph_defs.is_empty() && !self.graph_defs_posted {
-                m.create_graph_defs(&Value::Array(graph_defs))?;
+                m.create_graph_defs(&graph_defs)?;
                 self.graph_defs_posted = true;
             }
         }
@@ -200,6 +194,8 @@ impl<'a> Session<'a> {
         summary.datapoints = mapped.points.len();
         summary.zero_filled = mapped.zero_filled;
 
+        // The points share their names with the plan: what CloudWatch said can go.
+        drop((plan, data));
         let Some(mackerel) = mackerel else {
             print_points(&mapped.points);
             return Ok(());
