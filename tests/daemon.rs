@@ -179,10 +179,11 @@ fn sigterm_lets_the_cycle_in_flight_finish() {
         "{logs:#?}"
     );
     assert_eq!(
-        service_points(&mackerel, "cdn")[&format!("cloudfront.{id}.requests.request")]
-            .as_object()
-            .unwrap()
-            .len(),
+        series_len(
+            &mackerel,
+            "cdn",
+            &format!("cloudfront.{id}.requests.request")
+        ),
         10
     );
 

@@ -123,10 +123,11 @@ fn run_env(moto: &Moto, mackerel: &Fake, id: &str) -> Vec<(String, String)> {
 }
 
 fn posted_requests(mackerel: &Fake, id: &str) -> usize {
-    service_points(mackerel, "cdn")
-        .get(&format!("cloudfront.{id}.requests.request"))
-        .and_then(|s| s.as_object().map(|o| o.len()))
-        .unwrap_or(0)
+    series_len(
+        mackerel,
+        "cdn",
+        &format!("cloudfront.{id}.requests.request"),
+    )
 }
 
 #[test]

@@ -103,28 +103,12 @@ fn posts_every_point_with_its_cloudwatch_timestamp_through_ecs_role_credentials(
             .any(|k| k.contains("cache_hit_rate") || k.contains("origin_latency"))
     );
 
-    let posts = mackerel.requests_to("/tsdb");
-    for p in &posts {
+    for p in mackerel.requests_to("/tsdb") {
         assert_eq!(p["headers"]["x-api-key"], MACKEREL_KEY);
-        assert!(
-            serde_json::from_str::<Value>(p["body"].as_str().unwrap())
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .len()
-                <= 100
-        );
     }
-    let total: usize = posts
-        .iter()
-        .map(|p| {
-            serde_json::from_str::<Value>(p["body"].as_str().unwrap())
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .len()
-        })
-        .sum();
+    let sizes = batch_sizes(&mackerel);
+    assert!(sizes.iter().all(|n| *n <= 100), "{sizes:?}");
+    let total: usize = sizes.iter().sum();
     assert_eq!(total, s["datapoints"].as_u64().unwrap() as usize);
     assert_eq!(s["posted"], s["datapoints"]);
     assert!(ecs.state()["served"].as_u64().unwrap() >= 1);
@@ -320,10 +304,11 @@ fn mackerel_429_and_5xx_are_retried_honouring_retry_after() {
     assert!(gap >= 1.0, "waited {gap}s after Retry-After: 1");
     // Every seeded point arrived despite the faults.
     assert_eq!(
-        service_points(&mackerel, "cdn")[&format!("cloudfront.{id}.requests.request")]
-            .as_object()
-            .unwrap()
-            .len(),
+        series_len(
+            &mackerel,
+            "cdn",
+            &format!("cloudfront.{id}.requests.request")
+        ),
         10
     );
 

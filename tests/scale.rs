@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
 
 #[test]
 fn an_empty_account_then_a_thousand_distributions() {
@@ -29,24 +28,14 @@ fn an_empty_account_then_a_thousand_distributions() {
     assert_eq!(s["calls"]["cloudfront"], 10, "ten pages of 100");
     assert_eq!(s["calls"]["cloudwatch"], 12, "ceil(6000 / 500)");
 
-    let posts = mackerel.requests_to("/tsdb");
-    let sizes: Vec<usize> = posts
-        .iter()
-        .map(|p| {
-            serde_json::from_str::<Value>(p["body"].as_str().unwrap())
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .len()
-        })
-        .collect();
+    let sizes = batch_sizes(&mackerel);
     assert!(sizes.iter().all(|n| *n <= 100));
     let total: usize = sizes.iter().sum();
     assert_eq!(total as u64, s["datapoints"].as_u64().unwrap());
-    assert_eq!(posts.len(), total.div_ceil(100));
+    assert_eq!(sizes.len(), total.div_ceil(100));
     assert_eq!(
         s["calls"]["mackerel"].as_u64().unwrap() as usize,
-        posts.len()
+        sizes.len()
     );
 
     // 50 busy distributions × 6 series + 950 idle × 3 zero-filled sums, ten minutes each.

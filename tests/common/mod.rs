@@ -439,3 +439,26 @@ pub fn live_hosts(mackerel: &Fake) -> std::collections::BTreeMap<String, Vec<Val
     }
     out
 }
+
+/// How many points Mackerel holds for service metric `name`.
+pub fn series_len(mackerel: &Fake, service: &str, name: &str) -> usize {
+    service_points(mackerel, service)
+        .get(name)
+        .and_then(|s| s.as_object().map(|o| o.len()))
+        .unwrap_or(0)
+}
+
+/// The number of datapoints in each tsdb post Mackerel received, in order.
+pub fn batch_sizes(mackerel: &Fake) -> Vec<usize> {
+    mackerel
+        .requests_to("/tsdb")
+        .iter()
+        .map(|p| {
+            serde_json::from_str::<Value>(p["body"].as_str().unwrap())
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect()
+}
