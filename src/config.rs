@@ -661,7 +661,7 @@ fn parse_tags(list: &str) -> Result<Vec<(String, String)>, String> {
 /// The `--help` text, built from [`SETTINGS`] so that it cannot drift from what is parsed.
 pub fn help() -> String {
     let mut out = format!(
-        "cw2mackerel {} - posts Amazon CloudWatch metrics of CloudFront distributions to Mackerel
+        "cw2mackerel {} - posts Amazon CloudWatch metrics (CloudFront, or any namespace with --config) to Mackerel
 
 Usage: cw2mackerel <command> [options]
 
