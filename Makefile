@@ -1,6 +1,6 @@
-# cw2mackerel. `make` builds for this machine; `make test` runs every check CI runs (see
-# README.md). Static builds need the musl targets and C cross compilers (.ci/run installs
-# them); the image is built with docker or podman, whichever can build here.
+# cw2mackerel. `make` builds for this machine; `make setup` installs what the tests need on
+# Debian or Ubuntu; `make test` runs every check CI runs (see README.md). The image is built
+# with docker or podman, whichever can build here.
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -16,12 +16,28 @@ export CC_x86_64_unknown_linux_musl := musl-gcc
 export CC_aarch64_unknown_linux_musl := aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER := rust-lld
 
-.PHONY: all build static image lambda-zip size venv lint test clean
+.PHONY: all build setup static image lambda-zip size venv lint test clean
 
 all: build
 
 build:
 	cargo build --release
+
+# Everything `make test` needs, on Debian or Ubuntu. Packages that are only *recommended* are
+# not installed with --no-install-recommends, so each one needed is named:
+# - musl-tools (musl-gcc) builds ring's C for x86_64 musl;
+# - gcc-aarch64-linux-gnu for aarch64, with libc6-dev-arm64-cross, the C headers it only
+#   recommends (without them ring stops at bits/libc-header-start.h);
+# - podman and runc build and run the scratch image; util-linux gives unshare and chroot.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT  := make musl-tools gcc-aarch64-linux-gnu libc6-dev-arm64-cross podman runc util-linux \
+	python3 python3-venv
+setup:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT) >/dev/null
+	rustup component add rustfmt clippy
+	rustup target add $(X86) $(ARM)
+	$(MAKE) venv
 
 static:
 	cargo build --release --target $(X86)
