@@ -10,7 +10,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::run::Session;
+use crate::session::Session;
 use crate::{clock, log, signals};
 use serde_json::json;
 use std::path::Path;
@@ -24,7 +24,7 @@ pub fn run(cfg: &Config) -> Result<()> {
         "stop deadline passed; exiting with the cycle unfinished",
         &[("grace_s", json!(signals::GRACE_SECS))],
     ));
-    let http = Http::new(cfg.timeout);
+    let http = Http::new(cfg.timeout).stop_when(signals::stopping);
     let mut session = Session::new(cfg, &http);
     let mut failures = 0;
     let mut lookback = cfg.backfill.max(cfg.lookback);

@@ -4,11 +4,13 @@
 //! by the job's dimension filters and tags; a daemon reuses those answers for a while.
 
 use crate::aws::Aws;
+use crate::aws::Role;
 use crate::aws::cloudfront::{self, Distribution};
 use crate::aws::{cloudwatch, tagging};
 use crate::error::Result;
-use crate::jobs::{MetricsJob, Role};
+use crate::jobs::MetricsJob;
 use crate::log;
+use crate::presets::namespace::Found;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -63,14 +65,6 @@ pub fn distributions(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
         found.retain(|d| tags.iter().all(|want| d.tags.contains(want)));
     }
     Ok(found)
-}
-
-/// A metric a namespace job reads: its region, name and dimensions (sorted by name).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Found {
-    pub region: String,
-    pub metric: String,
-    pub dimensions: Vec<(String, String)>,
 }
 
 type Dimensions = Vec<Vec<(String, String)>>;

@@ -41,6 +41,8 @@ pub struct Http {
     agent: ureq::Agent,
     calls: RefCell<BTreeMap<&'static str, u32>>,
     seed: Cell<u64>,
+    /// Asked before every wait between retries: `true` ends the retrying.
+    stop: fn() -> bool,
 }
 
 impl Http {
@@ -62,7 +64,14 @@ impl Http {
             agent,
             calls: RefCell::new(BTreeMap::new()),
             seed: Cell::new(seed | 1),
+            stop: || false,
         }
+    }
+
+    /// Retries stop, and no wait begins, once `stop` says so (a daemon shutting down).
+    pub fn stop_when(mut self, stop: fn() -> bool) -> Http {
+        self.stop = stop;
+        self
     }
 
     /// Sends one request and reads the whole answer. `peer` names the service for the call
@@ -181,7 +190,7 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
                 return Err(Error::runtime(format!("{e} (gave up after {n} attempts)")));
             }
             // Shutting down: no more waiting on a peer.
-            Attempt::Retry(e, _) if crate::signals::stopping() => return Err(e),
+            Attempt::Retry(e, _) if (http.stop)() => return Err(e),
             Attempt::Retry(e, Some(after)) if after > MAX_RETRY_AFTER => {
                 return Err(Error::runtime(format!(
                     "{e} (asked to retry after {}s)",
@@ -218,6 +227,21 @@ fn describe(e: ureq::Error) -> String {
         },
         other => other.to_string(),
     }
+}
+
+/// An `http://` or `https://` base URL: a host, and no query.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("{url:?} must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
+        return Err(format!(
+            "{url:?} must be a base URL like https://host[:port]"
+        ));
+    }
+    Ok(())
 }
 
 /// Percent-encodes everything but AWS's unreserved characters (`A-Za-z0-9-_.~`), the encoding
@@ -258,6 +282,21 @@ mod tests {
             form(&[("A".into(), "1 2".into()), ("B".into(), "é".into())]),
             "A=1%202&B=%C3%A9"
         );
+    }
+
+    #[test]
+    fn urls() {
+        assert!(check_url("https://api.mackerelio.com").is_ok());
+        assert!(check_url("http://127.0.0.1:1234/base").is_ok());
+        for bad in [
+            "api.mackerelio.com",
+            "ftp://x",
+            "http://",
+            "http://x/?a=b",
+            "not a url",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::run::Session;
+use crate::session::Session;
 use serde_json::{Map, Value, json};
 
 /// `Lambda-Runtime-Function-Error-Type` of a failed cycle and of a bad configuration.

@@ -66,7 +66,7 @@ pub fn enabled(level: Level) -> bool {
     level <= settings().0
 }
 
-pub fn emit(level: Level, msg: &str, fields: &[(&str, Value)]) {
+fn emit(level: Level, msg: &str, fields: &[(&str, Value)]) {
     if !enabled(level) {
         return;
     }

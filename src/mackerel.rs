@@ -3,7 +3,6 @@
 
 use crate::error::{Error, Result, Secret};
 use crate::http::{self, Attempt, Http, encode};
-use crate::map::Point;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -60,6 +59,14 @@ impl HostSpec {
     }
 }
 
+/// A service metric point: the body items of `POST /api/v0/services/<name>/tsdb`.
+#[derive(Debug, Serialize)]
+pub struct ServicePoint<'a> {
+    pub name: &'a str,
+    pub time: i64,
+    pub value: f64,
+}
+
 /// A host metric point: the body items of `POST /api/v0/tsdb`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,22 +106,8 @@ impl<'a> Mackerel<'a> {
     }
 
     /// `POST /api/v0/services/<service>/tsdb`: one request, so at most a batch of points.
-    pub fn post_service_metrics(&self, service: &str, points: &[Point]) -> Result<()> {
-        #[derive(Serialize)]
-        struct Item<'a> {
-            name: &'a str,
-            time: i64,
-            value: f64,
-        }
-        let items: Vec<Item> = points
-            .iter()
-            .map(|p| Item {
-                name: &p.name,
-                time: p.time,
-                value: p.value,
-            })
-            .collect();
-        let body = to_json(&items)?;
+    pub fn post_service_metrics(&self, service: &str, points: &[ServicePoint]) -> Result<()> {
+        let body = to_json(points)?;
         let not_found = format!(
             "Mackerel has no service {service:?}; create it in Mackerel or fix CW2MACKEREL_SERVICE"
         );

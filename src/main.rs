@@ -1,37 +1,60 @@
 //! cw2mackerel: posts Amazon CloudWatch metrics (CloudFront first) to Mackerel. One static
 //! binary, synchronous and single-threaded; every run flows discover → plan → fetch → map → post.
 
+// Every module but `signals`, which installs the signal handlers, forbids unsafe code.
+#[forbid(unsafe_code)]
 mod aws;
+#[forbid(unsafe_code)]
+mod cli;
+#[forbid(unsafe_code)]
 mod clock;
-mod cloudfront;
+#[forbid(unsafe_code)]
 mod config;
+#[forbid(unsafe_code)]
 mod daemon;
+#[forbid(unsafe_code)]
 mod discover;
+#[forbid(unsafe_code)]
 mod error;
+#[forbid(unsafe_code)]
 mod fetch;
+#[forbid(unsafe_code)]
 mod hosts;
+#[forbid(unsafe_code)]
 mod http;
+#[forbid(unsafe_code)]
 mod jobs;
+#[forbid(unsafe_code)]
 mod lambda;
+#[forbid(unsafe_code)]
+mod list;
+#[forbid(unsafe_code)]
 mod log;
+#[forbid(unsafe_code)]
 mod mackerel;
+#[forbid(unsafe_code)]
 mod map;
-mod namespace;
+#[forbid(unsafe_code)]
 mod plan;
+#[forbid(unsafe_code)]
 mod post;
-mod run;
+#[forbid(unsafe_code)]
+mod presets;
+#[forbid(unsafe_code)]
+mod session;
 mod signals;
+#[forbid(unsafe_code)]
 mod xml;
 
-use config::{Action, Command};
+use cli::{Action, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = |k: &str| std::env::var(k).ok();
-    let result = match config::load(&args, &env) {
+    let result = match cli::load(&args, &env) {
         Ok(Action::Help) => {
-            print!("{}", config::help());
+            print!("{}", cli::settings::help());
             Ok(())
         }
         Ok(Action::Version) => {
@@ -41,11 +64,11 @@ fn main() -> ExitCode {
         Ok(Action::Healthcheck(state_file)) => {
             daemon::healthcheck(&state_file).inspect_err(|e| eprintln!("{e}"))
         }
-        Ok(Action::Run(cfg)) => {
+        Ok(Action::Run(command, cfg)) => {
             log::init(cfg.log_level, cfg.log_format);
-            match cfg.command {
-                Command::Run => run::run(&cfg),
-                Command::List => run::list(&cfg),
+            match command {
+                Command::Run => session::run(&cfg),
+                Command::List => list::list(&cfg),
                 Command::Daemon => daemon::run(&cfg),
                 Command::Check => {
                     println!(

@@ -2,13 +2,14 @@
 //! timestamps, and posting 0 for settled periods of sums where CloudWatch has nothing (no
 //! traffic), never for rates or latencies.
 
-use crate::plan::{Plan, Target};
+use crate::jobs::Dest;
+use crate::plan::Plan;
 use std::rc::Rc;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Point {
     /// Shared with the series: a point costs 40 bytes, whatever the names.
-    pub target: Rc<Target>,
+    pub dest: Rc<Dest>,
     pub name: Rc<str>,
     pub time: i64,
     pub value: f64,
@@ -49,7 +50,7 @@ pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>]) -> Mapped {
             }
             out.points
                 .extend(points.into_iter().map(|(time, value)| Point {
-                    target: Rc::clone(&s.target),
+                    dest: Rc::clone(&s.dest),
                     name: Rc::clone(&s.name),
                     time,
                     value,
@@ -62,7 +63,8 @@ pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>]) -> Mapped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{self, Series};
+    use crate::jobs::Series;
+    use crate::plan;
     use std::time::Duration;
 
     fn series(name: &str, fill_zero: bool) -> Series {
@@ -74,7 +76,7 @@ mod tests {
             stat: "Sum".into(),
             period: 60,
             name: name.into(),
-            target: Rc::new(Target::Service("cdn".into())),
+            dest: Rc::new(Dest::Service("cdn".into())),
             role: None,
             fill_zero,
         }

@@ -1,42 +1,13 @@
 //! Plan: which CloudWatch series to read over which window, packed into GetMetricData calls.
-//! It knows nothing of CloudFront: a series is a region, a namespace, a metric, its dimensions
-//! and a statistic, plus the Mackerel name its points will carry.
+//! It knows nothing of CloudFront: a [`Series`] is a region, a namespace, a metric, its
+//! dimensions and a statistic, plus the Mackerel name its points will carry.
 
-use crate::jobs::Role;
-use std::rc::Rc;
+use crate::aws::Role;
+use crate::jobs::Series;
 use std::time::Duration;
 
-/// Where a series' points go in Mackerel.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Target {
-    /// Service metrics of this service.
-    Service(String),
-    /// Host metrics of the host with this customIdentifier.
-    Host(String),
-}
-
 /// GetMetricData takes at most this many queries in one call.
-pub const MAX_QUERIES: usize = 500;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    pub region: String,
-    pub namespace: String,
-    pub metric: String,
-    pub dimensions: Vec<(String, String)>,
-    pub stat: String,
-    /// Seconds; also the step between points.
-    pub period: u32,
-    /// The Mackerel metric name the points get.
-    pub name: Rc<str>,
-    /// Shared by the series (and points) that go to one place.
-    pub target: Rc<Target>,
-    /// Read with this role's credentials (another account); `None`: the chain's.
-    pub role: Option<Role>,
-    /// A missing point in a settled period means nothing happened: post 0. Only right for
-    /// counts and sums, never for rates or latencies.
-    pub fill_zero: bool,
-}
+const MAX_QUERIES: usize = 500;
 
 /// The time read by one run: `[start, end)`, both on period boundaries so that every point
 /// keeps the CloudWatch timestamp of its period.
@@ -114,6 +85,8 @@ pub fn plan(series: Vec<Series>, now: i64, lookback: Duration, delay: Duration) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::Dest;
+    use std::rc::Rc;
 
     fn series(region: &str, period: u32) -> Series {
         Series {
@@ -124,7 +97,7 @@ mod tests {
             stat: "Sum".into(),
             period,
             name: "n".into(),
-            target: Rc::new(Target::Service("s".into())),
+            dest: Rc::new(Dest::Service("s".into())),
             role: None,
             fill_zero: false,
         }

@@ -3,9 +3,9 @@
 //! a timestamp overwrites it, so a retried or repeated batch does no harm.
 
 use crate::error::{Error, Result};
-use crate::mackerel::{HostPoint, Mackerel, Refused};
+use crate::jobs::Dest;
+use crate::mackerel::{HostPoint, Mackerel, Refused, ServicePoint};
 use crate::map::Point;
-use crate::plan::Target;
 use std::collections::HashMap;
 
 /// Datapoints per request.
@@ -49,7 +49,17 @@ pub fn post(
             .map_or((start + BATCH).min(points.len()), |n| start + n);
         let batch = &points[start..end];
         let result = match service {
-            Some(service) => mackerel.post_service_metrics(service, batch),
+            Some(service) => {
+                let items: Vec<ServicePoint> = batch
+                    .iter()
+                    .map(|p| ServicePoint {
+                        name: &p.name,
+                        time: p.time,
+                        value: p.value,
+                    })
+                    .collect();
+                mackerel.post_service_metrics(service, &items)
+            }
             None => loop {
                 let items = match host_points(batch, &ids) {
                     Ok(items) => items,
@@ -83,9 +93,9 @@ pub fn post(
 
 /// The service a point goes to; `None` for host metrics.
 fn service_of(p: &Point) -> Option<&str> {
-    match &*p.target {
-        Target::Service(s) => Some(s),
-        Target::Host(_) => None,
+    match &*p.dest {
+        Dest::Service(s) => Some(s),
+        Dest::Host(_) => None,
     }
 }
 
@@ -96,9 +106,9 @@ fn host_points<'a>(
     batch
         .iter()
         .map(|p| {
-            let cid = match &*p.target {
-                Target::Host(cid) => cid.as_str(),
-                Target::Service(_) => "",
+            let cid = match &*p.dest {
+                Dest::Host(cid) => cid.as_str(),
+                Dest::Service(_) => "",
             };
             let host_id = ids
                 .get(cid)
@@ -137,11 +147,11 @@ impl Backlog {
         let mut all = fresh;
         let kept = std::mem::take(&mut self.points);
         if !kept.is_empty() {
-            let fresh_keys: std::collections::HashSet<(&Target, &str, i64)> =
-                all.iter().map(|p| (&*p.target, &*p.name, p.time)).collect();
+            let fresh_keys: std::collections::HashSet<(&Dest, &str, i64)> =
+                all.iter().map(|p| (&*p.dest, &*p.name, p.time)).collect();
             let older: Vec<Point> = kept
                 .into_iter()
-                .filter(|p| !fresh_keys.contains(&(&*p.target, &*p.name, p.time)))
+                .filter(|p| !fresh_keys.contains(&(&*p.dest, &*p.name, p.time)))
                 .collect();
             all.extend(older);
         }
@@ -170,7 +180,7 @@ mod tests {
 
     fn p(name: &str, time: i64, value: f64) -> Point {
         Point {
-            target: std::rc::Rc::new(Target::Service("s".into())),
+            dest: std::rc::Rc::new(Dest::Service("s".into())),
             name: name.into(),
             time,
             value,

@@ -77,11 +77,11 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
 }
 
 impl Element {
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
         self.children.iter().filter(move |c| c.name == name)
     }
 

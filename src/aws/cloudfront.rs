@@ -1,9 +1,11 @@
 //! CloudFront API: ListDistributions (every page) and ListTagsForResource, read from XML.
 
-use super::{Aws, Call, Service};
+use super::client::Aws;
+use super::endpoint::Service;
+use super::keys::Role;
+use super::request::Call;
 use crate::error::{Error, Result};
 use crate::http::encode;
-use crate::jobs::Role;
 use crate::xml::Element;
 
 /// A distribution as discovery knows it. With explicit IDs only `id` is filled.
@@ -42,7 +44,7 @@ pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribu
             role,
         );
         let body = aws.call(&call)?;
-        let (page, next) = parse_page(&aws.xml(&call, &body)?)
+        let (page, next) = parse_page(&call.xml(&body)?)
             .map_err(|e| Error::runtime(format!("{}: {e}", call.action)))?;
         out.extend(page);
         match next {
@@ -63,7 +65,7 @@ pub fn list_tags(aws: &Aws, arn: &str, role: Option<&Role>) -> Result<Vec<(Strin
         role,
     );
     let body = aws.call(&call)?;
-    let doc = aws.xml(&call, &body)?;
+    let doc = call.xml(&body)?;
     if doc.name != "Tags" {
         return Err(Error::runtime(format!(
             "{}: expected <Tags>, got <{}>",

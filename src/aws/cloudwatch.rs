@@ -1,10 +1,12 @@
 //! CloudWatch over the query protocol: GetMetricData (up to 500 queries per call, answers
 //! read with their CloudWatch timestamps) and ListMetrics (every page).
 
-use super::{Aws, Call, Service};
+use super::client::Aws;
+use super::endpoint::Service;
+use super::keys::Role;
+use super::request::Call;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::jobs::Role;
 
 /// One MetricStat query. `id` must start with a lower-case letter and be unique in the call.
 pub struct Query<'a> {
@@ -69,7 +71,7 @@ pub fn get_metric_data(
         "cloudwatch:GetMetricData",
     );
     let body = aws.call(&call)?;
-    parse(&aws.xml(&call, &body)?).map_err(|e| Error::runtime(format!("{}: {e}", call.action)))
+    parse(&call.xml(&body)?).map_err(|e| Error::runtime(format!("{}: {e}", call.action)))
 }
 
 /// The dimension sets of `metric` in `namespace` with data in the last three hours (every
@@ -103,7 +105,7 @@ pub fn list_metrics(
             "cloudwatch:ListMetrics",
         );
         let body = aws.call(&call)?;
-        let doc = aws.xml(&call, &body)?;
+        let doc = call.xml(&body)?;
         let result = doc.at("ListMetricsResult").ok_or_else(|| {
             Error::runtime(format!(
                 "{}: expected ListMetricsResult in <{}>",

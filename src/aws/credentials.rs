@@ -2,36 +2,20 @@
 //! identity, the shared credentials/config files, the ECS container endpoint, EC2 IMDSv2.
 //! Which source applies is decided from the environment and files alone, before any network
 //! call; temporary credentials are fetched when first needed and refreshed before they expire.
+//! Roles that jobs assume are kept here too, each until it is due for renewal.
 
-use super::{Service, Settings, sts};
+use super::endpoint::{Endpoints, Service};
+use super::keys::{Credentials, Role};
+use super::metadata::{self, ECS_HOST, IMDS_ENDPOINT};
+use super::{profile, sts};
 use crate::clock;
 use crate::error::{Error, Result, Secret};
 use crate::http::{self, Http};
 use crate::log;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Duration;
-
-#[derive(Clone)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret: Secret,
-    pub token: Option<Secret>,
-    /// Unix seconds; `None` for long-term keys.
-    pub expires: Option<i64>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("expires", &self.expires)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Where credentials come from.
 #[derive(Debug)]
@@ -53,7 +37,12 @@ pub enum Source {
     Imds {
         endpoint: String,
     },
+    /// Nothing to find them with: EC2 instance metadata is disabled and nothing else is set.
+    Missing,
 }
+
+/// What is wrong when the source is [`Source::Missing`].
+pub const MISSING: &str = "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, or AWS_PROFILE (EC2 instance metadata is disabled by AWS_EC2_METADATA_DISABLED)";
 
 impl Source {
     /// Where the credentials come from, for debug logs (never the keys themselves).
@@ -63,17 +52,10 @@ impl Source {
             Source::WebIdentity { role_arn, .. } => format!("web identity for {role_arn}"),
             Source::Container { url, .. } => format!("container endpoint {url}"),
             Source::Imds { endpoint } => format!("EC2 instance metadata at {endpoint}"),
+            Source::Missing => "nowhere".into(),
         }
     }
 }
-
-/// Temporary credentials are renewed this long before they expire.
-pub const REFRESH_BEFORE: i64 = 5 * 60;
-/// ECS task role endpoint for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
-const ECS_HOST: &str = "http://169.254.170.2";
-const IMDS_ENDPOINT: &str = "http://169.254.169.254";
-/// Off EC2, nothing answers the metadata address: do not wait long for it.
-const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Picks the source and reads the profile's region, from the environment and files only.
 pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<String>)> {
@@ -84,7 +66,7 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
     };
 
     let profile_name = var("AWS_PROFILE");
-    let profile = load_profile(env, profile_name.as_deref().unwrap_or("default"))?;
+    let profile = profile::load(env, profile_name.as_deref().unwrap_or("default"))?;
     if let (Some(name), None) = (&profile_name, &profile) {
         return Err(Error::config(format!(
             "AWS_PROFILE is {name:?}, but no such profile is in the shared credentials or config file"
@@ -185,7 +167,7 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
         ));
     }
     if let Some(full) = var("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
-        check_container_url(&full)
+        metadata::check_container_url(&full)
             .map_err(|e| Error::config(format!("AWS_CONTAINER_CREDENTIALS_FULL_URI: {e}")))?;
         let token_file = var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").map(PathBuf::from);
         let token = var("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Secret::new);
@@ -200,12 +182,10 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
     }
 
     if var("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return Err(Error::config(
-            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, or AWS_PROFILE (EC2 instance metadata is disabled by AWS_EC2_METADATA_DISABLED)",
-        ));
+        return Ok((Source::Missing, region));
     }
     let endpoint = var("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_else(|| IMDS_ENDPOINT.into());
-    super::check_url(&endpoint)
+    http::check_url(&endpoint)
         .map_err(|e| Error::config(format!("AWS_EC2_METADATA_SERVICE_ENDPOINT: {e}")))?;
     Ok((
         Source::Imds {
@@ -215,120 +195,71 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
     ))
 }
 
-/// The SDKs' rule for `AWS_CONTAINER_CREDENTIALS_FULL_URI`: any https URL; plain http only to
-/// loopback or the ECS and EKS Pod Identity agent addresses. Host names are checked when
-/// resolved, at fetch time.
-fn check_container_url(url: &str) -> Result<(), String> {
-    super::check_url(url)?;
-    let uri: ::http::Uri = url.parse().map_err(|_| "not a URL".to_string())?;
-    if uri.scheme_str() == Some("https") {
-        return Ok(());
-    }
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
-    match host.parse::<IpAddr>() {
-        Ok(ip) if !allowed_container_ip(ip) => Err(format!(
-            "plain http is allowed only to loopback, 169.254.170.2 or 169.254.170.23, not {host}"
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn allowed_container_ip(ip: IpAddr) -> bool {
-    ip.is_loopback()
-        || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2))
-        || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 170, 23))
-        || ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23))
-}
-
-/// The named profile's settings, merged from the config file (`[profile name]`, or
-/// `[default]`) and the credentials file (`[name]`), which wins. `None` if neither has it.
-fn load_profile(
-    env: &dyn Fn(&str) -> Option<String>,
-    name: &str,
-) -> Result<Option<HashMap<String, String>>> {
-    let home = env("HOME").filter(|h| !h.is_empty());
-    let path = |var: &str, default: &str| -> Option<PathBuf> {
-        env(var)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                home.as_ref()
-                    .map(|h| PathBuf::from(h).join(".aws").join(default))
-            })
-    };
-    let read = |p: Option<PathBuf>| -> Result<Option<String>> {
-        let Some(p) = p else { return Ok(None) };
-        match std::fs::read_to_string(&p) {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::config(format!("reading {}: {e}", p.display()))),
-        }
-    };
-    let config_section = if name == "default" {
-        "default".to_string()
-    } else {
-        format!("profile {name}")
-    };
-    let mut found = None;
-    if let Some(text) = read(path("AWS_CONFIG_FILE", "config"))? {
-        found = ini_section(&text, &config_section);
-    }
-    if let Some(text) = read(path("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?
-        && let Some(creds) = ini_section(&text, name)
-    {
-        found.get_or_insert_with(HashMap::new).extend(creds);
-    }
-    Ok(found)
-}
-
-/// One `[section]` of an AWS ini file: `key = value` lines, `#`/`;` comments.
-fn ini_section(text: &str, wanted: &str) -> Option<HashMap<String, String>> {
-    let mut current: Option<bool> = None;
-    let mut out: Option<HashMap<String, String>> = None;
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let is = section.split_whitespace().collect::<Vec<_>>().join(" ") == wanted;
-            current = Some(is);
-            if is {
-                out.get_or_insert_with(HashMap::new);
-            }
-            continue;
-        }
-        if current == Some(true)
-            && let Some((k, v)) = line.split_once('=')
-        {
-            out.get_or_insert_with(HashMap::new)
-                .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    out
-}
-
-/// Hands out credentials, fetching and refreshing temporary ones as needed.
+/// Hands out credentials: the chain's, fetched and refreshed as needed, and those of roles,
+/// assumed with the chain's.
 pub struct Provider<'a> {
     http: &'a Http,
-    settings: &'a Settings,
-    cache: RefCell<Option<Credentials>>,
+    source: &'a Source,
+    endpoints: &'a Endpoints,
+    /// Where STS is asked; us-east-1 when no region is configured.
+    region: &'a str,
+    chain: RefCell<Option<Credentials>>,
+    roles: RefCell<HashMap<Role, Credentials>>,
 }
 
 impl<'a> Provider<'a> {
-    pub fn new(http: &'a Http, settings: &'a Settings) -> Self {
+    pub fn new(
+        http: &'a Http,
+        source: &'a Source,
+        endpoints: &'a Endpoints,
+        region: Option<&'a str>,
+    ) -> Self {
         Provider {
             http,
-            settings,
-            cache: RefCell::new(None),
+            source,
+            endpoints,
+            region: region.unwrap_or("us-east-1"),
+            chain: RefCell::new(None),
+            roles: RefCell::new(HashMap::new()),
         }
     }
 
-    /// Valid credentials, renewed when they expire within five minutes. If renewal fails
-    /// while the old ones still hold, they are used and the failure is logged.
-    pub fn get(&self) -> Result<Credentials> {
+    /// Credentials for `role` (assumed with the chain's), or the chain's own.
+    pub fn get(&self, role: Option<&Role>) -> Result<Credentials> {
+        let Some(role) = role else {
+            return self.chain();
+        };
+        if let Some(c) = self.roles.borrow().get(role)
+            && c.fresh(clock::now())
+        {
+            return Ok(c.clone());
+        }
+        let c = sts::assume_role(
+            self.http,
+            self.endpoints,
+            self.region,
+            &|| self.chain(),
+            role,
+        )?;
+        self.roles.borrow_mut().insert(role.clone(), c.clone());
+        Ok(c)
+    }
+
+    /// Forgets cached credentials, so the next [`Provider::get`] fetches new ones.
+    pub fn invalidate(&self, role: Option<&Role>) {
+        match role {
+            Some(r) => drop(self.roles.borrow_mut().remove(r)),
+            None if !matches!(self.source, Source::Static { .. }) => drop(self.chain.take()),
+            None => {}
+        }
+    }
+
+    /// Valid chain credentials, renewed when they expire within five minutes. If renewal
+    /// fails while the old ones still hold, they are used and the failure is logged.
+    fn chain(&self) -> Result<Credentials> {
         let now = clock::now();
-        if let Some(c) = self.cache.borrow().as_ref()
-            && c.expires.is_none_or(|e| e - now > REFRESH_BEFORE)
+        if let Some(c) = self.chain.borrow().as_ref()
+            && c.fresh(now)
         {
             return Ok(c.clone());
         }
@@ -337,14 +268,14 @@ impl<'a> Provider<'a> {
                 log::debug(
                     "aws credentials",
                     &[
-                        ("source", json!(self.settings.credentials.describe())),
+                        ("source", json!(self.source.describe())),
                         ("expires", json!(c.expires.map(clock::iso8601))),
                     ],
                 );
-                *self.cache.borrow_mut() = Some(c.clone());
+                *self.chain.borrow_mut() = Some(c.clone());
                 Ok(c)
             }
-            Err(e) => match self.cache.borrow().as_ref() {
+            Err(e) => match self.chain.borrow().as_ref() {
                 Some(old) if old.expires.is_some_and(|x| x > now + 10) => {
                     log::warn(
                         "could not renew AWS credentials; using the current ones",
@@ -357,178 +288,27 @@ impl<'a> Provider<'a> {
         }
     }
 
-    /// Forgets cached credentials, so the next [`Provider::get`] fetches new ones.
-    pub fn invalidate(&self) {
-        if !matches!(self.settings.credentials, Source::Static { .. }) {
-            self.cache.borrow_mut().take();
-        }
-    }
-
     fn fetch(&self) -> Result<Credentials> {
-        match &self.settings.credentials {
+        match self.source {
             Source::Static { creds, .. } => Ok(creds.clone()),
             Source::WebIdentity { token_file, role_arn, session_name } => {
                 let token = std::fs::read_to_string(token_file).map_err(|e| {
                     Error::runtime(format!("reading the web identity token {}: {e}", token_file.display()))
                 })?;
-                let region = self.settings.region.as_deref().unwrap_or("us-east-1");
-                let endpoint = self.settings.endpoint(Service::Sts, region);
+                let endpoint = self.endpoints.url(Service::Sts, self.region);
                 sts::assume_role_with_web_identity(self.http, &endpoint, role_arn, session_name, token.trim())
             }
-            Source::Container { url, token, token_file } => self.container(url, token.as_ref(), token_file.as_ref()),
-            Source::Imds { endpoint } => self.imds(endpoint).map_err(|e| {
+            Source::Container { url, token, token_file } => {
+                metadata::container(self.http, url, token.as_ref(), token_file.as_ref())
+            }
+            Source::Missing => Err(Error::config(MISSING)),
+            Source::Imds { endpoint } => metadata::imds(self.http, endpoint).map_err(|e| {
                 Error::runtime(format!(
                     "no AWS credentials found: none in the environment (AWS_ACCESS_KEY_ID), no web identity, no profile in the shared files, no container endpoint, and EC2 instance metadata failed: {e}"
                 ))
             }),
         }
     }
-
-    fn container(
-        &self,
-        url: &str,
-        token: Option<&Secret>,
-        token_file: Option<&PathBuf>,
-    ) -> Result<Credentials> {
-        let what = "the container credentials endpoint";
-        let uri: ::http::Uri = url
-            .parse()
-            .map_err(|_| Error::runtime(format!("{what}: {url:?} is not a URL")))?;
-        if uri.scheme_str() == Some("http") {
-            // A host name must resolve to allowed addresses only, as the SDKs require.
-            let host = uri.host().unwrap_or_default();
-            let port = uri.port_u16().unwrap_or(80);
-            let addrs: Vec<IpAddr> = (host, port)
-                .to_socket_addrs()
-                .map_err(|e| Error::runtime(format!("{what}: resolving {host}: {e}")))?
-                .map(|a| a.ip())
-                .collect();
-            if addrs.is_empty() || !addrs.iter().all(|ip| allowed_container_ip(*ip)) {
-                return Err(Error::runtime(format!(
-                    "{what}: {host} resolves to addresses other than loopback or the ECS/EKS agent; use https"
-                )));
-            }
-        }
-        let auth = match token_file {
-            Some(f) => Some(Secret::new(
-                std::fs::read_to_string(f)
-                    .map_err(|e| {
-                        Error::runtime(format!(
-                            "reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {}: {e}",
-                            f.display()
-                        ))
-                    })?
-                    .trim(),
-            )),
-            None => token.cloned(),
-        };
-        if auth
-            .as_ref()
-            .is_some_and(|t| t.expose().contains(['\r', '\n']))
-        {
-            return Err(Error::runtime(
-                "the container authorization token contains a line break",
-            ));
-        }
-        let body = http::retry(self.http, 3, || {
-            let mut req = ::http::Request::get(url);
-            if let Some(t) = &auth {
-                req = req.header("authorization", t.expose());
-            }
-            let req = match req.body(Vec::new()) {
-                Ok(r) => r,
-                Err(e) => return http::Attempt::Fail(Error::runtime(format!("{what}: {e}"))),
-            };
-            match self.http.send("credentials", req) {
-                Err(e) => http::Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
-                Ok(r) if r.ok() => http::Attempt::Done(r.body),
-                Ok(r) => {
-                    let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
-                    let msg = v["message"]
-                        .as_str()
-                        .or(v["Message"].as_str())
-                        .unwrap_or_default();
-                    let e = Error::runtime(format!("{what} answered HTTP {}: {msg}", r.status));
-                    if r.status >= 500 || r.status == 429 {
-                        http::Attempt::Retry(e, None)
-                    } else {
-                        http::Attempt::Fail(e)
-                    }
-                }
-            }
-        })?;
-        parse_json_credentials(&body).map_err(|e| Error::runtime(format!("{what}: {e}")))
-    }
-
-    fn imds(&self, endpoint: &str) -> Result<Credentials, String> {
-        let send = |req: ::http::Request<Vec<u8>>| -> Result<Vec<u8>, String> {
-            let r = self
-                .http
-                .send_with_timeout("credentials", req, Some(IMDS_TIMEOUT))?;
-            if r.ok() {
-                Ok(r.body)
-            } else {
-                Err(format!("HTTP {} from {}", r.status, endpoint))
-            }
-        };
-        let token = send(
-            ::http::Request::put(format!("{endpoint}/latest/api/token"))
-                .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
-                .body(Vec::new())
-                .map_err(|e| e.to_string())?,
-        )?;
-        let token = String::from_utf8_lossy(&token).trim().to_string();
-        let get = |path: &str| -> Result<Vec<u8>, String> {
-            send(
-                ::http::Request::get(format!("{endpoint}{path}"))
-                    .header("x-aws-ec2-metadata-token", &token)
-                    .body(Vec::new())
-                    .map_err(|e| e.to_string())?,
-            )
-        };
-        let roles = get("/latest/meta-data/iam/security-credentials/")?;
-        let role = String::from_utf8_lossy(&roles)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        if role.is_empty() {
-            return Err("the instance has no IAM role attached".into());
-        }
-        let body = get(&format!(
-            "/latest/meta-data/iam/security-credentials/{role}"
-        ))?;
-        let v: Value =
-            serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))?;
-        if let Some(code) = v["Code"].as_str().filter(|c| *c != "Success") {
-            return Err(format!("instance role credentials not available ({code})"));
-        }
-        parse_json_credentials(&body)
-    }
-}
-
-/// The JSON that ECS, EKS and IMDS serve: `AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`.
-fn parse_json_credentials(body: &[u8]) -> Result<Credentials, String> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| format!("unreadable credentials ({e})"))?;
-    let field = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
-    let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
-        return Err("the answer lacks AccessKeyId or SecretAccessKey".into());
-    };
-    let expires = match field("Expiration") {
-        Some(e) => Some(
-            clock::parse_iso8601(&e)
-                .ok_or_else(|| format!("Expiration {e:?} is not a timestamp"))?,
-        ),
-        None => None,
-    };
-    Ok(Credentials {
-        access_key_id: id,
-        secret: Secret::new(secret),
-        token: field("Token").map(Secret::new),
-        expires,
-    })
 }
 
 #[cfg(test)]
@@ -579,30 +359,8 @@ mod tests {
         );
         let (s, _) = detect_with(&[]).unwrap();
         assert!(matches!(s, Source::Imds { ref endpoint } if endpoint == IMDS_ENDPOINT));
-        assert!(detect_with(&[("AWS_EC2_METADATA_DISABLED", "true")]).is_err());
-    }
-
-    #[test]
-    fn container_full_uri_host_rules() {
-        for ok in [
-            "http://127.0.0.1:8080/c",
-            "http://169.254.170.23/v1/credentials",
-            "https://creds.example.com/x",
-            "http://localhost/x",
-            "http://[::1]:9/c",
-        ] {
-            assert!(check_container_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://10.0.0.1/c",
-            "http://169.254.169.254/c",
-            "ftp://127.0.0.1/",
-        ] {
-            assert!(check_container_url(bad).is_err(), "{bad}");
-        }
-        assert!(
-            detect_with(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.1.1.1/")]).is_err()
-        );
+        let (s, _) = detect_with(&[("AWS_EC2_METADATA_DISABLED", "true")]).unwrap();
+        assert!(matches!(s, Source::Missing));
     }
 
     #[test]
@@ -642,14 +400,5 @@ mod tests {
                 .contains("credential_process")
         );
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn json_credentials() {
-        let c = parse_json_credentials(br#"{"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE","Token":"T","Expiration":"2026-11-25T01:02:00Z"}"#).unwrap();
-        assert_eq!(c.expires, Some(1795568520));
-        assert!(parse_json_credentials(br#"{"AccessKeyId":"A"}"#).is_err());
-        assert!(parse_json_credentials(b"{\"AccessKeyId\":").is_err());
-        assert!(!format!("{c:?}").contains("SECRETVALUE"));
     }
 }

@@ -1,7 +1,7 @@
 //! SigV4 signing of a prepared request, with the aws-sigv4 crate. Checked against the AWS
 //! test vectors in `fixtures/sigv4` and, in the integration tests, against moto's own check.
 
-use super::credentials::Credentials;
+use super::keys::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign as sigv4};
 use aws_sigv4::sign::v4;
 use std::time::SystemTime;

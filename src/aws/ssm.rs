@@ -1,7 +1,9 @@
 //! SSM Parameter Store: GetParameter, to read the Mackerel API key (decrypted when it is a
 //! SecureString) instead of keeping it in a plain environment variable.
 
-use super::{Aws, Call, Service};
+use super::client::Aws;
+use super::endpoint::Service;
+use super::request::Call;
 use crate::error::{Error, Result, Secret};
 
 /// The region of a parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`).
@@ -12,22 +14,15 @@ pub fn arn_region(name: &str) -> Option<&str> {
 }
 
 pub fn get_parameter(aws: &Aws, name: &str, region: &str) -> Result<Secret> {
-    let call = Call {
-        service: Service::Ssm,
+    let call = Call::json(
+        Service::Ssm,
         region,
-        method: "POST",
-        path: "/".into(),
-        headers: vec![
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", "AmazonSSM.GetParameter"),
-        ],
-        body: serde_json::json!({"Name": name, "WithDecryption": true})
-            .to_string()
-            .into_bytes(),
-        action: "SSM GetParameter",
-        permission: "ssm:GetParameter (and kms:Decrypt for a SecureString)",
-        role: None,
-    };
+        None,
+        "AmazonSSM.GetParameter",
+        &serde_json::json!({"Name": name, "WithDecryption": true}),
+        "SSM GetParameter",
+        "ssm:GetParameter (and kms:Decrypt for a SecureString)",
+    );
     let body = aws
         .call(&call)
         .map_err(|e| e.context(format!("reading the API key from {name:?}")))?;

@@ -1,15 +1,21 @@
-//! STS: AssumeRoleWithWebIdentity (unsigned: the web identity token is the proof) for the
-//! credential chain, and AssumeRole (signed) for jobs that read another account.
+//! STS: AssumeRole (signed with the credentials it is given) for roles, and
+//! AssumeRoleWithWebIdentity (unsigned: the web identity token is the proof) for the chain.
 
-use super::credentials::Credentials;
-use super::{Aws, Call, Service};
+use super::endpoint::{Endpoints, Service};
+use super::keys::{Credentials, Role};
+use super::request::{self, Call};
 use crate::clock;
 use crate::error::{Error, Result, Secret};
 use crate::http::{self, Attempt, Http};
-use crate::jobs::Role;
 
-/// AssumeRole, signed with the chain's credentials; the session lasts an hour.
-pub fn assume_role(aws: &Aws, role: &Role, region: &str) -> Result<Credentials> {
+/// AssumeRole, signed with `creds`; the session lasts an hour.
+pub fn assume_role(
+    http: &Http,
+    endpoints: &Endpoints,
+    region: &str,
+    creds: &dyn Fn() -> Result<Credentials>,
+    role: &Role,
+) -> Result<Credentials> {
     let mut form = vec![
         ("Action".to_string(), "AssumeRole".to_string()),
         ("Version".into(), "2011-06-15".into()),
@@ -31,8 +37,7 @@ pub fn assume_role(aws: &Aws, role: &Role, region: &str) -> Result<Credentials> 
         "STS AssumeRole",
         "sts:AssumeRole (and the role's trust policy must name these credentials)",
     );
-    let body = aws
-        .call(&call)
+    let body = request::send(http, endpoints, &call, creds, &|| {})
         .map_err(|e| e.context(format!("assuming {}", role.arn)))?;
     parse_credentials(&body, "AssumeRoleResult")
         .map_err(|e| Error::runtime(format!("STS AssumeRole: {e}")))
@@ -86,7 +91,7 @@ pub fn assume_role_with_web_identity(
 }
 
 /// Reads `<…Response><{result}><Credentials>…` as every STS AssumeRole* answer has it.
-pub fn parse_credentials(body: &[u8], result: &str) -> Result<Credentials, String> {
+fn parse_credentials(body: &[u8], result: &str) -> Result<Credentials, String> {
     let doc = crate::xml::parse(body)?;
     let c = doc
         .at(&format!("{result}/Credentials"))

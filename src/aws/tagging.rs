@@ -1,9 +1,11 @@
 //! Resource Groups Tagging API: GetResources, to narrow a namespace job to resources that
 //! carry the job's tags.
 
-use super::{Aws, Call, Service};
+use super::client::Aws;
+use super::endpoint::Service;
+use super::keys::Role;
+use super::request::Call;
 use crate::error::{Error, Result};
-use crate::jobs::Role;
 use serde_json::{Value, json};
 
 /// The ARNs of resources in `region` that carry every `key=value` in `tags`.
@@ -24,23 +26,15 @@ pub fn tagged_arns(
         if !token.is_empty() {
             body["PaginationToken"] = json!(token);
         }
-        let call = Call {
-            service: Service::Tagging,
+        let call = Call::json(
+            Service::Tagging,
             region,
-            method: "POST",
-            path: "/".into(),
-            headers: vec![
-                ("content-type", "application/x-amz-json-1.1"),
-                (
-                    "x-amz-target",
-                    "ResourceGroupsTaggingAPI_20170126.GetResources",
-                ),
-            ],
-            body: body.to_string().into_bytes(),
-            action: "Tagging GetResources",
-            permission: "tag:GetResources",
             role,
-        };
+            "ResourceGroupsTaggingAPI_20170126.GetResources",
+            &body,
+            "Tagging GetResources",
+            "tag:GetResources",
+        );
         let answer: Value = serde_json::from_slice(&aws.call(&call)?).map_err(|e| {
             Error::runtime(format!(
                 "{} returned an unreadable answer: {e}",

@@ -1,0 +1,89 @@
+//! The AWS client the service modules call through: the settings of the environment (region,
+//! endpoints, where credentials come from), checked before the first call, and [`Aws::call`],
+//! which signs with the right credentials and sends.
+
+use super::credentials::{self, Provider, Source};
+use super::endpoint::Endpoints;
+use super::request::{self, Call};
+use crate::error::Result;
+use crate::http::Http;
+
+/// AWS settings from the environment, all checked before the first call.
+#[derive(Debug)]
+pub struct Settings {
+    /// `AWS_REGION`, `AWS_DEFAULT_REGION`, or the profile's region.
+    pub region: Option<String>,
+    pub endpoints: Endpoints,
+    pub credentials: Source,
+}
+
+impl Settings {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings> {
+        let var = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let endpoints = Endpoints::from_env(&var)?;
+        let (credentials, profile_region) = credentials::detect(env)?;
+        let region = var("AWS_REGION")
+            .or_else(|| var("AWS_DEFAULT_REGION"))
+            .or(profile_region);
+        Ok(Settings {
+            region,
+            endpoints,
+            credentials,
+        })
+    }
+}
+
+pub struct Aws<'a> {
+    pub http: &'a Http,
+    pub settings: &'a Settings,
+    creds: Provider<'a>,
+}
+
+impl<'a> Aws<'a> {
+    pub fn new(http: &'a Http, settings: &'a Settings) -> Self {
+        Aws {
+            http,
+            settings,
+            creds: Provider::new(
+                http,
+                &settings.credentials,
+                &settings.endpoints,
+                settings.region.as_deref(),
+            ),
+        }
+    }
+
+    /// Signs and sends `call` with its role's credentials or the chain's, retrying as
+    /// [`request::send`] does, and renewing those credentials once if their session expired.
+    pub fn call(&self, call: &Call) -> Result<Vec<u8>> {
+        request::send(
+            self.http,
+            &self.settings.endpoints,
+            call,
+            &|| self.creds.get(call.role),
+            &|| self.creds.invalidate(call.role),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn region_comes_from_the_environment_or_the_profile() {
+        let env: HashMap<&str, &str> = [
+            ("AWS_ACCESS_KEY_ID", "A"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ]
+        .into();
+        let s = Settings::from_env(&|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+    }
+}

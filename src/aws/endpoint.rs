@@ -1,0 +1,174 @@
+//! Where each AWS service is: the default endpoint of a region, and the SDKs'
+//! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides, checked before the first call.
+
+use crate::error::{Error, Result};
+use crate::http::check_url;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    CloudWatch,
+    CloudFront,
+    Ssm,
+    Sts,
+    Tagging,
+}
+
+impl Service {
+    const ALL: [Service; 5] = [
+        Service::CloudWatch,
+        Service::CloudFront,
+        Service::Ssm,
+        Service::Sts,
+        Service::Tagging,
+    ];
+
+    /// The service's name in call counts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::CloudWatch => "cloudwatch",
+            Service::CloudFront => "cloudfront",
+            Service::Ssm => "ssm",
+            Service::Sts => "sts",
+            Service::Tagging => "tagging",
+        }
+    }
+
+    /// `AWS_ENDPOINT_URL_<this>`: the SDKs' service id, upper-cased, spaces as underscores.
+    fn env_suffix(self) -> &'static str {
+        match self {
+            Service::CloudWatch => "CLOUDWATCH",
+            Service::CloudFront => "CLOUDFRONT",
+            Service::Ssm => "SSM",
+            Service::Sts => "STS",
+            Service::Tagging => "RESOURCE_GROUPS_TAGGING_API",
+        }
+    }
+
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Service::CloudWatch => "monitoring",
+            other => other.name(),
+        }
+    }
+
+    /// The region requests are signed for: CloudFront is global and signs as us-east-1.
+    pub fn signing_region(self, region: &str) -> &str {
+        match self {
+            Service::CloudFront => "us-east-1",
+            _ => region,
+        }
+    }
+
+    fn default_endpoint(self, region: &str) -> String {
+        let suffix = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        match self {
+            Service::CloudWatch => format!("https://monitoring.{region}.{suffix}"),
+            Service::CloudFront => "https://cloudfront.amazonaws.com".into(),
+            Service::Ssm => format!("https://ssm.{region}.{suffix}"),
+            Service::Sts => format!("https://sts.{region}.{suffix}"),
+            Service::Tagging => format!("https://tagging.{region}.{suffix}"),
+        }
+    }
+}
+
+/// The endpoint overrides of the environment.
+#[derive(Debug, Default)]
+pub struct Endpoints {
+    services: Vec<(Service, String)>,
+    global: Option<String>,
+}
+
+impl Endpoints {
+    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Endpoints> {
+        let ignore = var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let endpoint = |name: &str| -> Result<Option<String>> {
+            match var(name).filter(|_| !ignore) {
+                Some(url) => {
+                    check_url(&url).map_err(|e| Error::config(format!("{name}: {e}")))?;
+                    Ok(Some(url.trim_end_matches('/').to_string()))
+                }
+                None => Ok(None),
+            }
+        };
+        let mut services = Vec::new();
+        for s in Service::ALL {
+            if let Some(url) = endpoint(&format!("AWS_ENDPOINT_URL_{}", s.env_suffix()))? {
+                services.push((s, url));
+            }
+        }
+        Ok(Endpoints {
+            services,
+            global: endpoint("AWS_ENDPOINT_URL")?,
+        })
+    }
+
+    /// The base URL (no trailing slash) for `service` in `region`.
+    pub fn url(&self, service: Service, region: &str) -> String {
+        self.services
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, u)| u.clone())
+            .or_else(|| self.global.clone())
+            .unwrap_or_else(|| service.default_endpoint(region))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn endpoints(vars: &[(&str, &str)]) -> Result<Endpoints> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Endpoints::from_env(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn endpoints_follow_the_sdk_variables() {
+        let e = endpoints(&[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000/"),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:6000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            e.url(Service::CloudWatch, "us-east-1"),
+            "http://127.0.0.1:6000"
+        );
+        assert_eq!(e.url(Service::Ssm, "us-east-1"), "http://127.0.0.1:5000");
+        let e = endpoints(&[]).unwrap();
+        assert_eq!(
+            e.url(Service::CloudWatch, "us-east-1"),
+            "https://monitoring.us-east-1.amazonaws.com"
+        );
+        assert_eq!(
+            e.url(Service::Sts, "cn-north-1"),
+            "https://sts.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            e.url(Service::CloudFront, "eu-west-1"),
+            "https://cloudfront.amazonaws.com"
+        );
+        let e = endpoints(&[
+            ("AWS_ENDPOINT_URL", "http://x:1"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(
+            e.url(Service::Ssm, "us-east-1"),
+            "https://ssm.us-east-1.amazonaws.com"
+        );
+        let err = endpoints(&[("AWS_ENDPOINT_URL_SSM", "localhost:5000")]).unwrap_err();
+        assert!(
+            matches!(err, Error::Config(ref m) if m.starts_with("AWS_ENDPOINT_URL_SSM")),
+            "{err}"
+        );
+    }
+}

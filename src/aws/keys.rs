@@ -1,0 +1,79 @@
+//! What AWS requests are signed with: a set of credentials, and the role a job may assume to
+//! read another account. Plain data, shared by the credential chain, STS and signing.
+
+use crate::clock;
+use crate::error::Secret;
+use serde_json::Value;
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret: Secret,
+    pub token: Option<Secret>,
+    /// Unix seconds; `None` for long-term keys.
+    pub expires: Option<i64>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Temporary credentials are renewed this long before they expire.
+const REFRESH_BEFORE: i64 = 5 * 60;
+
+impl Credentials {
+    /// Still good for more than [`REFRESH_BEFORE`] at `now`.
+    pub fn fresh(&self, now: i64) -> bool {
+        self.expires.is_none_or(|e| e - now > REFRESH_BEFORE)
+    }
+}
+
+/// An IAM role assumed with STS AssumeRole, to read another account.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Role {
+    pub arn: String,
+    pub external_id: Option<String>,
+}
+
+/// The JSON that ECS, EKS and IMDS serve: `AccessKeyId`, `SecretAccessKey`, `Token`,
+/// `Expiration`.
+pub fn from_json(body: &[u8]) -> Result<Credentials, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("unreadable credentials ({e})"))?;
+    let field = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
+        return Err("the answer lacks AccessKeyId or SecretAccessKey".into());
+    };
+    let expires = match field("Expiration") {
+        Some(e) => Some(
+            clock::parse_iso8601(&e)
+                .ok_or_else(|| format!("Expiration {e:?} is not a timestamp"))?,
+        ),
+        None => None,
+    };
+    Ok(Credentials {
+        access_key_id: id,
+        secret: Secret::new(secret),
+        token: field("Token").map(Secret::new),
+        expires,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_credentials() {
+        let c = from_json(br#"{"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE","Token":"T","Expiration":"2026-11-25T01:02:00Z"}"#).unwrap();
+        assert_eq!(c.expires, Some(1795568520));
+        assert!(from_json(br#"{"AccessKeyId":"A"}"#).is_err());
+        assert!(from_json(b"{\"AccessKeyId\":").is_err());
+        assert!(!format!("{c:?}").contains("SECRETVALUE"));
+    }
+}

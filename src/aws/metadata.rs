@@ -1,0 +1,188 @@
+//! The platform's credential endpoints: the ECS/EKS container endpoint (with the SDKs' host
+//! rules for plain http) and EC2 instance metadata, IMDSv2 only.
+
+use super::keys::{self, Credentials};
+use crate::error::{Error, Result, Secret};
+use crate::http::{self, Http};
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// ECS task role endpoint for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
+pub const ECS_HOST: &str = "http://169.254.170.2";
+pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
+/// Off EC2, nothing answers the metadata address: do not wait long for it.
+const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The SDKs' rule for `AWS_CONTAINER_CREDENTIALS_FULL_URI`: any https URL; plain http only to
+/// loopback or the ECS and EKS Pod Identity agent addresses. Host names are checked when
+/// resolved, at fetch time.
+pub fn check_container_url(url: &str) -> Result<(), String> {
+    http::check_url(url)?;
+    let uri: ::http::Uri = url.parse().map_err(|_| "not a URL".to_string())?;
+    if uri.scheme_str() == Some("https") {
+        return Ok(());
+    }
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    match host.parse::<IpAddr>() {
+        Ok(ip) if !allowed_container_ip(ip) => Err(format!(
+            "plain http is allowed only to loopback, 169.254.170.2 or 169.254.170.23, not {host}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn allowed_container_ip(ip: IpAddr) -> bool {
+    ip.is_loopback()
+        || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2))
+        || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 170, 23))
+        || ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23))
+}
+
+/// Credentials from the container endpoint at `url`, with its authorization token if any.
+pub fn container(
+    http: &Http,
+    url: &str,
+    token: Option<&Secret>,
+    token_file: Option<&PathBuf>,
+) -> Result<Credentials> {
+    let what = "the container credentials endpoint";
+    let uri: ::http::Uri = url
+        .parse()
+        .map_err(|_| Error::runtime(format!("{what}: {url:?} is not a URL")))?;
+    if uri.scheme_str() == Some("http") {
+        // A host name must resolve to allowed addresses only, as the SDKs require.
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(80);
+        let addrs: Vec<IpAddr> = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| Error::runtime(format!("{what}: resolving {host}: {e}")))?
+            .map(|a| a.ip())
+            .collect();
+        if addrs.is_empty() || !addrs.iter().all(|ip| allowed_container_ip(*ip)) {
+            return Err(Error::runtime(format!(
+                "{what}: {host} resolves to addresses other than loopback or the ECS/EKS agent; use https"
+            )));
+        }
+    }
+    let auth = match token_file {
+        Some(f) => Some(Secret::new(
+            std::fs::read_to_string(f)
+                .map_err(|e| {
+                    Error::runtime(format!(
+                        "reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {}: {e}",
+                        f.display()
+                    ))
+                })?
+                .trim(),
+        )),
+        None => token.cloned(),
+    };
+    if auth
+        .as_ref()
+        .is_some_and(|t| t.expose().contains(['\r', '\n']))
+    {
+        return Err(Error::runtime(
+            "the container authorization token contains a line break",
+        ));
+    }
+    let body = http::retry(http, 3, || {
+        let mut req = ::http::Request::get(url);
+        if let Some(t) = &auth {
+            req = req.header("authorization", t.expose());
+        }
+        let req = match req.body(Vec::new()) {
+            Ok(r) => r,
+            Err(e) => return http::Attempt::Fail(Error::runtime(format!("{what}: {e}"))),
+        };
+        match http.send("credentials", req) {
+            Err(e) => http::Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
+            Ok(r) if r.ok() => http::Attempt::Done(r.body),
+            Ok(r) => {
+                let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                let msg = v["message"]
+                    .as_str()
+                    .or(v["Message"].as_str())
+                    .unwrap_or_default();
+                let e = Error::runtime(format!("{what} answered HTTP {}: {msg}", r.status));
+                if r.status >= 500 || r.status == 429 {
+                    http::Attempt::Retry(e, None)
+                } else {
+                    http::Attempt::Fail(e)
+                }
+            }
+        }
+    })?;
+    keys::from_json(&body).map_err(|e| Error::runtime(format!("{what}: {e}")))
+}
+
+/// The instance role's credentials, through an IMDSv2 session token.
+pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
+    let send = |req: ::http::Request<Vec<u8>>| -> Result<Vec<u8>, String> {
+        let r = http.send_with_timeout("credentials", req, Some(IMDS_TIMEOUT))?;
+        if r.ok() {
+            Ok(r.body)
+        } else {
+            Err(format!("HTTP {} from {}", r.status, endpoint))
+        }
+    };
+    let token = send(
+        ::http::Request::put(format!("{endpoint}/latest/api/token"))
+            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?,
+    )?;
+    let token = String::from_utf8_lossy(&token).trim().to_string();
+    let get = |path: &str| -> Result<Vec<u8>, String> {
+        send(
+            ::http::Request::get(format!("{endpoint}{path}"))
+                .header("x-aws-ec2-metadata-token", &token)
+                .body(Vec::new())
+                .map_err(|e| e.to_string())?,
+        )
+    };
+    let roles = get("/latest/meta-data/iam/security-credentials/")?;
+    let role = String::from_utf8_lossy(&roles)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if role.is_empty() {
+        return Err("the instance has no IAM role attached".into());
+    }
+    let body = get(&format!(
+        "/latest/meta-data/iam/security-credentials/{role}"
+    ))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))?;
+    if let Some(code) = v["Code"].as_str().filter(|c| *c != "Success") {
+        return Err(format!("instance role credentials not available ({code})"));
+    }
+    keys::from_json(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_full_uri_host_rules() {
+        for ok in [
+            "http://127.0.0.1:8080/c",
+            "http://169.254.170.23/v1/credentials",
+            "https://creds.example.com/x",
+            "http://localhost/x",
+            "http://[::1]:9/c",
+        ] {
+            assert!(check_container_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/c",
+            "http://169.254.169.254/c",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(check_container_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The shared AWS files, `~/.aws/config` and `~/.aws/credentials` (or `AWS_CONFIG_FILE`,
+//! `AWS_SHARED_CREDENTIALS_FILE`): a named profile's settings, read from disk only.
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// A profile's `key = value` settings, keys lower-cased.
+pub type Profile = HashMap<String, String>;
+
+/// The named profile's settings, merged from the config file (`[profile name]`, or
+/// `[default]`) and the credentials file (`[name]`), which wins. `None` if neither has it.
+pub fn load(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<Profile>> {
+    let home = env("HOME").filter(|h| !h.is_empty());
+    let path = |var: &str, default: &str| -> Option<PathBuf> {
+        env(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                home.as_ref()
+                    .map(|h| PathBuf::from(h).join(".aws").join(default))
+            })
+    };
+    let read = |p: Option<PathBuf>| -> Result<Option<String>> {
+        let Some(p) = p else { return Ok(None) };
+        match std::fs::read_to_string(&p) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::config(format!("reading {}: {e}", p.display()))),
+        }
+    };
+    let config_section = if name == "default" {
+        "default".to_string()
+    } else {
+        format!("profile {name}")
+    };
+    let mut found = None;
+    if let Some(text) = read(path("AWS_CONFIG_FILE", "config"))? {
+        found = ini_section(&text, &config_section);
+    }
+    if let Some(text) = read(path("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?
+        && let Some(creds) = ini_section(&text, name)
+    {
+        found.get_or_insert_with(HashMap::new).extend(creds);
+    }
+    Ok(found)
+}
+
+/// One `[section]` of an AWS ini file: `key = value` lines, `#`/`;` comments.
+fn ini_section(text: &str, wanted: &str) -> Option<Profile> {
+    let mut current: Option<bool> = None;
+    let mut out: Option<HashMap<String, String>> = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let is = section.split_whitespace().collect::<Vec<_>>().join(" ") == wanted;
+            current = Some(is);
+            if is {
+                out.get_or_insert_with(HashMap::new);
+            }
+            continue;
+        }
+        if current == Some(true)
+            && let Some((k, v)) = line.split_once('=')
+        {
+            out.get_or_insert_with(HashMap::new)
+                .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_keys_and_comments() {
+        let text = "[default]\nregion = eu-west-1\n# c\n; c\n[profile  work]\nAWS_Access_Key_Id=A\nx = a = b\n";
+        assert_eq!(ini_section(text, "default").unwrap()["region"], "eu-west-1");
+        let work = ini_section(text, "profile work").unwrap();
+        assert_eq!(
+            (work["aws_access_key_id"].as_str(), work["x"].as_str()),
+            ("A", "a = b")
+        );
+        assert!(ini_section(text, "other").is_none());
+    }
+}

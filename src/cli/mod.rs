@@ -1,0 +1,247 @@
+//! The command line: the arguments, the environment and a config file read into an [`Action`],
+//! with everything checked that can be checked before any network call, so that a mistake
+//! exits 2 with a message naming the option, variable or file field at fault. `settings` is
+//! the table of settings and their help, `args` the tokenizer, `lookup` the option,
+//! environment and default lookup, `env_job` the job an environment without a file describes.
+
+mod args;
+mod env_job;
+mod lookup;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+
+use crate::aws::{self, credentials::Source};
+use crate::clock::format_duration;
+use crate::config::Config;
+use crate::error::{Error, Result, Secret};
+use crate::jobs::{self, Job, Target};
+use crate::{http, log};
+use lookup::Lookup;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the invocation asks for.
+#[derive(Debug)]
+pub enum Action {
+    Help,
+    Version,
+    /// `healthcheck` needs nothing but the state file.
+    Healthcheck(PathBuf),
+    Run(Command, Box<Config>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// One cycle: discover, plan, fetch, map, post; then exit.
+    Run,
+    /// Print what a run would read.
+    List,
+    /// A cycle every interval until SIGTERM/SIGINT.
+    Daemon,
+    /// Serve the AWS Lambda runtime API: one cycle per invocation.
+    Lambda,
+    /// Check the configuration as `run` would, without the network, and exit.
+    Check,
+}
+
+/// Mackerel drops points older than 24 hours, so no window may reach further back.
+const MAX_REACH: Duration = Duration::from_secs(24 * 3600);
+
+/// Reads the command line (without the program name) and the environment.
+pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Action> {
+    let args = args::parse(args)?;
+    if args.help {
+        return Ok(Action::Help);
+    }
+    if args.version {
+        return Ok(Action::Version);
+    }
+    let lookup = Lookup {
+        options: args.options,
+        env,
+    };
+    let command = match args.command.as_deref() {
+        Some("run") => Command::Run,
+        Some("list") => Command::List,
+        Some("daemon") => Command::Daemon,
+        Some("check") => Command::Check,
+        Some("healthcheck") => {
+            let path = lookup.or_default(&settings::STATE_FILE).value;
+            return Ok(Action::Healthcheck(PathBuf::from(path)));
+        }
+        Some(other) => {
+            return Err(Error::config(format!(
+                "unknown command {other:?}; the commands are run, list, daemon, healthcheck and check (see --help)"
+            )));
+        }
+        // Installed as `bootstrap` on a Lambda custom runtime.
+        None if env("AWS_LAMBDA_RUNTIME_API").is_some_and(|v| !v.is_empty()) => Command::Lambda,
+        None => {
+            return Err(Error::config(
+                "no command given; try `cw2mackerel run` or `cw2mackerel --help`",
+            ));
+        }
+    };
+    if args.dry_run && command != Command::Run {
+        return Err(Error::config("--dry-run goes with the run command"));
+    }
+    config(command, args.dry_run, &lookup).map(|c| Action::Run(command, Box::new(c)))
+}
+
+/// The whole configuration of `command`. `check` is checked exactly as `run` is, except that
+/// it needs no AWS credentials it could find (it makes no AWS call).
+fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
+    let log_level = {
+        let g = lookup.or_default(&settings::LOG);
+        log::Level::parse(&g.value).ok_or_else(|| {
+            g.error(format!(
+                "{:?} is not a log level; use error, warn, info or debug",
+                g.value
+            ))
+        })?
+    };
+    let log_format = {
+        let g = lookup.or_default(&settings::LOG_FORMAT);
+        log::Format::parse(&g.value).ok_or_else(|| {
+            g.error(format!(
+                "{:?} is not a log format; use text or json",
+                g.value
+            ))
+        })?
+    };
+
+    let posts = command != Command::List && !dry_run;
+    let (jobs, discovery_ttl) = match lookup.get(&settings::CONFIG) {
+        Some(g) => file_jobs(lookup, &g.value)?,
+        None => (
+            vec![env_job::env_job(lookup, posts)?],
+            jobs::DEFAULT_DISCOVERY_TTL,
+        ),
+    };
+    // `list` shows each resource's host, which takes the API key.
+    let has_hosts = jobs.iter().any(|j| matches!(j.target(), Target::Host(_)));
+    let needs_key = posts || (command == Command::List && has_hosts);
+
+    let apikey = lookup
+        .get(&settings::APIKEY)
+        .map(|g| Secret::new(g.value.trim()));
+    let apikey_ssm = lookup
+        .get(&settings::APIKEY_SSM)
+        .map(|g| g.value.trim().to_string());
+    if apikey.is_some() && apikey_ssm.is_some() {
+        return Err(Error::config(
+            "both an API key (MACKEREL_APIKEY or --apikey) and MACKEREL_APIKEY_SSM are set; keep one of them",
+        ));
+    }
+    if needs_key && apikey.is_none() && apikey_ssm.is_none() {
+        return Err(Error::config(
+            "no Mackerel API key: set MACKEREL_APIKEY, or MACKEREL_APIKEY_SSM to the name or ARN of an SSM parameter holding it (run --dry-run needs none)",
+        ));
+    }
+
+    let apibase = {
+        let g = lookup.or_default(&settings::APIBASE);
+        let v = g.value.trim().trim_end_matches('/').to_string();
+        http::check_url(&v).map_err(|e| g.error(e))?;
+        v
+    };
+
+    let (lookback, lookback_from) = lookup.duration(&settings::LOOKBACK)?;
+    let (delay, delay_from) = lookup.duration(&settings::DELAY)?;
+    if lookback < Duration::from_secs(60) {
+        return Err(lookback_from.error(format!(
+            "{} is too short; it must be at least 1m, CloudFront's period",
+            format_duration(lookback)
+        )));
+    }
+    let reach = |len: Duration, len_from: &lookup::Given| -> Result<()> {
+        match len.checked_add(delay).is_some_and(|r| r <= MAX_REACH) {
+            true => Ok(()),
+            false => Err(Error::config(format!(
+                "{} ({}) plus {} ({}) reach back more than 24h, and Mackerel drops points older than that",
+                len_from.from,
+                format_duration(len),
+                delay_from.from,
+                format_duration(delay)
+            ))),
+        }
+    };
+    reach(lookback, &lookback_from)?;
+    let backfill = match lookup.get(&settings::BACKFILL) {
+        Some(_) => {
+            let (backfill, from) = lookup.duration(&settings::BACKFILL)?;
+            reach(backfill, &from)?;
+            backfill
+        }
+        None => lookback,
+    };
+    let (interval, from) = lookup.duration(&settings::INTERVAL)?;
+    if interval < Duration::from_secs(1) || interval > Duration::from_secs(3600) {
+        return Err(from.error("must be between 1s and 1h"));
+    }
+    let max_failures = {
+        let g = lookup.or_default(&settings::MAX_FAILURES);
+        g.value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| g.error(format!("{:?} is not a positive number", g.value)))?
+    };
+    let state_file = PathBuf::from(lookup.or_default(&settings::STATE_FILE).value);
+    let (timeout, from) = lookup.duration(&settings::TIMEOUT)?;
+    if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
+        return Err(from.error("must be between 1s and 10m"));
+    }
+
+    let aws = aws::Settings::from_env(lookup.env)?;
+    if command != Command::Check && matches!(aws.credentials, Source::Missing) {
+        return Err(Error::config(aws::credentials::MISSING));
+    }
+    if let Some(name) = apikey_ssm.as_deref().filter(|_| needs_key)
+        && aws::ssm::arn_region(name).is_none()
+        && aws.region.is_none()
+    {
+        return Err(Error::config(
+            "MACKEREL_APIKEY_SSM is a parameter name, so AWS_REGION must say which region holds it (or give the parameter's ARN)",
+        ));
+    }
+
+    Ok(Config {
+        dry_run,
+        apikey,
+        apikey_ssm,
+        apibase,
+        jobs,
+        discovery_ttl,
+        lookback,
+        delay,
+        timeout,
+        interval,
+        max_failures,
+        backfill,
+        state_file,
+        log_level,
+        log_format,
+        aws,
+    })
+}
+
+/// Jobs from a config file; the job settings of the environment must then stay unset.
+fn file_jobs(lookup: &Lookup, path: &str) -> Result<(Vec<Job>, Duration)> {
+    let stray: Vec<String> = env_job::JOB_SETTINGS
+        .iter()
+        .filter_map(|s| lookup.get(s).map(|g| g.from))
+        .collect();
+    if !stray.is_empty() {
+        return Err(Error::config(format!(
+            "{} describe a job, and jobs come from {path} here; move them into the file or leave them unset",
+            stray.join(", ")
+        )));
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::config(format!("reading {path}: {e}")))?;
+    let file = jobs::file::parse(&text).map_err(|e| Error::config(format!("{path}: {e}")))?;
+    Ok((file.jobs, file.discovery_ttl))
+}

@@ -1,0 +1,138 @@
+//! The checks every job setting passes, whether it came from the environment or a config file,
+//! so both say the same about the same value. Each returns the sentence that follows the name
+//! of the field at fault.
+
+/// Mackerel service names: 2 to 63 of `[a-zA-Z0-9_-]`.
+pub fn service_name(name: &str) -> Result<(), String> {
+    let ok = (2..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "{name:?} is not a Mackerel service name (2 to 63 letters, digits, '-' or '_')"
+        )),
+    }
+}
+
+/// `service:role` as Mackerel allows it: `[A-Za-z0-9][A-Za-z0-9_-]+` on each side.
+pub fn role_fullname(role: &str) -> Result<(), String> {
+    let part = |s: &str| {
+        s.len() >= 2
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match role.split_once(':') {
+        Some((svc, r)) if part(svc) && part(r) => Ok(()),
+        _ => Err(format!("{role:?} is not a role; write service:role")),
+    }
+}
+
+/// CloudFront distribution IDs: capital letters and digits, like `E2QWRUHAPOMQZL`.
+pub fn distribution_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "{id:?} is not a CloudFront distribution ID (capital letters and digits, like E2QWRUHAPOMQZL)"
+        )),
+    }
+}
+
+/// Each value once, in the order first given: a repeated distribution ID reads it once.
+pub fn dedup(list: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for v in list {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// AWS regions: lower-case words and digits joined by at least two dashes (`eu-west-1`).
+pub fn region(r: &str) -> Result<(), String> {
+    let ok = r.split('-').count() >= 3
+        && r.split('-').all(|p| !p.is_empty())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match ok {
+        true => Ok(()),
+        false => Err(format!("{r:?} is not an AWS region like eu-west-1")),
+    }
+}
+
+/// Statistics GetMetricData takes that cw2mackerel accepts: the five basic ones and `pNN`.
+pub fn stat(s: &str) -> Result<(), String> {
+    const BASIC: [&str; 5] = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"];
+    if BASIC.contains(&s) {
+        return Ok(());
+    }
+    if let Some(n) = s.strip_prefix('p')
+        && n.parse::<f64>().is_ok_and(|v| (0.0..=100.0).contains(&v))
+        && !n.starts_with(['+', '-'])
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown statistic {s:?} (use Sum, Average, Minimum, Maximum, SampleCount or pNN like p99)"
+    ))
+}
+
+/// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+pub fn role_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok =
+        parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[5].starts_with("role/");
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "{arn:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/name"
+        )),
+    }
+}
+
+/// A tag filter's key: anything but empty.
+pub fn tag_key(key: &str) -> Result<(), String> {
+    match key.trim().is_empty() {
+        true => Err("a tag key is empty".into()),
+        false => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks() {
+        assert!(service_name("cdn").is_ok() && service_name("c d").is_err());
+        assert!(service_name("c").is_err());
+        assert!(role_fullname("cdn:edge").is_ok());
+        for bad in ["edge", "c:-x", "cdn:e", ":x"] {
+            assert!(role_fullname(bad).is_err(), "{bad}");
+        }
+        assert!(distribution_id("E2QWRUHAPOMQZL").is_ok());
+        assert!(distribution_id("e1").is_err() && distribution_id("").is_err());
+        assert_eq!(
+            dedup(vec!["E1".into(), "E2".into(), "E1".into()]),
+            ["E1", "E2"]
+        );
+        assert!(region("eu-west-1").is_ok());
+        for bad in ["Tokyo", "mars-1", "eu--1", "us-east-1@x"] {
+            assert!(region(bad).is_err(), "{bad}");
+        }
+        assert!(stat("p99").is_ok() && stat("p99.9").is_ok() && stat("SampleCount").is_ok());
+        for bad in ["avg", "p", "p101", "P99", "sum", "p-1"] {
+            assert!(stat(bad).is_err(), "{bad}");
+        }
+        assert!(role_arn("arn:aws:iam::123456789012:role/r").is_ok());
+        assert!(role_arn("arn:aws:iam::1:user/x").is_err());
+        assert!(tag_key(" ").is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! The namespace preset, for any CloudWatch namespace: turns the metrics discovery found into
+//! plain [`Series`], named by the job's template, and into the hosts a host target wants.
+
+use crate::jobs::{Dest, MetricsJob, Series, Target};
+use crate::log;
+use crate::mackerel::HostSpec;
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::rc::Rc;
+
+/// A metric a namespace job reads: its region, name and dimensions (sorted by name).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub region: String,
+    pub metric: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// A placeholder's value for one metric: a dimension, or `metric`, `stat`, `region`.
+fn lookup<'a>(found: &'a Found, stat: &'a str) -> impl Fn(&str) -> Option<String> + 'a {
+    move |var: &str| match var {
+        "metric" => Some(found.metric.clone()),
+        "stat" => Some(stat.to_ascii_lowercase()),
+        "region" => Some(found.region.clone()),
+        dim => found
+            .dimensions
+            .iter()
+            .find(|(k, _)| k == dim)
+            .map(|(_, v)| v.clone()),
+    }
+}
+
+/// The series of `job` for what was `found`, and the host each host-target series goes to.
+/// Two series that would post under the same name to the same place keep the first; the
+/// name template should then say more (add `{region}`, say).
+pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>) {
+    let mut series: Vec<Series> = Vec::new();
+    let mut hosts: Vec<HostSpec> = Vec::new();
+    let mut taken: HashSet<(Rc<str>, Rc<Dest>)> = HashSet::new();
+    let mut clashes = 0;
+    let service = match &job.target {
+        Target::Service(s) => Some(Rc::new(Dest::Service(s.clone()))),
+        Target::Host(_) => None,
+    };
+    for f in found {
+        for m in job.metrics.iter().filter(|m| m.name == f.metric) {
+            let value = lookup(f, &m.stat);
+            let mut name = job.name_template.render(&value, true);
+            let target = match (&job.target, &service) {
+                (_, Some(s)) => Rc::clone(s),
+                (Target::Service(_), None) => unreachable!("a service target has its Rc"),
+                (Target::Host(h), None) => {
+                    if !name.starts_with("custom.") {
+                        name = format!("custom.{name}");
+                    }
+                    let template = h
+                        .custom_identifier
+                        .as_ref()
+                        .expect("checked when the file was read");
+                    let cid = template.render(&value, false);
+                    if !hosts.iter().any(|s| s.custom_identifier == cid) {
+                        let host_name = h
+                            .name
+                            .as_ref()
+                            .map_or_else(|| cid.clone(), |t| t.render(&value, false));
+                        let used: Map<String, Value> = template
+                            .vars()
+                            .filter_map(|v| f.dimensions.iter().find(|(k, _)| k == v))
+                            .map(|(k, v)| (k.clone(), json!(v)))
+                            .collect();
+                        hosts.push(HostSpec {
+                            display_name: h.display_name.as_ref().map_or_else(|| host_name.clone(), |t| t.render(&value, false)),
+                            name: host_name,
+                            custom_identifier: cid.clone(),
+                            meta: json!({
+                                "cw2mackerel": {"owner": job.name},
+                                "cloudwatch": {"namespace": job.namespace, "region": f.region, "dimensions": used},
+                            }),
+                            role_fullnames: h.roles.clone(),
+                        });
+                    }
+                    Rc::new(Dest::Host(cid))
+                }
+            };
+            let name: Rc<str> = name.into();
+            if !taken.insert((Rc::clone(&name), Rc::clone(&target))) {
+                clashes += 1;
+                continue;
+            }
+            series.push(Series {
+                region: f.region.clone(),
+                namespace: job.namespace.clone(),
+                metric: f.metric.clone(),
+                dimensions: f.dimensions.clone(),
+                stat: m.stat.clone(),
+                period: job.period,
+                name,
+                dest: target,
+                role: job.role.clone(),
+                fill_zero: m.nil_to_zero,
+            });
+        }
+    }
+    if clashes > 0 {
+        log::warn(
+            "series share a Mackerel name; only the first of each is read (make name_template say more)",
+            &[("job", json!(job.name)), ("skipped", json!(clashes))],
+        );
+    }
+    (series, hosts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::template::{Pattern, Template};
+    use crate::jobs::{HostTarget, MetricSpec};
+
+    fn job(target: Target) -> MetricsJob {
+        MetricsJob {
+            name: "alb".into(),
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            namespace: "AWS/ApplicationELB".into(),
+            period: 60,
+            dimensions: vec![("LoadBalancer".into(), Pattern::new("app/*"))],
+            tags: vec![],
+            metrics: vec![
+                MetricSpec {
+                    name: "RequestCount".into(),
+                    stat: "Sum".into(),
+                    nil_to_zero: true,
+                },
+                MetricSpec {
+                    name: "TargetResponseTime".into(),
+                    stat: "p99".into(),
+                    nil_to_zero: false,
+                },
+            ],
+            target,
+            name_template: Template::parse("alb.{LoadBalancer}.{metric}_{stat}").unwrap(),
+            role: None,
+        }
+    }
+
+    fn found(region: &str, metric: &str, lb: &str) -> Found {
+        Found {
+            region: region.into(),
+            metric: metric.into(),
+            dimensions: vec![("LoadBalancer".into(), lb.into())],
+        }
+    }
+
+    #[test]
+    fn names_from_templates_and_clashes_skipped() {
+        let found = [
+            found("us-east-1", "RequestCount", "app/web/1"),
+            found("us-east-1", "TargetResponseTime", "app/web/1"),
+            found("eu-west-1", "RequestCount", "app/web/1"),
+        ];
+        let (s, hosts) = series(&job(Target::Service("web".into())), &found);
+        assert!(hosts.is_empty());
+        let names: Vec<&str> = s.iter().map(|s| &*s.name).collect();
+        assert_eq!(
+            names,
+            [
+                "alb.app_web_1.RequestCount_sum",
+                "alb.app_web_1.TargetResponseTime_p99"
+            ],
+            "the eu-west-1 twin clashes"
+        );
+        assert!(s[0].fill_zero && !s[1].fill_zero);
+        assert_eq!(s[1].stat, "p99");
+    }
+
+    #[test]
+    fn host_targets_get_custom_names_and_one_host_each() {
+        let target = Target::Host(HostTarget {
+            custom_identifier: Some(Template::parse("alb:{region}:{LoadBalancer}").unwrap()),
+            name: Some(Template::parse("{LoadBalancer}").unwrap()),
+            display_name: None,
+            roles: vec!["web:alb".into()],
+            retire_gone: false,
+        });
+        let found = [
+            found("us-east-1", "RequestCount", "app/web/1"),
+            found("us-east-1", "TargetResponseTime", "app/web/1"),
+        ];
+        let (s, hosts) = series(&job(target), &found);
+        assert_eq!(&*s[0].name, "custom.alb.app_web_1.RequestCount_sum");
+        assert_eq!(*s[0].dest, Dest::Host("alb:us-east-1:app/web/1".into()));
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(
+            (hosts[0].name.as_str(), hosts[0].display_name.as_str()),
+            ("app/web/1", "app/web/1")
+        );
+        assert_eq!(
+            hosts[0].meta["cloudwatch"]["dimensions"],
+            json!({"LoadBalancer": "app/web/1"})
+        );
+        assert_eq!(hosts[0].meta["cw2mackerel"]["owner"], "alb");
+    }
+}
