@@ -294,25 +294,23 @@ fn lambda_runtime_answers_each_invocation() {
     let moto = Moto::shared();
     let dists = moto.distributions("lambda", 1, &[]);
     let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let start = moto.traffic(&[&id], 20);
     let mackerel = Fake::mackerel();
     let runtime = Fake::start("lambda", &[]);
-    let child = spawn(&mut bootstrap(moto, &mackerel, &runtime, &id));
+    // The first invocation reads a 15-minute back-fill, later ones a 2-minute look-back: only
+    // the warm environment's backlog can bring the first one's older minutes to Mackerel.
+    let mut cmd = bootstrap(moto, &mackerel, &runtime, &id);
+    cmd.envs([
+        ("CW2MACKEREL_BACKFILL", "15m"),
+        ("CW2MACKEREL_LOOKBACK", "2m"),
+    ]);
+    let child = spawn(&mut cmd);
 
-    let ok = invoke(&runtime);
     mackerel.faults(json!([{"path": "/tsdb", "status": 500, "count": 4}]));
     let failed = invoke(&runtime);
+    let ok = invoke(&runtime);
     let again = invoke(&runtime);
     let state = runtime.state();
-    let response: Value = serde_json::from_str(state["responses"][&ok].as_str().unwrap()).unwrap();
-    assert_eq!(
-        (
-            response["status"].as_str(),
-            response["distributions"].as_u64()
-        ),
-        (Some("ok"), Some(1))
-    );
-    assert_eq!(response["posted"], response["datapoints"]);
     let error = &state["errors"][&failed];
     assert_eq!(error["type"], "Cw2mackerel.CycleFailed");
     assert!(
@@ -321,17 +319,32 @@ fn lambda_runtime_answers_each_invocation() {
             .unwrap()
             .contains("Mackerel kept failing")
     );
-    // The warm environment carried the failed invocation's points into the next one.
+    let response: Value = serde_json::from_str(state["responses"][&ok].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            response["status"].as_str(),
+            response["distributions"].as_u64()
+        ),
+        (Some("ok"), Some(1))
+    );
     let after: Value = serde_json::from_str(state["responses"][&again].as_str().unwrap()).unwrap();
     assert_eq!(after["status"], "ok");
-    assert!(after["posted"].as_u64().unwrap() >= after["datapoints"].as_u64().unwrap());
+    // All 15 back-filled minutes arrived, each with its seeded value.
+    let name = format!("cloudfront.{id}.requests.request");
+    let points = service_points(&mackerel, "cdn");
+    let series = points[&name].as_object().unwrap();
+    assert!(series.len() >= 15, "{} minutes: {series:?}", series.len());
+    for (t, v) in series {
+        let minute = (t.parse::<i64>().unwrap() - start) / 60;
+        assert_eq!(v.as_f64().unwrap(), 10.0 + minute as f64, "at {t}");
+    }
 
     signal(&child, "-KILL");
     let (_, logs) = finish(child, Duration::from_secs(5));
     let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
     assert_eq!(
         msgs,
-        ["invocation ok", "invocation failed", "invocation ok"]
+        ["invocation failed", "invocation ok", "invocation ok"]
     );
 }
 

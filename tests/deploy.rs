@@ -128,6 +128,7 @@ fn deploy_files_use_only_settings_and_commands_the_binary_has() {
 }
 
 #[test]
+#[ignore = "needs `make lambda-zip`; `make test` runs it"]
 fn the_lambda_zip_holds_an_executable_bootstrap() {
     let zip = root().join("target/lambda/cw2mackerel-lambda.zip");
     assert!(

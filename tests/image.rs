@@ -1,7 +1,8 @@
 //! The promise "a binary you can copy anywhere and an image with nothing else in it", checked:
 //! the static binaries `make static` built (static, stripped, under the size budget), the
 //! x86_64 one run in an empty root, and the scratch image `make image` built, run with podman
-//! against moto and the strict Mackerel fake. `make test` builds both before `cargo test`.
+//! against moto and the strict Mackerel fake. `make test` builds both and runs these tests,
+//! which plain `cargo test` lists as ignored.
 
 mod common;
 use common::*;
@@ -61,6 +62,7 @@ fn section_names(bytes: &[u8]) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs `make static image`; `make test` runs it"]
 fn static_binaries_are_static_stripped_and_small() {
     const PT_INTERP: u32 = 3;
     for target in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
@@ -131,6 +133,7 @@ fn posted_requests(mackerel: &Fake, id: &str) -> usize {
 }
 
 #[test]
+#[ignore = "needs `make static image`; `make test` runs it"]
 fn the_static_binary_runs_in_an_empty_root() {
     let moto = Moto::shared();
     let dists = moto.distributions("chroot", 1, &[]);
@@ -251,6 +254,7 @@ fn image_files() -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs `make static image`; `make test` runs it"]
 fn the_scratch_image_holds_the_binary_alone_and_runs_as_non_root() {
     check_image_exists();
     assert_eq!(image_files(), ["cw2mackerel", "tmp/"]);

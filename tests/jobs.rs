@@ -263,9 +263,11 @@ fn a_daemon_reuses_discovery_until_it_is_stale() {
         minutes_ago(4),
         4,
     );
+    // Cycles every second, discovery kept three: ListMetrics in the first cycle, then again
+    // once the answer is three seconds old.
     let config = config_file(
         "cache.json",
-        &json!({"discovery_ttl": "1h", "jobs": [{"regions": ["us-east-1"], "namespace": "Cache/Test", "dimensions": {"Shard": "*"},
+        &json!({"discovery_ttl": "3s", "jobs": [{"regions": ["us-east-1"], "namespace": "Cache/Test", "dimensions": {"Shard": "*"},
             "metrics": [{"name": "Hits", "stat": "Sum"}], "target": {"service": "cdn"}, "name_template": "cache.{Shard}"}]}),
     );
     let mackerel = Fake::mackerel();
@@ -277,26 +279,30 @@ fn a_daemon_reuses_discovery_until_it_is_stale() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    std::thread::sleep(std::time::Duration::from_millis(7500));
     std::process::Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status()
         .unwrap();
     let out = daemon.wait_with_output().unwrap();
     assert!(out.status.success());
-    let cycles: Vec<Value> = String::from_utf8_lossy(&out.stderr)
+    let calls: Vec<u64> = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|l: &Value| l["msg"] == "cycle ok")
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["msg"] == "cycle ok")
+        .map(|c| c["calls"]["cloudwatch"].as_u64().unwrap())
         .collect();
-    assert!(cycles.len() >= 2, "{cycles:?}");
-    assert_eq!(
-        cycles[0]["calls"]["cloudwatch"], 2,
-        "ListMetrics and GetMetricData"
+    // 2: ListMetrics and GetMetricData; 1: GetMetricData alone.
+    assert!(calls.len() >= 6, "{calls:?}");
+    assert_eq!(&calls[..2], [2, 1], "reused while fresh: {calls:?}");
+    assert!(
+        calls[2..].contains(&2),
+        "listed again once stale: {calls:?}"
     );
-    for c in &cycles[1..] {
-        assert_eq!(c["calls"]["cloudwatch"], 1, "GetMetricData only: {c}");
-    }
+    assert!(
+        calls.windows(2).all(|w| w != [2, 2]),
+        "never listed twice in a row: {calls:?}"
+    );
 }
 
 #[test]
@@ -344,8 +350,12 @@ fn check_names_the_field_at_fault() {
         (with("role_arn", json!("role/x")), "jobs[1].role_arn:"),
         (with("tags", json!({"env": 1})), "jobs[1].tags.env:"),
         (
+            with("namespace", json!(5)),
+            "jobs[1].namespace: invalid type: integer `5`, expected a string",
+        ),
+        (
             with("namespace", json!(null)),
-            "jobs[1].namespace: must be a string",
+            "jobs[1].namespace: is required",
         ),
         (
             with("name", json!("App/X")),
@@ -362,8 +372,9 @@ fn check_names_the_field_at_fault() {
         );
     }
     let path = config_file("good.json", &json!({"jobs": [good]}));
+    // No AWS credentials to be found: check makes no AWS call, so it needs none.
     let ran = run(cw2mackerel()
-        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("MACKEREL_APIKEY", "k")
         .args(["check", "--config", &path]));
     assert_eq!(
         (ran.code, ran.stdout.trim()),

@@ -113,17 +113,32 @@ fn posts_every_point_with_its_cloudwatch_timestamp_through_ecs_role_credentials(
     assert_eq!(s["posted"], s["datapoints"]);
     assert!(ecs.state()["served"].as_u64().unwrap() >= 1);
 
-    // A second run re-posts the same window and changes nothing: restarts lose and double nothing.
+    // A second run re-posts its window and changes nothing: every point of the first run
+    // still inside the second one's window is posted again, with the same value, and each
+    // series has its ten minutes. Restarts lose and double nothing.
+    let first = posted_points(&mackerel);
+    mackerel.reset();
     let again = run(&mut cmd);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    let after = service_points(&mackerel, "cdn");
-    for (name, series) in &points {
-        for (t, v) in series.as_object().unwrap() {
-            if let Some(v2) = after[name].get(t) {
-                assert_eq!(v, v2, "{name} at {t}");
-            }
+    let second = posted_points(&mackerel);
+    let window = (
+        second.keys().map(|(_, t)| *t).min().unwrap(),
+        second.keys().map(|(_, t)| *t).max().unwrap(),
+    );
+    for ((name, t), v) in &first {
+        if (window.0..=window.1).contains(t) {
+            assert_eq!(second.get(&(name.clone(), *t)), Some(v), "{name} at {t}");
         }
     }
+    let mut per_series = std::collections::BTreeMap::new();
+    for (name, _) in second.keys() {
+        *per_series.entry(name).or_insert(0) += 1;
+    }
+    assert!(per_series.values().all(|n| *n == 10), "{per_series:?}");
+    assert_eq!(
+        per_series.len(),
+        first.keys().map(|(n, _)| n).collect::<BTreeSet<_>>().len()
+    );
 }
 
 #[test]
@@ -660,6 +675,74 @@ fn bad_configuration_exits_2_before_any_network_call() {
         assert!(ran.stderr.contains(expect), "{args:?}: {}", ran.stderr);
         assert_eq!(ran.stderr.lines().count(), 1);
     }
+    assert!(peer.requests().is_empty());
+}
+
+#[test]
+fn check_is_run_without_the_network() {
+    let peer = Fake::mackerel();
+    let both = |env: &[(&str, &str)], args: &[&str]| {
+        let ran: Vec<Ran> = ["run", "check"]
+            .iter()
+            .map(|command| {
+                let mut cmd = cw2mackerel();
+                cmd.env("AWS_ENDPOINT_URL", peer.url())
+                    .env("MACKEREL_APIBASE", peer.url())
+                    .envs(env.iter().copied())
+                    .arg(command)
+                    .args(args);
+                run(&mut cmd)
+            })
+            .collect();
+        let msg = |r: &Ran| r.logs().first().map(|l| l["msg"].clone());
+        (ran[0].code, ran[1].code, msg(&ran[0]), msg(&ran[1]))
+    };
+    let keys = [("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")];
+    // What run refuses, check refuses with the same message.
+    for (env, args, expect) in [
+        (&keys[..], &[][..], "no Mackerel service"),
+        (
+            &[keys[0], keys[1], ("CW2MACKEREL_SERVICE", "cdn")],
+            &[],
+            "no Mackerel API key",
+        ),
+        (
+            &[keys[0], keys[1], ("MACKEREL_APIKEY", "k")],
+            &[],
+            "no Mackerel service",
+        ),
+        (
+            &[
+                keys[0],
+                keys[1],
+                ("MACKEREL_APIKEY", "k"),
+                ("CW2MACKEREL_SERVICE", "cdn"),
+            ],
+            &["--timeout", "0s"],
+            "--timeout: must be between 1s and 10m",
+        ),
+    ] {
+        let (run_code, check_code, run_msg, check_msg) = both(env, args);
+        assert_eq!((run_code, check_code), (2, 2), "{expect}");
+        assert_eq!(run_msg, check_msg);
+        assert!(
+            run_msg.unwrap().as_str().unwrap().contains(expect),
+            "{expect}"
+        );
+    }
+    // With no AWS credentials anywhere, run cannot start; check makes no AWS call and passes.
+    let (run_code, check_code, run_msg, _) = both(
+        &[("MACKEREL_APIKEY", "k"), ("CW2MACKEREL_SERVICE", "cdn")],
+        &[],
+    );
+    assert_eq!((run_code, check_code), (2, 0));
+    assert!(
+        run_msg
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("no AWS credentials")
+    );
     assert!(peer.requests().is_empty());
 }
 

@@ -16,18 +16,47 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python with moto installed: `CW2MACKEREL_TEST_PYTHON`, else the project's `.venv`
-/// (`make test` creates it).
+/// The Python with moto installed: `CW2MACKEREL_TEST_PYTHON`, else the project's `.venv`,
+/// made here from `tests/peers/requirements.txt` when it is missing or stale (as `make venv`
+/// makes it), so that `cargo test` needs nothing but Rust and Python 3.
 pub fn python() -> PathBuf {
-    let p = std::env::var_os("CW2MACKEREL_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "{} is missing: run `make test` (it creates .venv with tests/peers/requirements.txt)",
-        p.display()
-    );
-    p
+    if let Some(p) = std::env::var_os("CW2MACKEREL_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(make_venv).clone()
+}
+
+fn make_venv() -> PathBuf {
+    let venv = root().join(".venv");
+    let ready = venv.join("ready");
+    let requirements = root().join("tests/peers/requirements.txt");
+    let wanted = std::fs::read(&requirements).unwrap();
+    // Test binaries may run at once (nextest): one of them makes the venv.
+    let lock =
+        std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("venv.lock")).unwrap();
+    lock.lock().unwrap();
+    if std::fs::read(&ready).ok().as_ref() != Some(&wanted) {
+        let python3 = std::env::var("PYTHON3").unwrap_or_else(|_| "python3".into());
+        let step = |cmd: &mut Command| {
+            let out = cmd
+                .output()
+                .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+            assert!(
+                out.status.success(),
+                "{cmd:?} failed (the tests need Python 3 with venv and pip):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        step(Command::new(&python3).args(["-m", "venv"]).arg(&venv));
+        step(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(&requirements),
+        );
+        std::fs::write(&ready, &wanted).unwrap();
+    }
+    venv.join("bin/python")
 }
 
 pub fn now() -> i64 {
@@ -446,6 +475,25 @@ pub fn series_len(mackerel: &Fake, service: &str, name: &str) -> usize {
         .get(name)
         .and_then(|s| s.as_object().map(|o| o.len()))
         .unwrap_or(0)
+}
+
+/// Every service point Mackerel accepted in the requests it recorded: (name, time) → value.
+pub fn posted_points(mackerel: &Fake) -> std::collections::BTreeMap<(String, i64), Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in mackerel.requests_to("/tsdb") {
+        if r["status"] != 200 {
+            continue;
+        }
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        for p in body.as_array().unwrap() {
+            let key = (
+                p["name"].as_str().unwrap().to_string(),
+                p["time"].as_i64().unwrap(),
+            );
+            out.insert(key, p["value"].clone());
+        }
+    }
+    out
 }
 
 /// The number of datapoints in each tsdb post Mackerel received, in order.
