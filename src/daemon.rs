@@ -10,8 +10,8 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::session::Session;
-use crate::{clock, log, signals};
+use crate::session::{Keep, Session};
+use crate::{clock, log, signals, state};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,13 +25,12 @@ pub fn run(cfg: &Config) -> Result<()> {
         &[("grace_s", json!(signals::GRACE_SECS))],
     ));
     let http = Http::new(cfg.timeout).stop_when(signals::stopping);
-    let mut session = Session::new(cfg, &http);
+    let mut session = Session::new(cfg, &http, Keep::Health);
     let mut failures = 0;
     let mut lookback = cfg.backfill.max(cfg.lookback);
     loop {
         let (result, _) = session.cycle("cycle", lookback);
         lookback = cfg.lookback;
-        write_state(&cfg.state_file, cfg.interval, result.is_ok());
         if result.is_ok() {
             failures = 0;
         } else {
@@ -77,52 +76,32 @@ fn sleep_until(tick: u64) -> bool {
     }
 }
 
-/// Records the end of a cycle, atomically (write, then rename). A failure to write is logged
-/// and otherwise ignored: the metrics matter more than the health check.
-fn write_state(path: &Path, interval: Duration, ok: bool) {
-    let state = json!({"completed": clock::now(), "interval_s": interval.as_secs(), "ok": ok, "pid": std::process::id()});
-    let tmp = path.with_extension("tmp");
-    let written =
-        std::fs::write(&tmp, state.to_string()).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        log::warn(
-            "could not write the state file",
-            &[
-                ("path", json!(path.display().to_string())),
-                ("error", json!(e.to_string())),
-            ],
-        );
-    }
-}
-
 /// `healthcheck`: healthy when the daemon completed a cycle (failed or not: it is alive)
-/// within three of its intervals.
+/// within three of its intervals. A completion in the future (a clock stepped back, or a
+/// forged file) or an interval no daemon can have is unhealthy.
 pub fn healthcheck(path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::runtime(format!(
-            "unhealthy: no daemon state at {} ({e})",
-            path.display()
-        ))
-    })?;
-    let state: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        Error::runtime(format!(
-            "unhealthy: unreadable state in {}: {e}",
-            path.display()
-        ))
-    })?;
-    let (Some(completed), Some(interval)) =
-        (state["completed"].as_i64(), state["interval_s"].as_i64())
-    else {
-        return Err(Error::runtime(format!(
-            "unhealthy: incomplete state in {}",
-            path.display()
-        )));
-    };
-    let age = clock::now() - completed;
-    if age > 3 * interval {
-        return Err(Error::runtime(format!(
-            "unhealthy: the last cycle completed {age}s ago, more than 3 intervals of {interval}s"
-        )));
+    let state = state::load_any(path).map_err(|e| Error::runtime(format!("unhealthy: {e}")))?;
+    let unhealthy = |why: String| Err(Error::runtime(format!("unhealthy: {why}")));
+    let now = clock::now();
+    if state.completed > now {
+        return unhealthy(format!(
+            "the last cycle completed {}s in the future; is the clock right?",
+            state.completed.saturating_sub(now)
+        ));
+    }
+    if !(1..=3600).contains(&state.interval_s) {
+        return unhealthy(format!(
+            "the state file says the interval is {}s, which no daemon has",
+            state.interval_s
+        ));
+    }
+    let age = now.saturating_sub(state.completed);
+    let limit = 3 * state.interval_s as i64;
+    if age > limit {
+        return unhealthy(format!(
+            "the last cycle completed {age}s ago, more than 3 intervals of {}s",
+            state.interval_s
+        ));
     }
     println!("healthy: the last cycle completed {age}s ago");
     Ok(())
@@ -149,19 +128,28 @@ mod tests {
     fn health_follows_the_state_file() {
         let path = std::env::temp_dir().join(format!("cw2m-health-{}", std::process::id()));
         assert!(healthcheck(&path).is_err());
-        write_state(&path, Duration::from_secs(60), false);
+        let write = |completed: i64, interval: i64| {
+            let state = json!({"version": 2, "completed": completed, "interval_s": interval});
+            std::fs::write(&path, state.to_string()).unwrap();
+        };
+        let now = clock::now();
+        write(now - 10, 60);
         assert!(healthcheck(&path).is_ok());
-        std::fs::write(
-            &path,
-            json!({"completed": clock::now() - 181, "interval_s": 60}).to_string(),
-        )
-        .unwrap();
-        assert!(
-            healthcheck(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("181s ago")
-        );
+        write(now - 181, 60);
+        let e = healthcheck(&path).unwrap_err().to_string();
+        assert!(e.contains("181s ago"), "{e}");
+        for (completed, interval, why) in [
+            (now + 3600, 60, "in the future"),
+            (i64::MAX, 60, "in the future"),
+            (i64::MIN, 60, "ago"),
+            (now - 10, 0, "no daemon has"),
+            (now - 10, i64::MAX, "no daemon has"),
+            (now - 10, -60, "unreadable"),
+        ] {
+            write(completed, interval);
+            let e = healthcheck(&path).unwrap_err().to_string();
+            assert!(e.contains(why), "{completed} {interval}: {e}");
+        }
         std::fs::write(&path, "{").unwrap();
         assert!(healthcheck(&path).is_err());
         std::fs::remove_file(&path).unwrap();

@@ -1,7 +1,8 @@
 //! Discover: what each job reads. For CloudFront, the distributions (explicit IDs need no
 //! call at all; otherwise every page of ListDistributions, narrowed by IDs and tags). For any
 //! other namespace, the metrics ListMetrics finds with data in the last three hours, narrowed
-//! by the job's dimension filters and tags; a daemon reuses those answers for a while.
+//! by the job's dimension filters and tags. A daemon or a warm Lambda reuses every answer for
+//! `discovery_ttl`.
 
 use crate::aws::Aws;
 use crate::aws::Role;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 /// What to read: explicit `ids` (none: all), a tag filter, and whether the distributions'
 /// tags (for a `tag:` label) or their details (for hosts) are needed.
+#[derive(Clone, Copy)]
 pub struct Selection<'a> {
     pub ids: &'a [String],
     pub tags: &'a [(String, String)],
@@ -29,7 +31,24 @@ pub struct Selection<'a> {
 /// ListDistributions, narrowed to the IDs if given; tags are read (one ListTagsForResource per
 /// distribution) only when the filter or the label needs them, and a distribution is kept when
 /// it carries every `key=value` of the filter.
-pub fn distributions(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
+pub fn distributions(aws: &Aws, sel: &Selection, cache: &mut Cache) -> Result<Vec<Distribution>> {
+    let key = format!(
+        "{:?}",
+        (sel.ids, sel.tags, sel.need_tags, sel.need_details, sel.role)
+    );
+    if let Some((at, found)) = cache.distributions.get(&key)
+        && cache.fresh(at)
+    {
+        return Ok(found.clone());
+    }
+    let found = list(aws, sel)?;
+    cache
+        .distributions
+        .insert(key, (Instant::now(), found.clone()));
+    Ok(found)
+}
+
+fn list(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
     let Selection {
         ids, tags, role, ..
     } = *sel;
@@ -73,10 +92,12 @@ type MetricKey = (Option<Role>, String, String, String);
 /// (role, region, tags)
 type TagKey = (Option<Role>, String, Vec<(String, String)>);
 
-/// ListMetrics and GetResources answers, reused for `ttl` (a daemon's cycles share them).
+/// Discovery answers, reused for `ttl` (a daemon's cycles share them).
 #[derive(Default)]
 pub struct Cache {
     ttl: Duration,
+    /// By the selection's debug form.
+    distributions: HashMap<String, (Instant, Vec<Distribution>)>,
     metrics: HashMap<MetricKey, (Instant, Dimensions)>,
     tagged: HashMap<TagKey, (Instant, Vec<String>)>,
 }

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::session::Session;
+use crate::session::{Keep, Session};
 use serde_json::{Map, Value, json};
 
 /// `Lambda-Runtime-Function-Error-Type` of a failed cycle and of a bad configuration.
@@ -20,7 +20,7 @@ fn base(api: &str) -> String {
 /// Serves invocations until the runtime API fails (Lambda then restarts the environment).
 pub fn serve(cfg: &Config, api: &str) -> Result<()> {
     let http = Http::new(cfg.timeout);
-    let mut session = Session::new(cfg, &http);
+    let mut session = Session::new(cfg, &http, Keep::Nothing);
     let base = base(api);
     let mut lookback = cfg.backfill.max(cfg.lookback);
     loop {

@@ -52,12 +52,17 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
         .jobs
         .iter()
         .any(|j| matches!(j.target(), Target::Host(_)));
+    let owners: Vec<&str> = cfg
+        .jobs
+        .iter()
+        .filter(|j| matches!(j.target(), Target::Host(_)))
+        .map(|j| j.name())
+        .collect();
     let host_ids = match has_hosts {
-        true => Some(hosts::lookup(&Mackerel::new(
-            aws.http,
-            &cfg.apibase,
-            api_key(cfg, aws)?,
-        ))?),
+        true => Some(hosts::lookup(
+            &Mackerel::new(aws.http, &cfg.apibase, api_key(cfg, aws)?),
+            &owners,
+        )?),
         false => None,
     };
     let host_of = |cid: &str| {
@@ -87,7 +92,7 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
     for job in &cfg.jobs {
         match job {
             Job::CloudFront(j) => {
-                let dists = discover::distributions(aws, &selection(j))?;
+                let dists = discover::distributions(aws, &selection(j), &mut cache)?;
                 for (d, label) in dists.iter().zip(cloudfront::labels(&dists, &j.label)) {
                     let mut row =
                         vec![d.id.clone(), label, status(d), or_dash(d.aliases.join(","))];

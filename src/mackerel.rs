@@ -1,11 +1,38 @@
 //! Mackerel's REST API: authenticated JSON requests with retries on 429 and 5xx (honouring
-//! `Retry-After`), and Mackerel's `{"error":{"message":…}}` turned into advice.
+//! `Retry-After`), Mackerel's `{"error":{"message":…}}` turned into advice, path segments
+//! percent-encoded, and metric bodies cut to [`MAX_BODY`].
 
 use crate::error::{Error, Result, Secret};
 use crate::http::{self, Attempt, Http, encode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// The largest metric body sent: Mackerel's front end refuses large bodies, and its own
+/// fluentd plugin caps its chunks at 100 KB for that reason (mackerelio/fluent-plugin-mackerel
+/// pull request 6, by a Mackerel engineer).
+pub const MAX_BODY: usize = 102_400;
+
+/// Cuts `items` into runs whose JSON arrays are at most `max` bytes, each filled as far as
+/// the next item allows (an item larger than `max` alone is a run of its own).
+pub fn runs<T: Serialize>(items: &[T], max: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 2);
+    for (i, item) in items.iter().enumerate() {
+        let len = serde_json::to_vec(item).map_or(0, |v| v.len()) + usize::from(i > start);
+        if i > start && size + len > max {
+            out.push(start..i);
+            (start, size) = (i, 2 + len - 1);
+        } else {
+            size += len;
+        }
+    }
+    if start < items.len() {
+        out.push(start..items.len());
+    }
+    out
+}
 
 /// A host as Mackerel lists it (the fields cw2mackerel reads).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -106,14 +133,18 @@ impl<'a> Mackerel<'a> {
     }
 
     /// `POST /api/v0/services/<service>/tsdb`: one request, so at most a batch of points.
-    pub fn post_service_metrics(&self, service: &str, points: &[ServicePoint]) -> Result<()> {
-        let body = to_json(points)?;
+    pub fn post_service_metrics(
+        &self,
+        service: &str,
+        points: &[ServicePoint],
+    ) -> Result<(), Refused> {
+        let body = to_json(points).map_err(|error| Refused { status: 0, error })?;
         let not_found = format!(
             "Mackerel has no service {service:?}; create it in Mackerel or fix CW2MACKEREL_SERVICE"
         );
-        self.request(
+        self.call(
             "POST",
-            &format!("/api/v0/services/{service}/tsdb"),
+            &format!("/api/v0/services/{}/tsdb", encode(service)),
             body,
             "posting service metrics",
             &not_found,
@@ -121,7 +152,8 @@ impl<'a> Mackerel<'a> {
         .map(drop)
     }
 
-    /// Live hosts, all of them or those with one customIdentifier, oldest first.
+    /// Live hosts, all of them or those whose customIdentifier is exactly `custom_identifier`
+    /// (whatever else the answer holds), oldest first.
     pub fn hosts(&self, custom_identifier: Option<&str>) -> Result<Vec<Host>> {
         let mut path = format!("/api/v0/hosts?{LIVE}");
         if let Some(cid) = custom_identifier {
@@ -145,28 +177,38 @@ impl<'a> Mackerel<'a> {
                 ))
             })?
             .hosts;
+        if let Some(cid) = custom_identifier {
+            hosts.retain(|h| h.custom_identifier.as_deref() == Some(cid));
+        }
         hosts.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(hosts)
     }
 
-    pub fn create_host(&self, spec: &HostSpec) -> Result<String> {
-        let body = self.request(
+    /// `POST /api/v0/hosts`: the new host's ID. A refusal keeps its status: a 4xx may mean
+    /// the customIdentifier is taken.
+    pub fn create_host(&self, spec: &HostSpec) -> Result<String, Refused> {
+        let body = to_json(spec).map_err(|error| Refused { status: 0, error })?;
+        let answer = self.call(
             "POST",
             "/api/v0/hosts",
-            to_json(spec)?,
+            body,
             "creating a host",
             "the hosts API is missing at MACKEREL_APIBASE",
         )?;
-        serde_json::from_slice::<Value>(&body)
+        serde_json::from_slice::<Value>(&answer)
             .ok()
             .and_then(|v| v["id"].as_str().map(str::to_string))
-            .ok_or_else(|| Error::runtime("Mackerel creating a host returned no host id"))
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Refused {
+                status: 0,
+                error: Error::runtime("Mackerel creating a host returned no host id"),
+            })
     }
 
     pub fn update_host(&self, id: &str, spec: &HostSpec) -> Result<()> {
         self.request(
             "PUT",
-            &format!("/api/v0/hosts/{id}"),
+            &format!("/api/v0/hosts/{}", encode(id)),
             to_json(spec)?,
             "updating a host",
             &format!("host {id} is gone"),
@@ -178,7 +220,7 @@ impl<'a> Mackerel<'a> {
     pub fn retire_host(&self, id: &str) -> Result<bool> {
         match self.call(
             "POST",
-            &format!("/api/v0/hosts/{id}/retire"),
+            &format!("/api/v0/hosts/{}/retire", encode(id)),
             b"{}".to_vec(),
             "retiring a host",
             "no such host",
@@ -307,6 +349,31 @@ fn message(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_fill_toward_the_limit() {
+        let items: Vec<ServicePoint> = (0..100)
+            .map(|i| ServicePoint {
+                name: "cloudfront.E1.requests.request",
+                time: 1_795_568_460 + i,
+                value: 1.5,
+            })
+            .collect();
+        let one = serde_json::to_vec(&items[0]).unwrap().len();
+        let limit = 10 * (one + 1) + 1;
+        let runs = runs(&items, limit);
+        assert_eq!(runs.len(), 10);
+        for r in &runs {
+            let body = serde_json::to_vec(&items[r.clone()]).unwrap();
+            assert!(body.len() <= limit, "{} > {limit}", body.len());
+            assert_eq!(r.len(), 10, "filled");
+        }
+        assert_eq!(
+            super::runs(&items, 1),
+            (0..100).map(|i| i..i + 1).collect::<Vec<_>>()
+        );
+        assert!(super::runs::<ServicePoint>(&[], 100).is_empty());
+    }
 
     #[test]
     fn error_messages() {

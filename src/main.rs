@@ -19,6 +19,8 @@ mod error;
 #[forbid(unsafe_code)]
 mod fetch;
 #[forbid(unsafe_code)]
+mod files;
+#[forbid(unsafe_code)]
 mod hosts;
 #[forbid(unsafe_code)]
 mod http;
@@ -41,8 +43,12 @@ mod post;
 #[forbid(unsafe_code)]
 mod presets;
 #[forbid(unsafe_code)]
+mod record;
+#[forbid(unsafe_code)]
 mod session;
 mod signals;
+#[forbid(unsafe_code)]
+mod state;
 #[forbid(unsafe_code)]
 mod xml;
 

@@ -1,126 +1,197 @@
-//! Post: datapoints to Mackerel in batches of at most 100, service metrics per service and
-//! host metrics to the host tsdb, stopping at the first batch that fails for good. Re-posting
-//! a timestamp overwrites it, so a retried or repeated batch does no harm.
+//! Post: datapoints to Mackerel, service metrics per service and host metrics to the host
+//! tsdb, in bodies filled toward 100 KB ([`MAX_BODY`]). Re-posting a timestamp overwrites it,
+//! so a retried or repeated body does no harm. A body refused as too large (413) is split in
+//! two. A body Mackerel refuses with another 4xx costs that body alone: the others are still
+//! posted, and the refused one is split to find its bad points (a few splits a cycle); a point
+//! refused on its own is dropped and reported, since Mackerel will never take it. A refused
+//! API key, and a Mackerel that keeps failing (429, 5xx, no answer), stop the posting; what
+//! was not posted is handed back to be tried again.
 
 use crate::error::{Error, Result};
+use crate::hosts::Hosts;
 use crate::jobs::Dest;
-use crate::mackerel::{HostPoint, Mackerel, Refused, ServicePoint};
+use crate::mackerel::{HostPoint, MAX_BODY, Mackerel, Refused, ServicePoint, runs};
 use crate::map::Point;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 
-/// Datapoints per request.
-pub const BATCH: usize = 100;
+/// Splits a cycle may make to find the bad points of refused bodies.
+const SPLITS: usize = 16;
 
-/// What became of a post: how many points went out, and what did not with why.
+/// What became of a post.
 #[derive(Debug, Default)]
 pub struct Posted {
-    pub posted: usize,
+    /// Points Mackerel took.
+    pub accepted: Vec<Point>,
+    /// Points not posted, to be tried again.
     pub unposted: Vec<Point>,
-    pub error: Option<Error>,
+    /// Points Mackerel refused on their own: never tried again.
+    pub refused: usize,
+    /// Why some points were not accepted: one line per place posted to, with what Mackerel
+    /// said.
+    pub errors: Vec<Error>,
 }
 
-/// Posts `points`: service points to their service, host points (whose target is a
-/// customIdentifier) to the host `ids` maps them to. When Mackerel refuses a host batch with
-/// 400 or 404 (a host retired under us, say by a run that healed a duplicate), the hosts are
-/// resolved again with `resolve` and the batch retried once.
+#[derive(Clone, Copy, PartialEq)]
+enum Fate {
+    Pending,
+    Accepted,
+    Refused,
+}
+
+/// Posts `points`: service points to their service, host points (whose destination is a
+/// customIdentifier) to the host `hosts` maps them to; points of a customIdentifier without
+/// a host wait. When Mackerel refuses a host body with 400 or 404 (a host retired under us,
+/// say), `refresh` looks its hosts up again, once a post, and the body is tried again.
 pub fn post(
     mackerel: &Mackerel,
-    mut points: Vec<Point>,
-    mut ids: HashMap<String, String>,
-    mut resolve: impl FnMut() -> Result<HashMap<String, String>>,
+    points: Vec<Point>,
+    hosts: &mut Hosts,
+    refresh: &mut dyn FnMut(&mut Hosts, &[&str]) -> Result<()>,
 ) -> Posted {
-    // Each service's points together, then all host points (the host tsdb takes any host);
-    // the sort is stable, so each group stays oldest first.
-    points.sort_by(|a, b| {
-        service_of(a)
-            .is_none()
-            .cmp(&service_of(b).is_none())
-            .then(service_of(a).cmp(&service_of(b)))
-    });
     let mut out = Posted::default();
-    let mut resolved_again = false;
-    let mut start = 0;
-    while start < points.len() {
-        let service = service_of(&points[start]);
-        let end = points[start..]
-            .iter()
-            .take(BATCH)
-            .position(|p| service_of(p) != service)
-            .map_or((start + BATCH).min(points.len()), |n| start + n);
-        let batch = &points[start..end];
-        let result = match service {
-            Some(service) => {
-                let items: Vec<ServicePoint> = batch
-                    .iter()
-                    .map(|p| ServicePoint {
-                        name: &p.name,
-                        time: p.time,
-                        value: p.value,
-                    })
-                    .collect();
-                mackerel.post_service_metrics(service, &items)
-            }
-            None => loop {
-                let items = match host_points(batch, &ids) {
-                    Ok(items) => items,
-                    Err(e) => break Err(e),
-                };
-                match mackerel.post_host_metrics(&items) {
-                    Ok(()) => break Ok(()),
-                    Err(Refused {
-                        status: 400 | 404, ..
-                    }) if !resolved_again => {
-                        resolved_again = true;
-                        match resolve() {
-                            Ok(new) => ids = new,
-                            Err(e) => break Err(e),
-                        }
-                    }
-                    Err(r) => break Err(r.error),
-                }
-            },
+    // Each service's points, in name order, then every host point.
+    let mut groups: BTreeMap<Option<String>, Vec<Point>> = BTreeMap::new();
+    for p in points {
+        let key = match &*p.dest {
+            Dest::Service(s) => Some(s.clone()),
+            Dest::Host(_) => None,
         };
-        if let Err(e) = result {
-            out.unposted = points.split_off(start);
-            out.error = Some(e);
-            break;
-        }
-        out.posted += batch.len();
-        start = end;
+        groups.entry(key).or_default().push(p);
     }
+    let mut splits = SPLITS;
+    let mut refreshed = false;
+    let mut stopped: Option<Error> = None;
+    for (service, mut points) in groups {
+        if stopped.is_some() {
+            out.unposted.append(&mut points);
+            continue;
+        }
+        if service.is_none() {
+            // Points of a resource without a host (it could not be made) wait.
+            let (with, without): (Vec<Point>, Vec<Point>) =
+                points.into_iter().partition(|p| hosts.id(cid(p)).is_some());
+            out.unposted.extend(without);
+            points = with;
+        }
+        points.sort_by_key(|p| p.time);
+        let mut fate = vec![Fate::Pending; points.len()];
+        let mut queue: VecDeque<Range<usize>> = match &service {
+            Some(_) => runs(&service_points(&points), MAX_BODY).into(),
+            None => runs(&host_points(&points, hosts).0, MAX_BODY).into(),
+        };
+        let mut error: Option<Error> = None;
+        while let Some(range) = queue.pop_front() {
+            let batch = &points[range.clone()];
+            // The points of this body that are sent: all of them, or those with a host.
+            let (sent, result) = match &service {
+                Some(s) => (
+                    range.clone().collect::<Vec<_>>(),
+                    mackerel.post_service_metrics(s, &service_points(batch)),
+                ),
+                None => {
+                    let (items, with_host) = host_points(batch, hosts);
+                    if items.is_empty() {
+                        continue;
+                    }
+                    let sent = with_host.into_iter().map(|i| range.start + i).collect();
+                    (sent, mackerel.post_host_metrics(&items))
+                }
+            };
+            match result {
+                Ok(()) => sent.iter().for_each(|&i| fate[i] = Fate::Accepted),
+                Err(Refused { status: 413, .. }) if range.len() > 1 => split(&mut queue, range),
+                Err(r) if matches!(r.status, 0 | 401 | 403 | 429) || r.status >= 500 => {
+                    stopped = Some(r.error);
+                    break;
+                }
+                Err(Refused {
+                    status: 400 | 404, ..
+                }) if service.is_none() && !refreshed => {
+                    refreshed = true;
+                    let cids: Vec<&str> = batch.iter().map(cid).collect();
+                    if let Err(e) = refresh(hosts, &cids) {
+                        stopped = Some(e);
+                        break;
+                    }
+                    queue.push_front(range);
+                }
+                // The service is missing: nothing of it can be posted.
+                Err(r) if r.status == 404 && service.is_some() => {
+                    error = Some(r.error);
+                    break;
+                }
+                Err(r) if sent.len() == 1 => {
+                    fate[sent[0]] = Fate::Refused;
+                    out.refused += 1;
+                    error.get_or_insert(r.error);
+                }
+                Err(_) if splits > 0 => {
+                    splits -= 1;
+                    split(&mut queue, range);
+                }
+                Err(r) => {
+                    error.get_or_insert(r.error);
+                }
+            }
+        }
+        out.errors.extend(error);
+        for (p, f) in points.into_iter().zip(fate) {
+            match f {
+                Fate::Accepted => out.accepted.push(p),
+                Fate::Pending => out.unposted.push(p),
+                Fate::Refused => {}
+            }
+        }
+    }
+    out.errors.extend(stopped);
     out
 }
 
-/// The service a point goes to; `None` for host metrics.
-fn service_of(p: &Point) -> Option<&str> {
+/// Puts the two halves of `range` at the front of the queue.
+fn split(queue: &mut VecDeque<Range<usize>>, range: Range<usize>) {
+    let mid = range.start + range.len() / 2;
+    queue.push_front(mid..range.end);
+    queue.push_front(range.start..mid);
+}
+
+fn cid(p: &Point) -> &str {
     match &*p.dest {
-        Dest::Service(s) => Some(s),
-        Dest::Host(_) => None,
+        Dest::Host(cid) => cid,
+        Dest::Service(_) => "",
     }
 }
 
-fn host_points<'a>(
-    batch: &'a [Point],
-    ids: &'a HashMap<String, String>,
-) -> Result<Vec<HostPoint<'a>>> {
-    batch
+fn service_points(points: &[Point]) -> Vec<ServicePoint<'_>> {
+    points
         .iter()
-        .map(|p| {
-            let cid = match &*p.dest {
-                Dest::Host(cid) => cid.as_str(),
-                Dest::Service(_) => "",
-            };
-            let host_id = ids
-                .get(cid)
-                .ok_or_else(|| Error::runtime(format!("no Mackerel host for {cid:?}")))?;
-            Ok(HostPoint {
-                host_id,
-                name: &p.name,
-                time: p.time,
-                value: p.value,
-            })
+        .map(|p| ServicePoint {
+            name: &p.name,
+            time: p.time,
+            value: p.value,
         })
         .collect()
+}
+
+/// The host points of those of `points` whose customIdentifier has a host, with their
+/// indexes in `points`.
+fn host_points<'a>(points: &'a [Point], hosts: &'a Hosts) -> (Vec<HostPoint<'a>>, Vec<usize>) {
+    points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let host_id = hosts.id(cid(p))?;
+            Some((
+                HostPoint {
+                    host_id,
+                    name: &p.name,
+                    time: p.time,
+                    value: p.value,
+                },
+                i,
+            ))
+        })
+        .unzip()
 }
 
 /// Points a daemon or a warm Lambda could not post yet, kept for the next cycle. Bounded:

@@ -1,17 +1,27 @@
 //! One cycle of the pipeline over every job, discover → plan → fetch → map → post, logged as
-//! one summary line; and what lives from one cycle to the next in a daemon or a warm Lambda.
+//! one summary line; and what lives from one cycle to the next in a daemon or a warm Lambda:
+//! credentials, the Mackerel key, discovery answers, the host map, the points Mackerel did
+//! not take yet (the backlog) and the record of those it took. `run` keeps that record, and
+//! the hosts it created lately, in the state file.
+//!
+//! One failing resource never blocks the others: a job whose discovery fails, a
+//! GetMetricData batch that is refused, a host that cannot be made, a body Mackerel refuses —
+//! each is reported (`failed` in the summary line) and costs its own points alone; the cycle
+//! then counts as failed.
 
 use crate::aws::{Aws, ssm};
 use crate::config::Config;
 use crate::discover::{self, Selection};
 use crate::error::{Error, Result, Secret};
+use crate::hosts::{HostJob, Hosts, Resolved};
 use crate::http::Http;
-use crate::jobs::{CloudFrontJob, Dest, Job, Target};
-use crate::mackerel::{HostSpec, Mackerel};
+use crate::jobs::{CloudFrontJob, Dest, Job, Series, Target};
+use crate::mackerel::Mackerel;
 use crate::presets::{cloudfront, namespace};
-use crate::{clock, fetch, hosts, log, map, plan, post};
+use crate::record::Record;
+use crate::{clock, fetch, log, map, plan, post, state};
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -25,42 +35,60 @@ struct Summary {
     requested: usize,
     datapoints: usize,
     zero_filled: usize,
+    /// Points left out because Mackerel has them already, with the same value.
+    skipped: usize,
     posted: usize,
     /// Jobs with a host target only.
-    hosts: Option<hosts::Resolved>,
+    hosts: Option<Resolved>,
+    /// What failed, one line each: the job or resource, and what AWS or Mackerel said.
+    failed: Vec<String>,
 }
 
-/// The hosts one job wants, and how it tells its own from others'.
-struct HostJob {
-    specs: Vec<HostSpec>,
-    owner: String,
-    role: Option<String>,
-    retire_gone: bool,
+/// Where a session keeps what outlives it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing (a Lambda environment lives in memory only).
+    Nothing,
+    /// When each cycle ended, for `healthcheck` (a daemon).
+    Health,
+    /// That, and the record and recent hosts, read back by the next run (`run`).
+    Everything,
 }
 
-/// What lives from one cycle to the next in a daemon or a warm Lambda: credentials (inside
-/// `aws`), the Mackerel client with its key, discovery answers, whether graph definitions went
-/// out, and the points not posted yet.
 pub struct Session<'a> {
     cfg: &'a Config,
     http: &'a Http,
     aws: Aws<'a>,
     mackerel: Option<Mackerel<'a>>,
+    /// The state file's fingerprint of this configuration, once the key is known.
+    fingerprint: String,
+    keep: Keep,
+    /// `Everything`: whether the record was read (or found missing) yet, and the lock held.
+    loaded: bool,
+    lock: Option<state::Lock>,
     cache: discover::Cache,
+    hosts: Hosts,
     graph_defs_posted: bool,
     backlog: post::Backlog,
+    record: Record,
 }
 
 impl<'a> Session<'a> {
-    pub fn new(cfg: &'a Config, http: &'a Http) -> Self {
+    pub fn new(cfg: &'a Config, http: &'a Http, keep: Keep) -> Self {
         Session {
             cfg,
             http,
             aws: Aws::new(http, &cfg.aws),
             mackerel: None,
+            fingerprint: String::new(),
+            keep,
+            loaded: false,
+            lock: None,
             cache: discover::Cache::new(cfg.discovery_ttl),
+            hosts: Hosts::default(),
             graph_defs_posted: false,
             backlog: post::Backlog::default(),
+            record: Record::default(),
         }
     }
 
@@ -73,17 +101,40 @@ impl<'a> Session<'a> {
     ) -> (Result<()>, Vec<(&'static str, Value)>) {
         let started = Instant::now();
         let mut summary = Summary::default();
-        let result = self.pipeline(lookback, &mut summary);
+        let mut result = self.pipeline(lookback, &mut summary);
+        if result.is_ok()
+            && let Some(first) = summary.failed.first()
+        {
+            result = Err(Error::runtime(match summary.failed.len() {
+                1 => first.clone(),
+                n => format!("{n} parts of the cycle failed; the first: {first}"),
+            }));
+        }
+        self.save(result.is_ok());
+        let fields = self.fields(&summary, started);
+        let mut logged = fields.clone();
+        match &result {
+            Ok(()) => log::info(&format!("{what} ok"), &logged),
+            Err(e) => {
+                logged.insert(0, ("error", json!(e.message())));
+                log::error(&format!("{what} failed"), &logged);
+            }
+        }
+        (result, fields)
+    }
+
+    fn fields(&self, summary: &Summary, started: Instant) -> Vec<(&'static str, Value)> {
         let mut fields = vec![
             ("distributions", json!(summary.distributions)),
             ("queries", json!(summary.queries)),
             ("metrics_requested", json!(summary.requested)),
             ("datapoints", json!(summary.datapoints)),
             ("zero_filled", json!(summary.zero_filled)),
+            ("skipped", json!(summary.skipped)),
             ("posted", json!(summary.posted)),
         ];
         if let Some(h) = &summary.hosts {
-            fields.push(("hosts", json!({"live": h.ids.len(), "created": h.created, "updated": h.updated, "retired": h.retired})));
+            fields.push(("hosts", json!({"live": h.live, "created": h.created, "updated": h.updated, "retired": h.retired})));
             fields.push(("gone", json!(h.gone.len())));
             if !h.gone.is_empty() {
                 fields.push(("gone_ids", json!(h.gone.join(","))));
@@ -92,6 +143,9 @@ impl<'a> Session<'a> {
         if self.backlog.len() > 0 || self.backlog.dropped > 0 {
             fields.push(("backlog", json!(self.backlog.len())));
             fields.push(("dropped", json!(self.backlog.dropped)));
+        }
+        if !summary.failed.is_empty() {
+            fields.push(("failed", json!(summary.failed)));
         }
         fields.push(("calls", json!(self.http.take_calls())));
         fields.push(("elapsed_ms", json!(started.elapsed().as_millis() as u64)));
@@ -107,34 +161,114 @@ impl<'a> Session<'a> {
                 json!((per_day * 10_000.0).round() / 10_000.0),
             ));
         }
-        match &result {
-            Ok(()) => log::info(&format!("{what} ok"), &fields),
-            Err(e) => {
-                fields.insert(0, ("error", json!(e.message())));
-                log::error(&format!("{what} failed"), &fields);
-            }
-        }
-        (result, fields)
+        fields
     }
 
     fn pipeline(&mut self, lookback: Duration, summary: &mut Summary) -> Result<()> {
         let cfg = self.cfg;
         // The key first: a wrong SSM parameter should fail before any CloudWatch cost.
         if self.mackerel.is_none() && !cfg.dry_run {
-            self.mackerel = Some(Mackerel::new(
-                self.http,
-                &cfg.apibase,
-                api_key(cfg, &self.aws)?,
-            ));
+            let key = api_key(cfg, &self.aws)?;
+            self.fingerprint =
+                state::fingerprint(&[&cfg.apibase, key.expose(), &format!("{:?}", cfg.jobs)]);
+            self.mackerel = Some(Mackerel::new(self.http, &cfg.apibase, key));
+        }
+        if self.keep == Keep::Everything && !self.loaded && !cfg.dry_run {
+            self.load();
         }
 
+        let (series, host_jobs, graph_defs) = self.discover(summary);
+        // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
+        if let Some(m) = self.mackerel.as_ref().filter(|_| !host_jobs.is_empty()) {
+            match self
+                .hosts
+                .resolve(m, &host_jobs, cfg.discovery_ttl, clock::now())
+            {
+                Ok(resolved) => {
+                    for (cid, e) in &resolved.failed {
+                        summary.failed.push(format!("host {cid}: {e}"));
+                    }
+                    summary.hosts = Some(resolved);
+                }
+                Err(e) => summary.failed.push(format!("listing hosts: {e}")),
+            }
+            if !graph_defs.is_empty() && !self.graph_defs_posted {
+                match m.create_graph_defs(&graph_defs) {
+                    Ok(()) => self.graph_defs_posted = true,
+                    Err(e) => summary.failed.push(format!("graph definitions: {e}")),
+                }
+            }
+        }
+
+        let now = clock::now();
+        let plan = plan::plan(series, now, lookback, cfg.delay);
+        summary.queries = plan.series.len();
+        let fetched = fetch::fetch(&self.aws, &plan);
+        summary.requested = fetched.requested;
+        for (place, e) in &fetched.failed {
+            summary.failed.push(format!("{place}: {e}"));
+        }
+        let mapped = map::map(&plan, &fetched.data, &fetched.read);
+        summary.datapoints = mapped.points.len();
+        summary.zero_filled = mapped.zero_filled;
+        // Nothing older than the oldest window will be read again.
+        let oldest = plan.batches.iter().map(|b| b.window.start).min();
+        // The points share their names with the plan: what CloudWatch said can go.
+        drop((plan, fetched));
+
+        let Some(mackerel) = self.mackerel.as_ref() else {
+            print_points(&mapped.points);
+            return Ok(());
+        };
+        let (fresh, skipped) = self.record.unposted(mapped.points);
+        summary.skipped = skipped;
+        let points = self.backlog.merge(fresh, now);
+        let owners: Vec<(String, String)> = host_jobs
+            .iter()
+            .flat_map(|j| {
+                j.specs
+                    .iter()
+                    .map(|s| (s.custom_identifier.clone(), j.owner.clone()))
+            })
+            .collect();
+        let owner_of = |cid: &str| {
+            owners
+                .iter()
+                .find(|(c, _)| c == cid)
+                .map(|(_, o)| o.clone())
+        };
+        let out = post::post(mackerel, points, &mut self.hosts, &mut |hosts, cids| {
+            hosts.refresh(mackerel, cids, &owner_of)
+        });
+        summary.posted = out.accepted.len();
+        for e in &out.errors {
+            summary.failed.push(e.to_string());
+        }
+        self.record.remember(&out.accepted);
+        if let Some(oldest) = oldest {
+            self.record.forget_before(oldest);
+        }
+        self.backlog.keep(out.unposted);
+        Ok(())
+    }
+
+    /// Every job's series, host jobs and graph definitions. A job whose discovery fails is
+    /// reported and left out of this cycle.
+    fn discover(&mut self, summary: &mut Summary) -> (Vec<Series>, Vec<HostJob>, Vec<Value>) {
         let mut series = Vec::new();
         let mut host_jobs = Vec::new();
         let mut graph_defs = Vec::new();
-        for job in &cfg.jobs {
+        for job in &self.cfg.jobs {
             match job {
                 Job::CloudFront(j) => {
-                    let dists = discover::distributions(&self.aws, &selection(j))?;
+                    let dists =
+                        match discover::distributions(&self.aws, &selection(j), &mut self.cache) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                summary.failed.push(format!("job {}: {e}", j.name));
+                                continue;
+                            }
+                        };
                     summary.distributions += dists.len();
                     let labels = cloudfront::labels(&dists, &j.label);
                     series.extend(cloudfront::series(
@@ -157,7 +291,13 @@ impl<'a> Session<'a> {
                     }
                 }
                 Job::Metrics(j) => {
-                    let found = discover::metrics(&self.aws, j, &mut self.cache)?;
+                    let found = match discover::metrics(&self.aws, j, &mut self.cache) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            summary.failed.push(format!("job {}: {e}", j.name));
+                            continue;
+                        }
+                    };
                     let (s, specs) = namespace::series(j, &found);
                     series.extend(s);
                     if let Target::Host(h) = &j.target {
@@ -171,66 +311,69 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        (series, host_jobs, graph_defs)
+    }
 
-        // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
-        let mackerel = self.mackerel.as_ref();
-        let mut host_ids = HashMap::new();
-        if let Some(m) = mackerel.filter(|_| !host_jobs.is_empty()) {
-            let resolved = ensure_all(m, &host_jobs)?;
-            host_ids = resolved.ids.clone();
-            summary.hosts = Some(resolved);
-            if !graph_defs.is_empty() && !self.graph_defs_posted {
-                m.create_graph_defs(&graph_defs)?;
-                self.graph_defs_posted = true;
+    /// `run`: takes the state file's lock and reads the record and recent hosts from it. Any
+    /// trouble means one warning and posting the whole window.
+    fn load(&mut self) {
+        self.loaded = true;
+        let path = &self.cfg.state_file;
+        // Another run may be posting: wait for it, but not past half an interval.
+        match state::lock(path, self.cfg.interval / 2) {
+            Ok(Some(lock)) => self.lock = Some(lock),
+            Ok(None) => {
+                return log::warn(
+                    "another run holds the state file; posting the whole window without it",
+                    &[("path", json!(path.display().to_string()))],
+                );
+            }
+            Err(e) => {
+                return log::warn(
+                    "the state file cannot be used; posting the whole window",
+                    &[("error", json!(e))],
+                );
             }
         }
-
-        let now = clock::now();
-        let plan = plan::plan(series, now, lookback, cfg.delay);
-        summary.queries = plan.series.len();
-        let (data, requested) = fetch::fetch(&self.aws, &plan)?;
-        summary.requested = requested;
-        let mapped = map::map(&plan, &data);
-        summary.datapoints = mapped.points.len();
-        summary.zero_filled = mapped.zero_filled;
-
-        // The points share their names with the plan: what CloudWatch said can go.
-        drop((plan, data));
-        let Some(mackerel) = mackerel else {
-            print_points(&mapped.points);
-            return Ok(());
-        };
-        let points = self.backlog.merge(mapped.points, now);
-        let out = post::post(mackerel, points, host_ids, || {
-            Ok(ensure_all(mackerel, &host_jobs)?.ids)
-        });
-        summary.posted = out.posted;
-        self.backlog.keep(out.unposted);
-        match out.error {
-            Some(e) => Err(e),
-            None => Ok(()),
+        match state::load(path, &self.fingerprint) {
+            Ok(s) => {
+                self.record = s.record();
+                self.hosts.created = s.hosts_created;
+            }
+            Err(why) => log::warn(
+                "no record of earlier posts; posting the whole window",
+                &[("reason", json!(why))],
+            ),
         }
     }
-}
 
-/// Finds or creates the hosts of every host job, adding up what happened.
-fn ensure_all(mackerel: &Mackerel, jobs: &[HostJob]) -> Result<hosts::Resolved> {
-    let mut all = hosts::Resolved::default();
-    for j in jobs {
-        let r = hosts::ensure(
-            mackerel,
-            &j.specs,
-            &j.owner,
-            j.role.as_deref(),
-            j.retire_gone,
-        )?;
-        all.ids.extend(r.ids);
-        all.created += r.created;
-        all.updated += r.updated;
-        all.retired += r.retired;
-        all.gone.extend(r.gone);
+    /// Writes the state file as `keep` says. A failure is a warning: the metrics matter more.
+    fn save(&mut self, ok: bool) {
+        if self.keep == Keep::Nothing
+            || self.cfg.dry_run
+            || (self.keep == Keep::Everything && self.lock.is_none())
+        {
+            return;
+        }
+        let mut s = state::State {
+            config: self.fingerprint.clone(),
+            completed: clock::now(),
+            interval_s: self.cfg.interval.as_secs(),
+            ok,
+            pid: std::process::id(),
+            hosts_created: self.hosts.created.clone(),
+            ..state::State::default()
+        };
+        if self.keep == Keep::Everything {
+            s.set_record(&self.record);
+        }
+        if let Err(e) = state::save(&self.cfg.state_file, &mut s) {
+            log::warn(
+                "could not write the state file; the next run posts its whole window",
+                &[("error", json!(e))],
+            );
+        }
     }
-    Ok(all)
 }
 
 /// `--dry-run` output: one JSON line per point, `{"name","time","value"}`, with `host` (its
@@ -259,10 +402,12 @@ fn print_points(points: &[map::Point]) {
     let _ = out.flush();
 }
 
-/// `run`: one cycle.
+/// `run`: one cycle, with the state file.
 pub fn run(cfg: &Config) -> Result<()> {
     let http = Http::new(cfg.timeout);
-    Session::new(cfg, &http).cycle("run", cfg.lookback).0
+    Session::new(cfg, &http, Keep::Everything)
+        .cycle("run", cfg.lookback)
+        .0
 }
 
 pub fn selection(job: &CloudFrontJob) -> Selection<'_> {

@@ -12,7 +12,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
         5,
         "session/pipeline",
         &[
-            "session", "discover", "plan", "fetch", "map", "post", "hosts", "state",
+            "session", "discover", "plan", "fetch", "map", "post", "hosts", "record", "state",
         ],
     ),
     (4, "presets", &["presets"]),
@@ -21,7 +21,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     (
         1,
         "http/xml/clock/error/log",
-        &["http", "xml", "clock", "error", "log", "redact", "signals"],
+        &["http", "xml", "clock", "error", "log", "files", "signals"],
     ),
 ];
 

@@ -5,11 +5,12 @@
 //! Roles that jobs assume are kept here too, each until it is due for renewal.
 
 use super::endpoint::{Endpoints, Service};
-use super::keys::{Credentials, Role};
+use super::keys::{self, Credentials, Role};
 use super::metadata::{self, ECS_HOST, IMDS_ENDPOINT};
 use super::{profile, sts};
 use crate::clock;
 use crate::error::{Error, Result, Secret};
+use crate::files;
 use crate::http::{self, Http};
 use crate::log;
 use serde_json::json;
@@ -292,7 +293,7 @@ impl<'a> Provider<'a> {
         match self.source {
             Source::Static { creds, .. } => Ok(creds.clone()),
             Source::WebIdentity { token_file, role_arn, session_name } => {
-                let token = std::fs::read_to_string(token_file).map_err(|e| {
+                let token = files::read_text(token_file, keys::TOKEN_LIMIT).map_err(|e| {
                     Error::runtime(format!("reading the web identity token {}: {e}", token_file.display()))
                 })?;
                 let endpoint = self.endpoints.url(Service::Sts, self.region);

@@ -23,6 +23,9 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// A token file (web identity, container authorization) larger than this is not read.
+pub const TOKEN_LIMIT: u64 = 64 << 10;
+
 /// Temporary credentials are renewed this long before they expire.
 const REFRESH_BEFORE: i64 = 5 * 60;
 

@@ -3,6 +3,7 @@
 
 use super::keys::{self, Credentials};
 use crate::error::{Error, Result, Secret};
+use crate::files;
 use crate::http::{self, Http};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
@@ -68,7 +69,7 @@ pub fn container(
     }
     let auth = match token_file {
         Some(f) => Some(Secret::new(
-            std::fs::read_to_string(f)
+            files::read_text(f, keys::TOKEN_LIMIT)
                 .map_err(|e| {
                     Error::runtime(format!(
                         "reading AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {}: {e}",

@@ -2,8 +2,12 @@
 //! `AWS_SHARED_CREDENTIALS_FILE`): a named profile's settings, read from disk only.
 
 use crate::error::{Error, Result};
+use crate::files;
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+/// A shared file larger than this is not read.
+const FILE_LIMIT: u64 = 1 << 20;
 
 /// A profile's `key = value` settings, keys lower-cased.
 pub type Profile = HashMap<String, String>;
@@ -23,7 +27,7 @@ pub fn load(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<P
     };
     let read = |p: Option<PathBuf>| -> Result<Option<String>> {
         let Some(p) = p else { return Ok(None) };
-        match std::fs::read_to_string(&p) {
+        match files::read_text(&p, FILE_LIMIT) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::config(format!("reading {}: {e}", p.display()))),

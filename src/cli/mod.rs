@@ -16,9 +16,9 @@ use crate::clock::format_duration;
 use crate::config::Config;
 use crate::error::{Error, Result, Secret};
 use crate::jobs::{self, Job, Target};
-use crate::{http, log};
+use crate::{files, http, log};
 use lookup::Lookup;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What the invocation asks for.
@@ -44,6 +44,9 @@ pub enum Command {
     /// Check the configuration as `run` would, without the network, and exit.
     Check,
 }
+
+/// A config file larger than this is a mistake (a thousand jobs take about 300 KB).
+const CONFIG_LIMIT: u64 = 4 << 20;
 
 /// Mackerel drops points older than 24 hours, so no window may reach further back.
 const MAX_REACH: Duration = Duration::from_secs(24 * 3600);
@@ -240,8 +243,8 @@ fn file_jobs(lookup: &Lookup, path: &str) -> Result<(Vec<Job>, Duration)> {
             stray.join(", ")
         )));
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::config(format!("reading {path}: {e}")))?;
+    let text = files::read_text(Path::new(path), CONFIG_LIMIT)
+        .map_err(|e| Error::config(format!("reading {path}: {e}")))?;
     let file = jobs::file::parse(&text).map_err(|e| Error::config(format!("{path}: {e}")))?;
     Ok((file.jobs, file.discovery_ttl))
 }

@@ -1,0 +1,248 @@
+//! The state file (`CW2MACKEREL_STATE_FILE`). Every daemon cycle and every `run` writes when it
+//! ended, for `healthcheck`. A `run` has no memory between invocations, so it also keeps there
+//! the record of what Mackerel accepted (cron every minute then posts each point once) and the
+//! hosts it created lately. The file is versioned and tied to the configuration that wrote it
+//! (a fingerprint of the Mackerel API base and key and the jobs); written atomically; and read
+//! back only when all of that matches.
+
+use crate::files;
+use crate::jobs::Dest;
+use crate::record::Record;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// The format written; another number is another version's file.
+const VERSION: u32 = 2;
+/// A state file larger than this is not read (5,000 distributions write about 8 MB).
+const LIMIT: u64 = 256 << 20;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// [`fingerprint`] of what wrote it.
+    #[serde(default)]
+    pub config: String,
+    /// Unix seconds at the end of the last cycle.
+    pub completed: i64,
+    pub interval_s: u64,
+    #[serde(default)]
+    pub ok: bool,
+    #[serde(default)]
+    pub pid: u32,
+    /// `run` only: what Mackerel accepted, per series.
+    #[serde(default)]
+    pub posted: Vec<Posted>,
+    /// Hosts created lately: customIdentifier, host ID, Unix seconds.
+    #[serde(default)]
+    pub hosts_created: Vec<(String, String, i64)>,
+}
+
+/// One series of the record: `dest` is `service:<name>` or `host:<customIdentifier>`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Posted {
+    pub dest: String,
+    pub name: String,
+    pub points: Vec<(i64, f64)>,
+}
+
+impl State {
+    /// The record this state holds.
+    pub fn record(&self) -> Record {
+        let mut record = Record::default();
+        let mut dests: Vec<Rc<Dest>> = Vec::new();
+        for s in &self.posted {
+            let dest = match s.dest.split_once(':') {
+                Some(("service", name)) => Dest::Service(name.into()),
+                Some(("host", cid)) => Dest::Host(cid.into()),
+                _ => continue,
+            };
+            // Series share their destination, as the pipeline's do.
+            let dest = match dests.iter().find(|d| ***d == dest) {
+                Some(d) => Rc::clone(d),
+                None => {
+                    dests.push(Rc::new(dest));
+                    Rc::clone(dests.last().unwrap())
+                }
+            };
+            let name: Rc<str> = s.name.as_str().into();
+            for &(t, v) in &s.points {
+                record.insert(&dest, &name, t, v);
+            }
+        }
+        record
+    }
+
+    /// Puts `record` into the state.
+    pub fn set_record(&mut self, record: &Record) {
+        self.posted = record
+            .series()
+            .map(|(dest, name, points)| Posted {
+                dest: match dest {
+                    Dest::Service(s) => format!("service:{s}"),
+                    Dest::Host(cid) => format!("host:{cid}"),
+                },
+                name: name.to_string(),
+                points: points.to_vec(),
+            })
+            .collect();
+    }
+}
+
+/// What identifies a configuration for its state: where points go and what is read. A state
+/// written for another API base, key or set of jobs says nothing about this one.
+pub fn fingerprint(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads the state at `path`, if it is readable and was written by this version for this
+/// configuration; else says why not.
+pub fn load(path: &Path, config: &str) -> Result<State, String> {
+    let bytes = files::read(path, LIMIT).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("there is no state file at {}", path.display()),
+        _ => format!("the state file {} is unreadable: {e}", path.display()),
+    })?;
+    let state: State = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the state file {} is corrupt: {e}", path.display()))?;
+    if state.version != VERSION {
+        return Err(format!(
+            "the state file {} is of another version ({})",
+            path.display(),
+            state.version
+        ));
+    }
+    if state.config != config {
+        return Err(format!(
+            "the state file {} was written for another configuration",
+            path.display()
+        ));
+    }
+    Ok(state)
+}
+
+/// Reads only what `healthcheck` needs, from a state file of any version.
+pub fn load_any(path: &Path) -> Result<State, String> {
+    let bytes =
+        files::read(path, LIMIT).map_err(|e| format!("no state at {} ({e})", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("unreadable state in {}: {e}", path.display()))
+}
+
+/// Writes `state` (with this version) to `path`, atomically.
+pub fn save(path: &Path, state: &mut State) -> Result<(), String> {
+    state.version = VERSION;
+    let bytes = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    files::write(path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// An exclusive hold on a state file, so that two `run`s at once do not each act on a record
+/// the other is about to change. Released when dropped.
+pub struct Lock(#[allow(dead_code)] File);
+
+/// Takes the lock of `path` (the file `<path>.lock`), waiting up to `wait` for another run to
+/// release it; `None` if it could not be had.
+pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, String> {
+    let mut lock_path = PathBuf::from(path);
+    lock_path.as_mut_os_string().push(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock_path)
+        .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
+    let until = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(Lock(file))),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("locking {}: {e}", lock_path.display()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::Point;
+
+    #[test]
+    fn a_record_survives_the_file_and_only_for_its_configuration() {
+        let dir = std::env::temp_dir().join(format!("cw2m-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        let mut record = Record::default();
+        let dest = Rc::new(Dest::Host("arn:aws:cloudfront::1:distribution/E1".into()));
+        record.remember(&[Point {
+            dest: Rc::clone(&dest),
+            name: "custom.cloudfront.requests.request".into(),
+            time: 60,
+            value: 1.5,
+        }]);
+        let config = fingerprint(&["https://api.mackerelio.com", "key", "jobs"]);
+        let mut state = State {
+            config: config.clone(),
+            completed: 100,
+            interval_s: 60,
+            ..State::default()
+        };
+        state.set_record(&record);
+        save(&path, &mut state).unwrap();
+
+        let back = load(&path, &config).unwrap();
+        assert_eq!(back.completed, 100);
+        let p = Point {
+            dest,
+            name: "custom.cloudfront.requests.request".into(),
+            time: 60,
+            value: 1.5,
+        };
+        assert_eq!(back.record().unposted(vec![p]).1, 1);
+
+        let other = fingerprint(&["https://api.mackerelio.com", "other key", "jobs"]);
+        assert!(
+            load(&path, &other)
+                .unwrap_err()
+                .contains("another configuration")
+        );
+        std::fs::write(&path, "{\"version\": 2, \"completed\":").unwrap();
+        assert!(load(&path, &config).unwrap_err().contains("corrupt"));
+        std::fs::write(
+            &path,
+            "{\"version\": 1, \"completed\": 5, \"interval_s\": 60}",
+        )
+        .unwrap();
+        assert!(
+            load(&path, &config)
+                .unwrap_err()
+                .contains("another version")
+        );
+        assert_eq!(load_any(&path).unwrap().completed, 5);
+        std::fs::remove_file(&path).unwrap();
+        assert!(load(&path, &config).unwrap_err().contains("no state file"));
+
+        let held = lock(&path, Duration::ZERO).unwrap().unwrap();
+        assert!(lock(&path, Duration::from_millis(200)).unwrap().is_none());
+        drop(held);
+        assert!(lock(&path, Duration::ZERO).unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
