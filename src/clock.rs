@@ -83,6 +83,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "durations and times",
+            &[b"1h30m", b"2026-11-25T01:02:00.000+09:00"],
+            |b| {
+                let s = String::from_utf8_lossy(b);
+                let _ = parse_iso8601(&s);
+                parse_duration(&s).map_or(0, |_| 1)
+            },
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));

@@ -2,7 +2,8 @@
 //! the environment and a config file, and checked completely before any network call.
 
 use crate::aws;
-use crate::error::Secret;
+use crate::error::{Error, Result, Secret};
+use crate::http::{self, Http};
 use crate::jobs::Job;
 use crate::log;
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ pub struct Config {
     pub lookback: Duration,
     pub delay: Duration,
     pub timeout: Duration,
+    /// The longest a cycle may take, retries and waits included.
+    pub cycle_timeout: Duration,
+    /// `HTTPS_PROXY` and `NO_PROXY`, for AWS and Mackerel requests.
+    pub proxy: Option<http::Proxy>,
     /// Daemon: time between cycles.
     pub interval: Duration,
     /// Daemon: consecutive failed cycles before it gives up (exit 1).
@@ -32,4 +37,12 @@ pub struct Config {
     pub log_level: log::Level,
     pub log_format: log::Format,
     pub aws: aws::Settings,
+}
+
+impl Config {
+    /// The HTTP client every command uses: the request timeout and the proxy.
+    pub fn http(&self) -> Result<Http> {
+        Http::with_proxy(self.timeout, self.proxy.as_ref())
+            .map_err(|e| Error::config(format!("HTTPS_PROXY: {e}")))
+    }
 }

@@ -9,7 +9,6 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::Http;
 use crate::session::{Keep, Session};
 use crate::{clock, log, signals, state};
 use serde_json::json;
@@ -24,12 +23,13 @@ pub fn run(cfg: &Config) -> Result<()> {
         "stop deadline passed; exiting with the cycle unfinished",
         &[("grace_s", json!(signals::GRACE_SECS))],
     ));
-    let http = Http::new(cfg.timeout).stop_when(signals::stopping);
+    let http = cfg.http()?.stop_when(signals::stopping);
     let mut session = Session::new(cfg, &http, Keep::Health);
     let mut failures = 0;
     let mut lookback = cfg.backfill.max(cfg.lookback);
     loop {
-        let (result, _) = session.cycle("cycle", lookback);
+        let deadline = std::time::Instant::now() + cfg.cycle_timeout;
+        let (result, _) = session.cycle("cycle", lookback, deadline);
         lookback = cfg.lookback;
         if result.is_ok() {
             failures = 0;

@@ -51,12 +51,16 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A value that must never reach a log line, an error or stdout: API keys, AWS secrets, tokens.
+/// It cannot be formatted, and log lines mask it (see [`crate::log::redact`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Keeps `value`, and makes every later log line mask it.
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::log::secret(&value);
+        Secret(value)
     }
 
     pub fn expose(&self) -> &str {

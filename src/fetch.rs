@@ -1,11 +1,15 @@
 //! Fetch: run the plan's GetMetricData calls (one per batch, plus NextToken pages) and hand
 //! back each series' points, indexed like `plan.series`. A batch that fails (access denied in
-//! one region or account, say) costs its own series alone; the other batches are still read.
+//! one region or account, say) costs its own series alone, and so does a query CloudWatch
+//! answers with `Forbidden`, or with `InternalError` twice; the rest is still read. A query's
+//! `InternalError` is retried with the NextToken when there is one, as the API reference says,
+//! else by asking for the page once more.
 
 use crate::aws::Aws;
 use crate::aws::cloudwatch::{self, Query};
 use crate::error::{Error, Result};
 use crate::plan::{Batch, Plan};
+use std::collections::HashSet;
 
 /// A guard against a NextToken that never ends.
 const MAX_PAGES: usize = 1000;
@@ -17,40 +21,54 @@ pub type Points = Vec<(i64, f64)>;
 pub struct Fetched {
     /// The points of each series of the plan.
     pub data: Vec<Points>,
-    /// Whether each batch of the plan was read whole.
+    /// Whether each series of the plan was read whole: an unread one gets no points, and
+    /// no zeros either.
     pub read: Vec<bool>,
-    /// How many metrics GetMetricData was asked for (what it bills; a NextToken page asks
-    /// again).
+    /// How many metrics GetMetricData was asked for in all the calls made (what it bills; a
+    /// NextToken page asks again).
     pub requested: usize,
-    /// The batches that failed: where, and why.
+    /// What failed: where, and why.
     pub failed: Vec<(String, Error)>,
 }
 
 pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
     let mut out = Fetched {
         data: vec![Vec::new(); plan.series.len()],
+        read: vec![false; plan.series.len()],
         ..Fetched::default()
     };
     for batch in &plan.batches {
+        let place = match &batch.role {
+            Some(r) => format!("GetMetricData in {} as {}", batch.region, r.arn),
+            None => format!("GetMetricData in {}", batch.region),
+        };
         match read(aws, plan, batch, &mut out) {
-            Ok(()) => out.read.push(true),
-            Err(e) => {
+            Ok(unread) => {
                 for &i in &batch.series {
-                    out.data[i].clear();
+                    out.read[i] = !unread.iter().any(|(u, _)| *u == i);
                 }
-                let place = match &batch.role {
-                    Some(r) => format!("GetMetricData in {} as {}", batch.region, r.arn),
-                    None => format!("GetMetricData in {}", batch.region),
-                };
-                out.failed.push((place, e));
-                out.read.push(false);
+                if let Some((_, status)) = unread.first() {
+                    let e = Error::runtime(format!(
+                        "{} of {} queries ended with {status} (the first: {})",
+                        unread.len(),
+                        batch.series.len(),
+                        describe(plan, unread[0].0)
+                    ));
+                    out.failed.push((place, e));
+                }
             }
+            Err(e) => out.failed.push((place, e)),
+        }
+        for &i in batch.series.iter().filter(|&&i| !out.read[i]) {
+            out.data[i].clear();
         }
     }
     out
 }
 
-fn read(aws: &Aws, plan: &Plan, batch: &Batch, out: &mut Fetched) -> Result<()> {
+/// Reads one batch, every page. Returns the series CloudWatch would not give whole, with
+/// their status.
+fn read(aws: &Aws, plan: &Plan, batch: &Batch, out: &mut Fetched) -> Result<Vec<(usize, String)>> {
     let queries: Vec<Query> = batch
         .series
         .iter()
@@ -67,39 +85,83 @@ fn read(aws: &Aws, plan: &Plan, batch: &Batch, out: &mut Fetched) -> Result<()> 
             }
         })
         .collect();
+    let w = batch.window;
+    // A series has at most one point a period; more than twice that is a peer repeating itself.
+    let most = 2 * w.steps(batch.period).count();
     let mut token: Option<String> = None;
+    let mut tokens: HashSet<String> = HashSet::new();
+    let mut retried = false;
+    let mut unread: Vec<(usize, String)> = Vec::new();
     for page_no in 0.. {
         if page_no == MAX_PAGES {
             return Err(Error::runtime(
                 "CloudWatch GetMetricData kept returning NextToken; giving up",
             ));
         }
+        out.requested += queries.len();
         let page = cloudwatch::get_metric_data(
             aws,
             &batch.region,
             batch.role.as_ref(),
             &queries,
-            batch.window.start,
-            batch.window.end,
+            w.start,
+            w.end,
             token.as_deref(),
         )?;
-        out.requested += queries.len();
-        for (id, points) in page.results {
-            let i = id
-                .strip_prefix('q')
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|i| batch.series.contains(i))
-                .ok_or_else(|| {
-                    Error::runtime(format!(
-                        "CloudWatch GetMetricData answered for a query it was not asked: {id:?}"
-                    ))
-                })?;
-            out.data[i].extend(points);
+        let mut internal = Vec::new();
+        for r in page.results {
+            let i =
+                r.id.strip_prefix('q')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|i| batch.series.contains(i))
+                    .ok_or_else(|| {
+                        Error::runtime(format!(
+                            "CloudWatch GetMetricData answered for a query it was not asked: {:?}",
+                            r.id
+                        ))
+                    })?;
+            let data = &mut out.data[i];
+            data.extend(
+                r.points
+                    .into_iter()
+                    .filter(|(t, _)| (w.start..w.end).contains(t)),
+            );
+            if data.len() > most {
+                data.sort_by_key(|(t, _)| *t);
+                data.dedup_by_key(|(t, _)| *t);
+                data.truncate(most);
+            }
+            match r.status.as_str() {
+                "Complete" | "PartialData" => {}
+                "InternalError" => internal.push(i),
+                other => unread.push((i, other.to_string())),
+            }
         }
         match page.next_token {
+            Some(t) if !tokens.insert(t.clone()) => {
+                return Err(Error::runtime(format!(
+                    "CloudWatch GetMetricData gave the NextToken {t:?} twice; giving up"
+                )));
+            }
             Some(t) => token = Some(t),
-            None => break,
+            // No NextToken to go on with: ask for the same page once more.
+            None if !internal.is_empty() && !retried => retried = true,
+            None => {
+                unread.extend(internal.into_iter().map(|i| (i, "InternalError".into())));
+                break;
+            }
         }
     }
-    Ok(())
+    Ok(unread)
+}
+
+/// A series, for messages: `AWS/CloudFront Requests DistributionId=E1,Region=Global Sum`.
+fn describe(plan: &Plan, i: usize) -> String {
+    let s = &plan.series[i];
+    let dims: Vec<String> = s
+        .dimensions
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    format!("{} {} {} {}", s.namespace, s.metric, dims.join(","), s.stat)
 }

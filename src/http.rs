@@ -1,6 +1,9 @@
-//! HTTP for every peer: one ureq agent (rustls with built-in webpki roots, so a scratch image
-//! needs no CA file), a count of calls per service for the summary line, and the retry loop
-//! with jittered exponential backoff that honours `Retry-After`.
+//! HTTP for every peer: ureq (rustls with built-in webpki roots, so a scratch image needs no
+//! CA file), a count of calls per service for the summary line, the cycle's deadline that
+//! bounds every request and every wait, and the retry loop with jittered exponential backoff
+//! that honours `Retry-After`. AWS and Mackerel requests go through `HTTPS_PROXY` when one is
+//! set (except hosts in `NO_PROXY`); the credential endpoints and the Lambda runtime API never
+//! do, as with the AWS SDKs.
 
 use crate::error::{Error, Result};
 use crate::log;
@@ -9,8 +12,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Largest response body read: a GetMetricData page is a few MB at most.
-const BODY_LIMIT: u64 = 64 << 20;
+/// Largest response body read unless a request says otherwise.
+pub const BODY_LIMIT: u64 = 8 << 20;
 
 pub struct Reply {
     pub status: u16,
@@ -37,35 +40,113 @@ impl Reply {
     }
 }
 
+/// A proxy for AWS and Mackerel requests: `HTTPS_PROXY` and `NO_PROXY`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proxy {
+    /// `http://[user:password@]host[:port]` (or `https://`).
+    pub url: String,
+    /// Hosts reached directly: `NO_PROXY`'s comma list (`example.com`, `.example.com`, `*`).
+    pub no_proxy: Vec<String>,
+}
+
+impl Proxy {
+    fn agent_proxy(&self) -> Result<ureq::Proxy, String> {
+        let uri: http::Uri = self
+            .url
+            .parse()
+            .map_err(|_| format!("{:?} is not a proxy URL", self.url))?;
+        let protocol = match uri.scheme_str() {
+            Some("http") => ureq::ProxyProtocol::Http,
+            Some("https") => ureq::ProxyProtocol::Https,
+            _ => return Err("a proxy URL starts with http:// or https://".into()),
+        };
+        let authority = uri.authority().ok_or("the proxy URL has no host")?;
+        let mut b = ureq::Proxy::builder(protocol).host(uri.host().unwrap_or_default());
+        if let Some(port) = authority.port_u16() {
+            b = b.port(port);
+        }
+        if let Some((userinfo, _)) = authority.as_str().rsplit_once('@') {
+            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+            b = b.username(&decode(user));
+            if !password.is_empty() {
+                b = b.password(&decode(password));
+            }
+        }
+        for host in &self.no_proxy {
+            b = b.no_proxy(host);
+        }
+        b.build().map_err(|e| e.to_string())
+    }
+}
+
 pub struct Http {
+    /// AWS and Mackerel: through the proxy, if any.
     agent: ureq::Agent,
+    /// Credential endpoints and the Lambda runtime API: never through a proxy.
+    direct: ureq::Agent,
+    timeout: Duration,
     calls: RefCell<BTreeMap<&'static str, u32>>,
     seed: Cell<u64>,
     /// Asked before every wait between retries: `true` ends the retrying.
     stop: fn() -> bool,
+    /// No request or wait begins after this; requests end by it.
+    deadline: Cell<Option<Instant>>,
 }
+
+/// The peer name of the credential endpoints (ECS, EKS, IMDS), which are never proxied.
+pub const CREDENTIALS: &str = "credentials";
 
 impl Http {
     /// `timeout` bounds each request from connect to the last body byte.
     pub fn new(timeout: Duration) -> Http {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
-            .user_agent(concat!("cw2mackerel/", env!("CARGO_PKG_VERSION")))
-            .max_redirects(0)
-            .build()
-            .new_agent();
+        Http::build(timeout, None)
+    }
+
+    /// As [`Http::new`], sending AWS and Mackerel requests through `proxy`.
+    pub fn with_proxy(timeout: Duration, proxy: Option<&Proxy>) -> Result<Http, String> {
+        let proxied = proxy.map(Proxy::agent_proxy).transpose()?;
+        Ok(Http::build(timeout, proxied))
+    }
+
+    fn build(timeout: Duration, proxied: Option<ureq::Proxy>) -> Http {
+        let agent = |proxy: Option<ureq::Proxy>| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(timeout))
+                .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+                .user_agent(concat!("cw2mackerel/", env!("CARGO_PKG_VERSION")))
+                .max_redirects(0)
+                // Only what the configuration says: ureq would read ALL_PROXY and HTTP_PROXY too.
+                .proxy(proxy)
+                .build()
+                .new_agent()
+        };
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id()) << 32;
         Http {
-            agent,
+            agent: agent(proxied),
+            direct: agent(None),
+            timeout,
             calls: RefCell::new(BTreeMap::new()),
             seed: Cell::new(seed | 1),
             stop: || false,
+            deadline: Cell::new(None),
         }
+    }
+
+    /// From now until `at`, requests and waits go on; after it, none begins, and a request in
+    /// flight ends by it. `None` lifts the deadline.
+    pub fn set_deadline(&self, at: Option<Instant>) {
+        self.deadline.set(at);
+    }
+
+    /// Time until the deadline; `None` without one.
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .get()
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Retries stop, and no wait begins, once `stop` says so (a daemon shutting down).
@@ -77,29 +158,39 @@ impl Http {
     /// Sends one request and reads the whole answer. `peer` names the service for the call
     /// count; an error here is a transport failure (refused, timed out, truncated body).
     pub fn send(&self, peer: &'static str, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
-        self.send_with_timeout(peer, req, None)
+        self.send_with(peer, req, None, BODY_LIMIT)
     }
 
-    /// As [`Http::send`], with a tighter time limit (metadata endpoints that may not exist).
-    pub fn send_with_timeout(
+    /// As [`Http::send`], with a tighter time limit (metadata endpoints that may not exist)
+    /// or another limit on the body read.
+    pub fn send_with(
         &self,
         peer: &'static str,
         req: http::Request<Vec<u8>>,
         timeout: Option<Duration>,
+        body_limit: u64,
     ) -> Result<Reply, String> {
+        let limit = timeout.unwrap_or(self.timeout);
+        let limit = match self.time_left() {
+            Some(left) if left.is_zero() => {
+                return Err("not sent: the cycle's deadline has passed".into());
+            }
+            Some(left) => limit.min(left),
+            None => limit,
+        };
         *self.calls.borrow_mut().entry(peer).or_default() += 1;
         let started = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let req = match timeout {
-            Some(t) => self
-                .agent
-                .configure_request(req)
-                .timeout_global(Some(t))
-                .timeout_connect(Some(t))
-                .build(),
-            None => req,
+        let agent = match peer {
+            CREDENTIALS => &self.direct,
+            _ => &self.agent,
         };
-        let result = self.exchange(req);
+        let req = agent
+            .configure_request(req)
+            .timeout_global(Some(limit))
+            .timeout_connect(Some(limit.min(Duration::from_secs(10))))
+            .build();
+        let result = self.exchange(agent, req, body_limit);
         if log::enabled(log::Level::Debug) {
             let status = result
                 .as_ref()
@@ -128,22 +219,27 @@ impl Http {
     /// among the API calls of a cycle.
     pub fn send_local(&self, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
         let req = self
-            .agent
+            .direct
             .configure_request(req)
             .timeout_global(None)
             .timeout_recv_response(None)
             .timeout_recv_body(None)
             .build();
-        self.exchange(req)
+        self.exchange(&self.direct, req, BODY_LIMIT)
     }
 
     /// Runs the request and reads the whole answer.
-    fn exchange(&self, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
-        let resp = self.agent.run(req).map_err(describe)?;
+    fn exchange(
+        &self,
+        agent: &ureq::Agent,
+        req: http::Request<Vec<u8>>,
+        limit: u64,
+    ) -> Result<Reply, String> {
+        let resp = agent.run(req).map_err(describe)?;
         let (parts, mut body) = resp.into_parts();
         let body = body
             .with_config()
-            .limit(BODY_LIMIT)
+            .limit(limit)
             .read_to_vec()
             .map_err(|e| format!("reading the response: {}", describe(e)))?;
         Ok(Reply {
@@ -199,6 +295,11 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
             }
             Attempt::Retry(e, after) => {
                 let wait = after.unwrap_or_default().max(http.jitter(n - 1));
+                if http.time_left().is_some_and(|left| left <= wait) {
+                    return Err(Error::runtime(format!(
+                        "{e} (no time left to retry before the cycle's deadline)"
+                    )));
+                }
                 log::debug(
                     "retrying",
                     &[
@@ -236,9 +337,18 @@ pub fn check_url(url: &str) -> Result<(), String> {
         Some("http" | "https") => {}
         _ => return Err(format!("{url:?} must start with http:// or https://")),
     }
-    if uri.host().is_none_or(str::is_empty) || uri.query().is_some() {
+    let bad_port = uri
+        .authority()
+        .and_then(|a| a.as_str().rsplit_once(':'))
+        .is_some_and(|(_, port)| !port.ends_with(']') && port.parse::<u16>().is_err());
+    if uri.host().is_none_or(str::is_empty)
+        || uri.query().is_some()
+        || url.contains('#')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        || bad_port
+    {
         return Err(format!(
-            "{url:?} must be a base URL like https://host[:port]"
+            "{url:?} must be a base URL like https://host[:port], without a query or fragment"
         ));
     }
     Ok(())
@@ -258,6 +368,30 @@ pub fn encode(s: &str) -> String {
     out
 }
 
+/// Decodes `%XX` escapes (proxy user names and passwords).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `k=v&k=v` with both sides encoded.
 pub fn form(pairs: &[(String, String)]) -> String {
     pairs
@@ -270,6 +404,26 @@ pub fn form(pairs: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "Retry-After",
+            &[b"120", b"Wed, 21 Oct 2026 07:28:00 GMT"],
+            |b| {
+                let mut headers = http::HeaderMap::new();
+                if let Ok(v) = http::HeaderValue::from_bytes(b) {
+                    headers.insert("retry-after", v);
+                }
+                let reply = Reply {
+                    status: 429,
+                    headers,
+                    body: Vec::new(),
+                };
+                reply.retry_after().map_or(0, |_| 1)
+            },
+        );
+    }
 
     #[test]
     fn encoding() {
@@ -293,6 +447,9 @@ mod tests {
             "ftp://x",
             "http://",
             "http://x/?a=b",
+            "https://x/#frag",
+            "http://x:65536",
+            "http://x:99999/",
             "not a url",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");

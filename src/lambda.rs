@@ -1,17 +1,25 @@
 //! AWS Lambda custom runtime: installed as `bootstrap` on `provided.al2023`, the binary asks
 //! the runtime API for the next invocation, runs one cycle, and answers with the summary or
-//! an error. A warm environment keeps credentials, hosts and unposted points between
-//! invocations; the first one reads the back-fill window.
+//! an error. A warm environment keeps credentials, hosts, the record of what Mackerel took
+//! and unposted points between invocations; the first one reads the back-fill window.
+//!
+//! Each cycle ends before the invocation's deadline (`Lambda-Runtime-Deadline-Ms`) less a
+//! margin for the answer, so no retry runs past the function's timeout; what was not posted
+//! by then stays for the next invocation, and the answer says how much (`backlog`).
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::http::{Http, encode};
+use crate::log;
 use crate::session::{Keep, Session};
 use serde_json::{Map, Value, json};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `Lambda-Runtime-Function-Error-Type` of a failed cycle and of a bad configuration.
 const CYCLE_FAILED: &str = "Cw2mackerel.CycleFailed";
 const CONFIG_ERROR: &str = "Cw2mackerel.ConfigError";
+/// Time kept back from the invocation's deadline to answer the runtime API.
+const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
 fn base(api: &str) -> String {
     format!("http://{api}/2018-06-01/runtime")
@@ -19,7 +27,7 @@ fn base(api: &str) -> String {
 
 /// Serves invocations until the runtime API fails (Lambda then restarts the environment).
 pub fn serve(cfg: &Config, api: &str) -> Result<()> {
-    let http = Http::new(cfg.timeout);
+    let http = cfg.http()?;
     let mut session = Session::new(cfg, &http, Keep::Nothing);
     let base = base(api);
     let mut lookback = cfg.backfill.max(cfg.lookback);
@@ -30,57 +38,83 @@ pub fn serve(cfg: &Config, api: &str) -> Result<()> {
             &format!("{base}/invocation/next"),
             None,
             Vec::new(),
-        )?;
+        )
+        .map_err(|e| said(e.context("waiting for the next invocation")))?;
         let id = next
             .header("lambda-runtime-aws-request-id")
+            .filter(|id| !id.is_empty())
             .ok_or_else(|| {
-                Error::runtime("the Lambda runtime API sent an invocation without a request id")
+                said(Error::runtime(
+                    "the Lambda runtime API sent an invocation without a request id",
+                ))
             })?
             .to_string();
-        let (result, fields) = session.cycle("invocation", lookback);
+        let deadline = invocation_deadline(next.header("lambda-runtime-deadline-ms"))
+            .map_or(Instant::now() + cfg.cycle_timeout, |d| {
+                d.min(Instant::now() + cfg.cycle_timeout)
+            });
+        let (result, fields) = session.cycle("invocation", lookback, deadline);
         lookback = cfg.lookback;
-        match result {
+        let (path, error_type, body) = match result {
             Ok(()) => {
                 let mut body: Map<String, Value> = fields
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect();
                 body.insert("status".into(), json!("ok"));
-                send(
-                    &http,
-                    "POST",
-                    &format!("{base}/invocation/{id}/response"),
-                    None,
-                    Value::Object(body).to_string().into_bytes(),
-                )?;
+                ("response", None, Value::Object(body))
             }
             Err(e) => {
-                let body =
-                    json!({"errorMessage": e.message(), "errorType": CYCLE_FAILED}).to_string();
-                send(
-                    &http,
-                    "POST",
-                    &format!("{base}/invocation/{id}/error"),
-                    Some(CYCLE_FAILED),
-                    body.into_bytes(),
-                )?;
+                let mut body = json!({"errorMessage": e.message(), "errorType": CYCLE_FAILED});
+                for (k, v) in fields {
+                    body[k] = v;
+                }
+                ("error", Some(CYCLE_FAILED), body)
             }
-        }
+        };
+        // The request ID goes into the path: percent-encoded, so it cannot walk elsewhere.
+        let url = format!("{base}/invocation/{}/{path}", encode(&id));
+        send(
+            &http,
+            "POST",
+            &url,
+            error_type,
+            log::redact(&body.to_string()).into_bytes(),
+        )
+        .map_err(|e| said(e.context("answering the invocation")))?;
     }
+}
+
+/// The instant before which an invocation must be answered: its `Lambda-Runtime-Deadline-Ms`
+/// (Unix milliseconds) less [`ANSWER_MARGIN`].
+fn invocation_deadline(header: Option<&str>) -> Option<Instant> {
+    let at = Duration::from_millis(header?.trim().parse().ok()?);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let left = at.checked_sub(now).unwrap_or_default();
+    Some(Instant::now() + left.saturating_sub(ANSWER_MARGIN))
+}
+
+/// Logs a runtime API failure before the process ends with it.
+fn said(e: Error) -> Error {
+    log::error(
+        "Lambda runtime API failed; exiting",
+        &[("error", json!(e.message()))],
+    );
+    e
 }
 
 /// Reports a configuration that cannot start to `/runtime/init/error`.
 pub fn init_error(api: &str, e: &Error) {
     let body = json!({"errorMessage": e.message(), "errorType": CONFIG_ERROR}).to_string();
-    let http = Http::new(std::time::Duration::from_secs(5));
+    let http = Http::new(Duration::from_secs(5));
     if let Err(report) = send(
         &http,
         "POST",
         &format!("{}/init/error", base(api)),
         Some(CONFIG_ERROR),
-        body.into_bytes(),
+        log::redact(&body).into_bytes(),
     ) {
-        crate::log::error(
+        log::error(
             "could not report the init error to Lambda",
             &[("error", json!(report.message()))],
         );
@@ -115,4 +149,34 @@ fn send(
         )));
     }
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz("Lambda deadline header", &[b"1795568520000"], |b| {
+            invocation_deadline(Some(&String::from_utf8_lossy(b))).map_or(0, |_| 1)
+        });
+    }
+
+    #[test]
+    fn the_deadline_keeps_a_margin() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let d = invocation_deadline(Some(&(now_ms + 10_000).to_string())).unwrap();
+        let left = d.saturating_duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(8) && left > Duration::from_secs(7),
+            "{left:?}"
+        );
+        let past = invocation_deadline(Some("1000")).unwrap();
+        assert!(past <= Instant::now());
+        assert!(invocation_deadline(Some("soon")).is_none());
+        assert!(invocation_deadline(None).is_none());
+    }
 }

@@ -5,7 +5,6 @@ use crate::aws::cloudfront::Distribution;
 use crate::config::Config;
 use crate::discover;
 use crate::error::Result;
-use crate::http::Http;
 use crate::jobs::{Dest, Job, Target};
 use crate::mackerel::Mackerel;
 use crate::presets::{cloudfront, namespace};
@@ -19,10 +18,14 @@ use std::time::Duration;
 /// (ID, label, status, aliases), namespace metrics (job, region, metric, dimensions), and for
 /// host targets the Mackerel host each maps to (`-` before the first run creates it).
 pub fn list(cfg: &Config) -> Result<()> {
-    let http = Http::new(cfg.timeout);
+    let http = cfg.http()?;
     let aws = Aws::new(&http, &cfg.aws);
-    let tables = tables(cfg, &aws)
+    let mut tables = tables(cfg, &aws)
         .inspect_err(|e| log::error("list failed", &[("error", json!(e.message()))]))?;
+    // What AWS or Mackerel said goes to a terminal: no control character gets through.
+    for cell in tables.iter_mut().flatten().flatten() {
+        *cell = printable(cell);
+    }
     let mut out = std::io::stdout().lock();
     for (n, rows) in tables.iter().enumerate() {
         let widths: Vec<usize> = (0..rows[0].len())
@@ -154,6 +157,29 @@ fn status(d: &Distribution) -> String {
     }
 }
 
+/// `s` with control characters (escape sequences among them) written as `\u{1b}`.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 fn or_dash(s: String) -> String {
     if s.is_empty() { "-".into() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            printable("a\u{1b}[31mb\u{9b}c é"),
+            "a\\u{1b}[31mb\\u{9b}c é"
+        );
+    }
 }

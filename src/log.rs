@@ -1,10 +1,12 @@
 //! Log lines on stderr, text or JSON. The tool is quiet by design: one summary line per run at
-//! `info`, problems at `warn`/`error`, each API call at `debug`. Callers pass only values that
-//! are safe to print; secrets are kept in [`crate::error::Secret`], which cannot be logged.
+//! `info`, problems at `warn`/`error`, each API call at `debug`. Every line passes one
+//! redaction step first: each secret the process knows (every [`crate::error::Secret`] made:
+//! API key, secret key, session and container tokens, the web identity token) is masked
+//! wherever it appears, and so is the userinfo of any URL, whatever a peer echoed back.
 
 use serde_json::{Map, Value};
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -52,6 +54,71 @@ impl Format {
 }
 
 static SETTINGS: OnceLock<(Level, Format)> = OnceLock::new();
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Secrets shorter than this are not masked: they would mask ordinary words.
+const SHORTEST_SECRET: usize = 8;
+/// The newest secrets kept (a daemon renews its session token every hour).
+const MOST_SECRETS: usize = 256;
+
+/// Makes every later log line mask `value`.
+pub fn secret(value: &str) {
+    if value.len() < SHORTEST_SECRET {
+        return;
+    }
+    let mut all = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    if !all.iter().any(|s| s == value) {
+        if all.len() == MOST_SECRETS {
+            all.remove(0);
+        }
+        all.push(value.to_string());
+    }
+}
+
+/// `text` with every known secret and every URL's userinfo masked as `***`.
+pub fn redact(text: &str) -> String {
+    let mut out = text.to_string();
+    for s in SECRETS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    mask_userinfo(&out)
+}
+
+/// `scheme://user:password@host` → `scheme://***@host`.
+fn mask_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out += head;
+        let end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c == '"' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out += "***";
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out + rest
+}
+
+fn redact_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(redact(s)),
+        Value::Array(a) => Value::Array(a.iter().map(redact_value).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), redact_value(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
 
 /// Sets level and format once, at start; until then `info` and text apply.
 pub fn init(level: Level, format: Format) {
@@ -70,7 +137,14 @@ fn emit(level: Level, msg: &str, fields: &[(&str, Value)]) {
     if !enabled(level) {
         return;
     }
-    let line = render(settings().1, Some(crate::clock::now()), level, msg, fields);
+    let fields: Vec<(&str, Value)> = fields.iter().map(|(k, v)| (*k, redact_value(v))).collect();
+    let line = render(
+        settings().1,
+        Some(crate::clock::now()),
+        level,
+        &redact(msg),
+        &fields,
+    );
     // A closed stderr must not turn a good run into a panic.
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
@@ -164,6 +238,20 @@ mod tests {
         assert_eq!(
             line,
             "1970-01-01T00:00:00Z INFO run ok distributions=3 calls.cloudwatch=1 calls.mackerel=2 reason=\"two words\""
+        );
+    }
+
+    #[test]
+    fn secrets_and_userinfo_are_masked() {
+        secret("s3cr3t-t0ken-value");
+        secret("short");
+        assert_eq!(
+            redact("token s3cr3t-t0ken-value, not short, http://u:p@h:1/x https://h/y"),
+            "token ***, not short, http://***@h:1/x https://h/y"
+        );
+        assert_eq!(
+            redact_value(&serde_json::json!({"a": ["xs3cr3t-t0ken-value"]})),
+            serde_json::json!({"a": ["x***"]})
         );
     }
 

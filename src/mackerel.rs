@@ -34,6 +34,17 @@ pub fn runs<T: Serialize>(items: &[T], max: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// A Mackerel API key goes into a header: visible ASCII only.
+pub fn check_key(key: &str) -> Result<(), String> {
+    match !key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic()) {
+        true => Ok(()),
+        false => Err(
+            "the API key holds a space, a line break or another character an HTTP header cannot carry"
+                .into(),
+        ),
+    }
+}
+
 /// A host as Mackerel lists it (the fields cw2mackerel reads).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -166,17 +177,11 @@ impl<'a> Mackerel<'a> {
             "listing hosts",
             "the hosts API is missing at MACKEREL_APIBASE",
         )?;
-        #[derive(Deserialize)]
-        struct Hosts {
-            hosts: Vec<Host>,
-        }
-        let mut hosts = serde_json::from_slice::<Hosts>(&body)
-            .map_err(|e| {
-                Error::runtime(format!(
-                    "Mackerel listing hosts returned an unreadable answer: {e}"
-                ))
-            })?
-            .hosts;
+        let mut hosts = parse_hosts(&body).map_err(|e| {
+            Error::runtime(format!(
+                "Mackerel listing hosts returned an unreadable answer: {e}"
+            ))
+        })?;
         if let Some(cid) = custom_identifier {
             hosts.retain(|h| h.custom_identifier.as_deref() == Some(cid));
         }
@@ -293,7 +298,12 @@ impl<'a> Mackerel<'a> {
                 Ok(r) => r,
                 Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: bad request to {url}: {e}"))),
             };
-            match self.http.send("mackerel", req) {
+            // An organization's host list can be large; every other answer is small.
+            let limit = match path.starts_with("/api/v0/hosts?") {
+                true => 64 << 20,
+                false => http::BODY_LIMIT,
+            };
+            match self.http.send_with("mackerel", req, None, limit) {
                 Err(e) => Attempt::Retry(Error::runtime(format!("Mackerel {action} failed: {e}")), None),
                 Ok(r) if r.ok() => Attempt::Done(r.body),
                 Ok(r) => {
@@ -327,6 +337,15 @@ impl<'a> Mackerel<'a> {
 
 fn to_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::runtime(format!("encoding a Mackerel request: {e}")))
+}
+
+/// The hosts of a `GET /api/v0/hosts` answer.
+fn parse_hosts(body: &[u8]) -> Result<Vec<Host>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Hosts {
+        hosts: Vec<Host>,
+    }
+    serde_json::from_slice::<Hosts>(body).map(|h| h.hosts)
 }
 
 /// The message of `{"error":{"message":"…"}}` or `{"error":"…"}`; else a short raw excerpt.
@@ -373,6 +392,18 @@ mod tests {
             (0..100).map(|i| i..i + 1).collect::<Vec<_>>()
         );
         assert!(super::runs::<ServicePoint>(&[], 100).is_empty());
+    }
+
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "Mackerel answers",
+            &[
+                br#"{"hosts":[{"id":"h1","name":"n","displayName":"d","customIdentifier":"c","status":"working","meta":{"cw2mackerel":{"owner":"cloudfront"}},"roles":{"cdn":["edge"]},"createdAt":5}]}"#,
+                br#"{"error":{"message":"Service not found"}}"#,
+            ],
+            |b| parse_hosts(b).map_or(0, |h| h.len()) + message(b).len(),
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ mod error;
 mod fetch;
 #[forbid(unsafe_code)]
 mod files;
+#[cfg(test)]
+mod fuzz_tests;
 #[forbid(unsafe_code)]
 mod hosts;
 #[forbid(unsafe_code)]

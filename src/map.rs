@@ -22,14 +22,14 @@ pub struct Mapped {
     pub zero_filled: usize,
 }
 
-/// `data[i]` holds the points read for `plan.series[i]`; `read[b]` says whether batch `b` was
-/// read (an unread batch gives no points, and no zeros either). Points outside the window or
-/// not finite are dropped; a time given twice keeps the last value.
+/// `data[i]` holds the points read for `plan.series[i]`; `read[i]` says whether it was read
+/// (an unread series gives no points, and no zeros either). Points outside the window or not
+/// finite are dropped; a time given twice keeps the last value.
 pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>], read: &[bool]) -> Mapped {
     let mut out = Mapped::default();
-    for (batch, _) in plan.batches.iter().zip(read).filter(|(_, read)| **read) {
+    for batch in &plan.batches {
         let w = batch.window;
-        for &i in &batch.series {
+        for &i in batch.series.iter().filter(|&&i| read[i]) {
             let s = &plan.series[i];
             let mut points: Vec<(i64, f64)> = data[i]
                 .iter()
@@ -97,8 +97,12 @@ mod tests {
             vec![(w.start + 60, 5.0), (w.end, 99.0), (w.start - 60, 99.0)],
             vec![(w.start, 1.5), (w.start, 2.5), (w.start + 120, f64::NAN)],
         ];
-        let m = map(&p, &data, &[true]);
-        assert!(map(&p, &data, &[false]).points.is_empty());
+        let m = map(&p, &data, &[true, true]);
+        assert_eq!(
+            map(&p, &data, &[false, true]).points.len(),
+            1,
+            "only the rate"
+        );
         let sum: Vec<(i64, f64)> = m
             .points
             .iter()

@@ -16,7 +16,7 @@ use crate::error::{Error, Result, Secret};
 use crate::hosts::{HostJob, Hosts, Resolved};
 use crate::http::Http;
 use crate::jobs::{CloudFrontJob, Dest, Job, Series, Target};
-use crate::mackerel::Mackerel;
+use crate::mackerel::{self, Mackerel};
 use crate::presets::{cloudfront, namespace};
 use crate::record::Record;
 use crate::{clock, fetch, log, map, plan, post, state};
@@ -92,16 +92,20 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// One cycle over `lookback`, logged as one line: `<what> ok` with the counters at
-    /// `info`, or `<what> failed` with the reason first at `error`. Returns the fields too.
+    /// One cycle over `lookback`, done by `deadline` (no request or retry begins after it),
+    /// logged as one line: `<what> ok` with the counters at `info`, or `<what> failed` with
+    /// the reason first at `error`. Returns the fields too.
     pub fn cycle(
         &mut self,
         what: &str,
         lookback: Duration,
+        deadline: Instant,
     ) -> (Result<()>, Vec<(&'static str, Value)>) {
         let started = Instant::now();
         let mut summary = Summary::default();
+        self.http.set_deadline(Some(deadline));
         let mut result = self.pipeline(lookback, &mut summary);
+        self.http.set_deadline(None);
         if result.is_ok()
             && let Some(first) = summary.failed.first()
         {
@@ -404,9 +408,9 @@ fn print_points(points: &[map::Point]) {
 
 /// `run`: one cycle, with the state file.
 pub fn run(cfg: &Config) -> Result<()> {
-    let http = Http::new(cfg.timeout);
+    let http = cfg.http()?;
     Session::new(cfg, &http, Keep::Everything)
-        .cycle("run", cfg.lookback)
+        .cycle("run", cfg.lookback, Instant::now() + cfg.cycle_timeout)
         .0
 }
 
@@ -433,5 +437,8 @@ pub fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
     let region = ssm::arn_region(name)
         .or(cfg.aws.region.as_deref())
         .ok_or_else(|| Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN"))?;
-    ssm::get_parameter(aws, name, region)
+    let key = ssm::get_parameter(aws, name, region)?;
+    mackerel::check_key(key.expose())
+        .map_err(|e| Error::runtime(format!("the SSM parameter {name:?}: {e}")))?;
+    Ok(key)
 }

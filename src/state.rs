@@ -182,6 +182,18 @@ pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "state files",
+            &[br#"{"version":2,"config":"ab","completed":5,"interval_s":60,"ok":true,"pid":1,"posted":[{"dest":"service:cdn","name":"a.b","points":[[60,1.5]]}],"hosts_created":[["cid","id",5]]}"#],
+            |b| {
+                serde_json::from_slice::<State>(b)
+                    .map_or(0, |s| s.record().series().map(|(_, _, p)| p.len()).sum())
+            },
+        );
+    }
     use crate::map::Point;
 
     #[test]

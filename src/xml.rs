@@ -1,5 +1,7 @@
-//! A small element tree over quick-xml, enough to read AWS's XML answers by path
-//! (`DistributionList/Items/DistributionSummary`) without a serde model per API.
+//! AWS's XML answers over quick-xml: [`walk`] streams a document as open and close steps with
+//! the path to each element (for answers that can be large), and [`parse`] builds a small
+//! element tree from it, read by path (`DistributionList/Items/DistributionSummary`), without
+//! a serde model per API. Neither recurses on the input's depth, which is limited.
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -12,67 +14,107 @@ pub struct Element {
     pub children: Vec<Element>,
 }
 
-/// Parses a whole document and returns its root element. Any malformation, including a
-/// document cut short, is an error that says where.
-pub fn parse(bytes: &[u8]) -> Result<Element, String> {
+/// How deep a document may nest; AWS's answers use under a dozen levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// One step of [`walk`]: an element opens (the local names from the root down to it), or
+/// closes (the same, with the text directly inside it).
+pub enum Step<'a> {
+    Open(&'a [String]),
+    Close(&'a [String], &'a str),
+}
+
+/// Reads a whole document as a stream of [`Step`]s, building nothing: memory stays near the
+/// size of the body, and nesting deeper than [`MAX_DEPTH`] is an error, never a recursion. Any
+/// malformation, including a document cut short, is an error that says where.
+pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> Result<(), String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the XML is not UTF-8".to_string())?;
     let mut reader = Reader::from_str(text);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root = None;
+    let mut path: Vec<String> = Vec::new();
+    let mut texts: Vec<String> = Vec::new();
+    let mut roots = 0;
     loop {
         let event = reader
             .read_event()
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))?;
-        match event {
-            Event::Start(e) => stack.push(Element {
-                name: e.local_name().as_ref().to_string(),
-                ..Element::default()
-            }),
-            Event::Empty(e) => {
-                let el = Element {
-                    name: e.local_name().as_ref().to_string(),
-                    ..Element::default()
-                };
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
-            }
-            Event::End(_) => {
-                let el = stack.pop().ok_or("malformed XML: unexpected end tag")?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
-            }
+        let (open, close) = match &event {
+            Event::Start(e) => (Some(e.local_name().as_ref().to_string()), false),
+            Event::Empty(e) => (Some(e.local_name().as_ref().to_string()), true),
+            Event::End(_) => (None, true),
             Event::Text(t) => {
-                if let Some(el) = stack.last_mut() {
-                    el.text += &t.xml10_content();
+                if let Some(current) = texts.last_mut() {
+                    *current += &t.xml10_content();
                 }
+                continue;
             }
             Event::CData(t) => {
-                if let Some(el) = stack.last_mut() {
-                    el.text += &t;
+                if let Some(current) = texts.last_mut() {
+                    *current += t.as_ref();
                 }
+                continue;
             }
             Event::GeneralRef(r) => {
                 let c = match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
-                    _ => quick_xml::escape::resolve_predefined_entity(&r)
-                        .ok_or_else(|| format!("malformed XML: unknown entity &{};", &*r))?
+                    _ => quick_xml::escape::resolve_predefined_entity(r)
+                        .ok_or_else(|| format!("malformed XML: unknown entity &{};", &**r))?
                         .to_string(),
                 };
-                if let Some(el) = stack.last_mut() {
-                    el.text += &c;
+                if let Some(current) = texts.last_mut() {
+                    *current += &c;
                 }
+                continue;
             }
             Event::Eof => break,
-            _ => {}
+            _ => continue,
+        };
+        if let Some(name) = open {
+            if path.len() == MAX_DEPTH {
+                return Err(format!("the XML nests more than {MAX_DEPTH} levels deep"));
+            }
+            if path.is_empty() {
+                roots += 1;
+            }
+            path.push(name);
+            texts.push(String::new());
+            visit(Step::Open(&path))?;
+        }
+        if close {
+            let text = texts.pop().ok_or("malformed XML: unexpected end tag")?;
+            visit(Step::Close(&path, &text))?;
+            path.pop();
         }
     }
-    if !stack.is_empty() {
+    if !path.is_empty() {
         return Err("the XML document is cut short".into());
     }
+    if roots == 0 {
+        return Err("the answer holds no XML document".into());
+    }
+    Ok(())
+}
+
+/// Parses a whole document and returns its root element (the last, if there are several).
+pub fn parse(bytes: &[u8]) -> Result<Element, String> {
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root = None;
+    walk(bytes, &mut |step| {
+        match step {
+            Step::Open(path) => stack.push(Element {
+                name: path[path.len() - 1].clone(),
+                ..Element::default()
+            }),
+            Step::Close(_, text) => {
+                let mut el = stack.pop().ok_or("malformed XML: unexpected end tag")?;
+                el.text = text.to_string();
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+        }
+        Ok(())
+    })?;
     root.ok_or_else(|| "the answer holds no XML document".into())
 }
 
@@ -111,6 +153,22 @@ impl Element {
 mod tests {
     use super::*;
 
+    fn count(e: &Element) -> usize {
+        1 + e.text.len() + e.children.iter().map(count).sum::<usize>()
+    }
+
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "xml",
+            &[
+                b"<?xml version=\"1.0\"?><R xmlns=\"x\"><A><B>one &amp; &#233;</B><E/></A><C><![CDATA[<raw>]]></C></R>",
+                b"<ErrorResponse><Error><Code>Throttling</Code><Message>slow</Message></Error></ErrorResponse>",
+            ],
+            |b| parse(b).map_or(0, |e| count(&e)),
+        );
+    }
+
     #[test]
     fn paths_text_and_entities() {
         let doc = parse(
@@ -125,6 +183,16 @@ mod tests {
         assert_eq!(doc.text_at("C"), Some("<raw>"));
         assert!(doc.at("A/Z").is_none());
         assert_eq!(doc.all("Z/B").count(), 0);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursing() {
+        let deep = "<a>".repeat(200_000);
+        assert!(parse(deep.as_bytes()).unwrap_err().contains("64 levels"));
+        let ok = format!("{}{}", "<a>".repeat(64), "</a>".repeat(64));
+        assert!(parse(ok.as_bytes()).is_ok());
+        let over = format!("{}{}", "<a>".repeat(65), "</a>".repeat(65));
+        assert!(parse(over.as_bytes()).is_err());
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! which signs with the right credentials and sends.
 
 use super::credentials::{self, Provider, Source};
-use super::endpoint::Endpoints;
+use super::endpoint::{Endpoints, check_region};
 use super::request::{self, Call};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::Http;
 
 /// AWS settings from the environment, all checked before the first call.
@@ -26,9 +26,16 @@ impl Settings {
         };
         let endpoints = Endpoints::from_env(&var)?;
         let (credentials, profile_region) = credentials::detect(env)?;
-        let region = var("AWS_REGION")
-            .or_else(|| var("AWS_DEFAULT_REGION"))
-            .or(profile_region);
+        let region = match (var("AWS_REGION"), var("AWS_DEFAULT_REGION")) {
+            (Some(r), _) => Some(("AWS_REGION", r)),
+            (None, Some(r)) => Some(("AWS_DEFAULT_REGION", r)),
+            (None, None) => profile_region.map(|r| ("the profile's region", r)),
+        };
+        // A region goes into host names: nothing but a region may pass.
+        if let Some((from, r)) = &region {
+            check_region(r).map_err(|e| Error::config(format!("{from}: {e}")))?;
+        }
+        let region = region.map(|(_, r)| r);
         Ok(Settings {
             region,
             endpoints,
@@ -85,5 +92,13 @@ mod tests {
         .into();
         let s = Settings::from_env(&|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(s.region.as_deref(), Some("eu-west-1"));
+        let env: HashMap<&str, &str> = [
+            ("AWS_ACCESS_KEY_ID", "A"),
+            ("AWS_SECRET_ACCESS_KEY", "S"),
+            ("AWS_REGION", "us-east-1.evil.example@x/"),
+        ]
+        .into();
+        let e = Settings::from_env(&|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(e.to_string().starts_with("AWS_REGION: "), "{e}");
     }
 }

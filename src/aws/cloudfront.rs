@@ -32,6 +32,7 @@ const MAX_PAGES: usize = 10_000;
 pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribution>> {
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_PAGES {
         let mut path = format!("{API}/distribution?MaxItems={PAGE}");
         if let Some(m) = &marker {
@@ -48,6 +49,11 @@ pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribu
             .map_err(|e| Error::runtime(format!("{}: {e}", call.action)))?;
         out.extend(page);
         match next {
+            Some(m) if !seen.insert(m.clone()) => {
+                return Err(Error::runtime(format!(
+                    "CloudFront ListDistributions gave the NextMarker {m:?} twice; giving up"
+                )));
+            }
             Some(m) => marker = Some(m),
             None => return Ok(out),
         }
@@ -99,6 +105,7 @@ fn get<'a>(
         action,
         permission,
         role,
+        body_limit: crate::http::BODY_LIMIT,
     }
 }
 
@@ -144,6 +151,20 @@ fn parse_page(doc: &Element) -> Result<(Vec<Distribution>, Option<String>), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "ListDistributions",
+            &[br#"<DistributionList><NextMarker>E2</NextMarker><IsTruncated>true</IsTruncated><Items><DistributionSummary><Id>E1</Id><ARN>arn:aws:cloudfront::1:distribution/E1</ARN><Aliases><Items><CNAME>www.example.com</CNAME></Items></Aliases><Origins><Items><Origin><Id>o</Id></Origin></Items></Origins><Comment>c</Comment><Enabled>true</Enabled></DistributionSummary></Items></DistributionList>"#],
+            |b| {
+                crate::xml::parse(b)
+                    .ok()
+                    .and_then(|d| parse_page(&d).ok())
+                    .map_or(0, |(page, _)| page.len())
+            },
+        );
+    }
 
     #[test]
     fn reads_a_page() {

@@ -1,5 +1,6 @@
 //! CloudWatch over the query protocol: GetMetricData (up to 500 queries per call, answers
-//! read with their CloudWatch timestamps) and ListMetrics (every page).
+//! streamed, not built into a tree, since they can be tens of MB; each result keeps its
+//! CloudWatch timestamps and its StatusCode) and ListMetrics (every page).
 
 use super::client::Aws;
 use super::endpoint::Service;
@@ -7,6 +8,7 @@ use super::keys::Role;
 use super::request::Call;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::xml::Step;
 
 /// One MetricStat query. `id` must start with a lower-case letter and be unique in the call.
 pub struct Query<'a> {
@@ -20,9 +22,19 @@ pub struct Query<'a> {
 
 #[derive(Debug, PartialEq)]
 pub struct Page {
-    /// Per query id: (timestamp, value) pairs.
-    pub results: Vec<(String, Vec<(i64, f64)>)>,
+    pub results: Vec<QueryResult>,
     pub next_token: Option<String>,
+}
+
+/// One query's part of a page.
+#[derive(Debug, Default, PartialEq)]
+pub struct QueryResult {
+    pub id: String,
+    /// `Complete`, `PartialData` (more with the NextToken), `InternalError` (retry, with the
+    /// NextToken if there is one) or `Forbidden` (CloudWatch's StatusCode; absent: Complete).
+    pub status: String,
+    /// (timestamp, value) pairs.
+    pub points: Vec<(i64, f64)>,
 }
 
 /// One GetMetricData call over `[start, end)`.
@@ -62,7 +74,7 @@ pub fn get_metric_data(
         params.push((format!("{m}.MetricStat.Stat"), q.stat.into()));
         params.push((format!("{m}.ReturnData"), "true".into()));
     }
-    let call = Call::query(
+    let mut call = Call::query(
         Service::CloudWatch,
         region,
         role,
@@ -70,8 +82,15 @@ pub fn get_metric_data(
         "CloudWatch GetMetricData",
         "cloudwatch:GetMetricData",
     );
+    // 500 queries of a day at one-minute periods are some 60 MB of XML, read as a stream.
+    call.body_limit = 64 << 20;
     let body = aws.call(&call)?;
-    parse(&call.xml(&body)?).map_err(|e| Error::runtime(format!("{}: {e}", call.action)))
+    parse(&body).map_err(|e| {
+        Error::runtime(format!(
+            "{} returned an unreadable answer: {e}",
+            call.action
+        ))
+    })
 }
 
 /// The dimension sets of `metric` in `namespace` with data in the last three hours (every
@@ -85,6 +104,7 @@ pub fn list_metrics(
 ) -> Result<Vec<Vec<(String, String)>>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..10_000 {
         let mut params: Vec<(String, String)> = vec![
             ("Action".into(), "ListMetrics".into()),
@@ -125,6 +145,11 @@ pub fn list_metrics(
             );
         }
         match result.text_at("NextToken").filter(|t| !t.is_empty()) {
+            Some(t) if !seen.insert(t.to_string()) => {
+                return Err(Error::runtime(format!(
+                    "CloudWatch ListMetrics gave the NextToken {t:?} twice; giving up"
+                )));
+            }
             Some(t) => token = Some(t.to_string()),
             None => return Ok(out),
         }
@@ -134,52 +159,80 @@ pub fn list_metrics(
     ))
 }
 
-fn parse(doc: &crate::xml::Element) -> Result<Page, String> {
-    let result = doc
-        .at("GetMetricDataResult")
-        .ok_or_else(|| format!("expected GetMetricDataResult in <{}>", doc.name))?;
-    let mut results = Vec::new();
-    for r in result.all("MetricDataResults/member") {
-        let id = r.text_at("Id").unwrap_or_default().to_string();
-        match r.text_at("StatusCode").unwrap_or("Complete") {
-            "Complete" | "PartialData" => {}
-            "Forbidden" => {
-                return Err(format!(
-                    "query {id} was forbidden: check cloudwatch:GetMetricData on the account that owns the metric"
-                ));
+/// Reads a GetMetricData answer as it streams: `…Response/GetMetricDataResult/
+/// MetricDataResults/member` with `Id`, `StatusCode`, `Timestamps/member`, `Values/member`,
+/// and `NextToken`.
+fn parse(body: &[u8]) -> Result<Page, String> {
+    const RESULT: [&str; 3] = ["GetMetricDataResult", "MetricDataResults", "member"];
+    let mut page = Page {
+        results: Vec::new(),
+        next_token: None,
+    };
+    let mut current: Option<(QueryResult, Vec<i64>, Vec<f64>)> = None;
+    let mut seen_result = false;
+    crate::xml::walk(body, &mut |step| {
+        match step {
+            Step::Open(path) => {
+                if path.len() == 2 && path[1] == "GetMetricDataResult" {
+                    seen_result = true;
+                }
+                if path.len() == 4 && path[1..] == RESULT {
+                    current = Some(Default::default());
+                }
             }
-            other => return Err(format!("query {id} ended with status {other}")),
+            Step::Close(path, text) => {
+                let text = text.trim();
+                let at = |tail: &[&str]| {
+                    path.len() == 4 + tail.len() && path[1..4] == RESULT && path[4..] == *tail
+                };
+                if let Some((result, times, values)) = current.as_mut() {
+                    if at(&["Id"]) {
+                        result.id = text.to_string();
+                    } else if at(&["StatusCode"]) {
+                        result.status = text.to_string();
+                    } else if at(&["Timestamps", "member"]) {
+                        times.push(
+                            clock::parse_iso8601(text)
+                                .ok_or_else(|| format!("bad timestamp {text:?}"))?,
+                        );
+                    } else if at(&["Values", "member"]) {
+                        values.push(
+                            text.parse::<f64>()
+                                .map_err(|_| format!("bad value {text:?}"))?,
+                        );
+                    }
+                }
+                if path.len() == 4 && path[1..] == RESULT {
+                    let Some((mut result, times, values)) = current.take() else {
+                        return Ok(());
+                    };
+                    if times.len() != values.len() {
+                        return Err(format!(
+                            "query {} has unequal numbers of timestamps and values",
+                            result.id
+                        ));
+                    }
+                    if result.status.is_empty() {
+                        result.status = "Complete".into();
+                    }
+                    result.points = times.into_iter().zip(values).collect();
+                    page.results.push(result);
+                }
+                if path.len() == 3
+                    && path[1] == "GetMetricDataResult"
+                    && path[2] == "NextToken"
+                    && !text.is_empty()
+                {
+                    page.next_token = Some(text.to_string());
+                }
+            }
         }
-        let times = r.all("Timestamps/member").map(|t| {
-            clock::parse_iso8601(&t.text).ok_or_else(|| format!("bad timestamp {:?}", t.text))
-        });
-        let values = r.all("Values/member").map(|v| {
-            v.text
-                .trim()
-                .parse::<f64>()
-                .map_err(|_| format!("bad value {:?}", v.text))
-        });
-        let points = times
-            .zip(values)
-            .map(|(t, v)| Ok((t?, v?)))
-            .collect::<Result<Vec<_>, String>>()?;
-        if points.len() != r.all("Timestamps/member").count()
-            || points.len() != r.all("Values/member").count()
-        {
-            return Err(format!(
-                "query {id} has unequal numbers of timestamps and values"
-            ));
-        }
-        results.push((id, points));
+        Ok(())
+    })?;
+    if !seen_result {
+        return Err("expected GetMetricDataResult".into());
     }
-    let next_token = result
-        .text_at("NextToken")
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    Ok(Page {
-        results,
-        next_token,
-    })
+    Ok(page)
 }
 
 #[cfg(test)]
@@ -187,8 +240,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "GetMetricData",
+            &[br#"<GetMetricDataResponse><GetMetricDataResult><MetricDataResults><member><Id>q0</Id><Timestamps><member>2026-11-25T01:01:00Z</member><member>2026-11-25T01:02:00.000Z</member></Timestamps><Values><member>1.0</member><member>2.5</member></Values><StatusCode>PartialData</StatusCode></member><member><Id>q1</Id><Timestamps/><Values/><StatusCode>InternalError</StatusCode></member></MetricDataResults><NextToken>tok</NextToken></GetMetricDataResult></GetMetricDataResponse>"#],
+            |b| parse(b).map_or(0, |p| p.results.iter().map(|r| 1 + r.points.len()).sum()),
+        );
+    }
+
+    #[test]
     fn reads_results_and_next_token() {
-        let doc = crate::xml::parse(br#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">
+        let doc = br#"<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/">
   <GetMetricDataResult>
     <MetricDataResults>
       <member><Id>q0</Id><Label>Requests</Label>
@@ -199,14 +261,23 @@ mod tests {
     <NextToken>tok</NextToken><Messages/>
   </GetMetricDataResult>
   <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>
-</GetMetricDataResponse>"#).unwrap();
-        let page = parse(&doc).unwrap();
+</GetMetricDataResponse>"#;
+        let page = parse(doc).unwrap();
         assert_eq!(page.next_token.as_deref(), Some("tok"));
+        let r = &page.results[0];
         assert_eq!(
-            page.results[0],
-            ("q0".into(), vec![(1795568460, 1.0), (1795568520, 2.5)])
+            (r.id.as_str(), r.status.as_str(), r.points.as_slice()),
+            (
+                "q0",
+                "PartialData",
+                &[(1795568460, 1.0), (1795568520, 2.5)][..]
+            )
         );
-        assert_eq!(page.results[1], ("q1".into(), vec![]));
+        let r = &page.results[1];
+        assert_eq!(
+            (r.id.as_str(), r.status.as_str(), r.points.len()),
+            ("q1", "Complete", 0)
+        );
     }
 
     #[test]
@@ -214,14 +285,13 @@ mod tests {
         let bad = [
             "<R><GetMetricDataResult><MetricDataResults><member><Id>q0</Id><Timestamps><member>x</member></Timestamps><Values><member>1</member></Values></member></MetricDataResults></GetMetricDataResult></R>",
             "<R><GetMetricDataResult><MetricDataResults><member><Id>q0</Id><Timestamps><member>2026-11-25T01:01:00Z</member></Timestamps><Values/></member></MetricDataResults></GetMetricDataResult></R>",
-            "<R><GetMetricDataResult><MetricDataResults><member><Id>q0</Id><StatusCode>Forbidden</StatusCode></member></MetricDataResults></GetMetricDataResult></R>",
             "<R><Other/></R>",
+            "<R><GetMetricDataResult><MetricDataResults><member><Id>q0</Id>",
         ];
         for b in bad {
-            assert!(
-                parse(&crate::xml::parse(b.as_bytes()).unwrap()).is_err(),
-                "{b}"
-            );
+            assert!(parse(b.as_bytes()).is_err(), "{b}");
         }
+        let forbidden = parse(b"<R><GetMetricDataResult><MetricDataResults><member><Id>q0</Id><StatusCode>Forbidden</StatusCode></member></MetricDataResults></GetMetricDataResult></R>").unwrap();
+        assert_eq!(forbidden.results[0].status, "Forbidden");
     }
 }

@@ -119,6 +119,13 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
 
     if let Some(p) = &profile {
         let name = profile_name.as_deref().unwrap_or("default");
+        for key in ["aws_access_key_id", "aws_secret_access_key", "role_arn"] {
+            if p.get(key).is_some_and(|v| v.is_empty()) {
+                return Err(Error::config(format!(
+                    "profile {name:?} has an empty {key}; give it a value or remove the line"
+                )));
+            }
+        }
         if let (Some(id), Some(secret)) =
             (p.get("aws_access_key_id"), p.get("aws_secret_access_key"))
         {
@@ -297,7 +304,8 @@ impl<'a> Provider<'a> {
                     Error::runtime(format!("reading the web identity token {}: {e}", token_file.display()))
                 })?;
                 let endpoint = self.endpoints.url(Service::Sts, self.region);
-                sts::assume_role_with_web_identity(self.http, &endpoint, role_arn, session_name, token.trim())
+                let token = Secret::new(token.trim());
+                sts::assume_role_with_web_identity(self.http, &endpoint, role_arn, session_name, token.expose())
             }
             Source::Container { url, token, token_file } => {
                 metadata::container(self.http, url, token.as_ref(), token_file.as_ref())

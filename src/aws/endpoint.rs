@@ -107,6 +107,21 @@ impl Endpoints {
         })
     }
 
+    /// Every endpoint the environment sets, with the variable that set it.
+    pub fn configured(&self) -> Vec<(String, &str)> {
+        let mut out: Vec<(String, &str)> = self
+            .services
+            .iter()
+            .map(|(s, u)| (format!("AWS_ENDPOINT_URL_{}", s.env_suffix()), u.as_str()))
+            .collect();
+        out.extend(
+            self.global
+                .as_deref()
+                .map(|u| ("AWS_ENDPOINT_URL".into(), u)),
+        );
+        out
+    }
+
     /// The base URL (no trailing slash) for `service` in `region`.
     pub fn url(&self, service: Service, region: &str) -> String {
         self.services
@@ -115,6 +130,19 @@ impl Endpoints {
             .map(|(_, u)| u.clone())
             .or_else(|| self.global.clone())
             .unwrap_or_else(|| service.default_endpoint(region))
+    }
+}
+
+/// AWS region names: lower-case words and digits joined by dashes, at least three parts
+/// (`eu-west-1`, `us-gov-west-1`). A region goes into host names, so nothing else may pass.
+pub fn check_region(r: &str) -> Result<(), String> {
+    let ok = r.split('-').count() >= 3
+        && r.split('-').all(|p| !p.is_empty())
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match ok {
+        true => Ok(()),
+        false => Err(format!("{r:?} is not an AWS region like eu-west-1")),
     }
 }
 

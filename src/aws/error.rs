@@ -130,6 +130,21 @@ impl ApiError {
 mod tests {
     use super::*;
 
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "AWS errors",
+            &[
+                b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>no</Message></Error></ErrorResponse>",
+                br#"{"__type":"com.amazonaws.ssm#ParameterNotFound","message":"gone"}"#,
+            ],
+            |b| {
+                let e = parse(&reply(400, &String::from_utf8_lossy(b)));
+                e.code.len() + e.message.len()
+            },
+        );
+    }
+
     fn reply(status: u16, body: &str) -> Reply {
         Reply {
             status,

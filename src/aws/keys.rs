@@ -72,6 +72,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "container credentials",
+            &[br#"{"AccessKeyId":"A","SecretAccessKey":"S","Token":"T","Expiration":"2026-11-25T01:02:00Z","Code":"Success"}"#],
+            |b| from_json(b).map_or(0, |c| c.access_key_id.len()),
+        );
+    }
+
+    #[test]
     fn json_credentials() {
         let c = from_json(br#"{"AccessKeyId":"A","SecretAccessKey":"SECRETVALUE","Token":"T","Expiration":"2026-11-25T01:02:00Z"}"#).unwrap();
         assert_eq!(c.expires, Some(1795568520));

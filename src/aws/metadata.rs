@@ -97,7 +97,7 @@ pub fn container(
             Ok(r) => r,
             Err(e) => return http::Attempt::Fail(Error::runtime(format!("{what}: {e}"))),
         };
-        match http.send("credentials", req) {
+        match http.send(http::CREDENTIALS, req) {
             Err(e) => http::Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
             Ok(r) if r.ok() => http::Attempt::Done(r.body),
             Ok(r) => {
@@ -121,7 +121,7 @@ pub fn container(
 /// The instance role's credentials, through an IMDSv2 session token.
 pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
     let send = |req: ::http::Request<Vec<u8>>| -> Result<Vec<u8>, String> {
-        let r = http.send_with_timeout("credentials", req, Some(IMDS_TIMEOUT))?;
+        let r = http.send_with(http::CREDENTIALS, req, Some(IMDS_TIMEOUT), http::BODY_LIMIT)?;
         if r.ok() {
             Ok(r.body)
         } else {

@@ -81,6 +81,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "profiles",
+            &[b"[default]\nregion = eu-west-1\n# c\n[profile work]\naws_access_key_id = A\nrole_arn=arn:aws:iam::1:role/r\n"],
+            |b| {
+                let text = String::from_utf8_lossy(b);
+                ini_section(&text, "profile work").map_or(0, |p| p.len())
+            },
+        );
+    }
+
+    #[test]
     fn sections_keys_and_comments() {
         let text = "[default]\nregion = eu-west-1\n# c\n; c\n[profile  work]\nAWS_Access_Key_Id=A\nx = a = b\n";
         assert_eq!(ini_section(text, "default").unwrap()["region"], "eu-west-1");

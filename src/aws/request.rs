@@ -25,6 +25,8 @@ pub struct Call<'a> {
     pub permission: &'static str,
     /// Sign with this role's credentials (assumed through STS) instead of the chain's.
     pub role: Option<&'a Role>,
+    /// The largest answer read; [`http::BODY_LIMIT`] but for calls known to answer more.
+    pub body_limit: u64,
 }
 
 impl<'a> Call<'a> {
@@ -50,6 +52,7 @@ impl<'a> Call<'a> {
             action,
             permission,
             role,
+            body_limit: http::BODY_LIMIT,
         }
     }
 
@@ -76,6 +79,7 @@ impl<'a> Call<'a> {
             action,
             permission,
             role,
+            body_limit: http::BODY_LIMIT,
         }
     }
 
@@ -132,7 +136,7 @@ pub fn send(
         ) {
             return Attempt::Fail(Error::runtime(format!("{}: {e}", call.action)));
         }
-        match http.send(call.service.name(), req) {
+        match http.send_with(call.service.name(), req, None, call.body_limit) {
             Err(e) => Attempt::Retry(Error::runtime(format!("{} failed: {e}", call.action)), None),
             Ok(r) if r.ok() => Attempt::Done(r.body),
             Ok(r) => {

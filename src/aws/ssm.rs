@@ -2,15 +2,16 @@
 //! SecureString) instead of keeping it in a plain environment variable.
 
 use super::client::Aws;
-use super::endpoint::Service;
+use super::endpoint::{Service, check_region};
 use super::request::Call;
 use crate::error::{Error, Result, Secret};
 
-/// The region of a parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`).
+/// The region of a parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`), if it names
+/// one that is a region (it goes into a host name).
 pub fn arn_region(name: &str) -> Option<&str> {
     let mut parts = name.strip_prefix("arn:")?.split(':');
     let (_partition, service, region) = (parts.next()?, parts.next()?, parts.next()?);
-    (service == "ssm" && !region.is_empty()).then_some(region)
+    (service == "ssm" && check_region(region).is_ok()).then_some(region)
 }
 
 pub fn get_parameter(aws: &Aws, name: &str, region: &str) -> Result<Secret> {
@@ -51,5 +52,6 @@ mod tests {
         );
         assert_eq!(arn_region("/mackerel/apikey"), None);
         assert_eq!(arn_region("arn:aws:s3:::bucket"), None);
+        assert_eq!(arn_region("arn:aws:ssm:x@evil/:1:parameter/k"), None);
     }
 }

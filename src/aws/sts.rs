@@ -118,6 +118,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "STS credentials",
+            &[b"<AssumeRoleResponse><AssumeRoleResult><Credentials><SessionToken>T</SessionToken><SecretAccessKey>S</SecretAccessKey><Expiration>2026-11-25T01:02:00Z</Expiration><AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleResult></AssumeRoleResponse>"],
+            |b| parse_credentials(b, "AssumeRoleResult").map_or(0, |c| c.access_key_id.len()),
+        );
+    }
+
+    #[test]
     fn reads_sts_credentials() {
         let body = br#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
           <AssumeRoleWithWebIdentityResult><Credentials><SessionToken>TOK</SessionToken>

@@ -21,6 +21,7 @@ pub fn tagged_arns(
         .collect();
     let mut arns = Vec::new();
     let mut token = String::new();
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..10_000 {
         let mut body = json!({"TagFilters": filters, "ResourcesPerPage": 100});
         if !token.is_empty() {
@@ -51,6 +52,11 @@ pub fn tagged_arns(
             }
         }
         match answer["PaginationToken"].as_str().filter(|t| !t.is_empty()) {
+            Some(t) if !seen.insert(t.to_string()) => {
+                return Err(Error::runtime(format!(
+                    "Tagging GetResources gave the PaginationToken {t:?} twice; giving up"
+                )));
+            }
             Some(t) => token = t.to_string(),
             None => return Ok(arns),
         }

@@ -40,11 +40,13 @@ pub fn parse(args: &[String]) -> Result<Args> {
                     )));
                 };
                 let value = match inline {
-                    Some(v) => v,
-                    None => args.next().cloned().ok_or_else(|| {
-                        Error::config(format!("--{name} needs a value: --{name} {}", s.value))
-                    })?,
+                    Some(v) => Some(v),
+                    None => args.next().cloned(),
                 };
+                // An empty value is a mistake, not "unset": `--apikey=` must not send "".
+                let value = value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                    Error::config(format!("--{name} needs a value: --{name} {}", s.value))
+                })?;
                 out.options.push((s, value));
             }
             a if a.starts_with('-') && a.len() > 1 => {
@@ -65,6 +67,21 @@ pub fn parse(args: &[String]) -> Result<Args> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "arguments",
+            &[b"run --lookback 5m --tag=a=b --dry-run"],
+            |b| {
+                let args: Vec<String> = String::from_utf8_lossy(b)
+                    .split(' ')
+                    .map(str::to_string)
+                    .collect();
+                parse(&args).map_or(0, |a| a.options.len())
+            },
+        );
+    }
+
     fn parse_strs(args: &[&str]) -> Result<Args> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
@@ -82,6 +99,8 @@ mod tests {
         assert_eq!(opts, [("lookback", "5m"), ("service", "web")]);
         assert!(parse_strs(&["run", "--bogus"]).is_err());
         assert!(parse_strs(&["run", "--service"]).is_err());
+        assert!(parse_strs(&["run", "--apikey="]).is_err());
+        assert!(parse_strs(&["run", "--apikey", " "]).is_err());
         assert!(parse_strs(&["run", "-x"]).is_err());
         assert!(parse_strs(&["run", "list"]).is_err());
         assert!(

@@ -2,7 +2,7 @@
 //! file: `CW2MACKEREL_SERVICE`, `MODE`, `ROLES`, `RETIRE_GONE`, `DISTRIBUTIONS`, `TAG`,
 //! `METRICS` and `LABEL`, checked with the same checks a file's job passes.
 
-use super::lookup::{Given, Lookup};
+use super::lookup::{self, Given, Lookup};
 use super::settings::{self, Setting};
 use crate::error::{Error, Result};
 use crate::jobs::cloudfront::{Group, Label};
@@ -65,11 +65,8 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
     };
     let retire = lookup.get(&settings::RETIRE_GONE);
     let retire_gone = match &retire {
-        Some(g) => match g.value.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            v => return Err(g.error(format!("{v:?} is not true or false"))),
-        },
+        Some(g) => lookup::parse_bool(&g.value)
+            .ok_or_else(|| g.error(format!("{:?} is not true or false", g.value.trim())))?,
         None => false,
     };
     let host_only: Vec<&str> = [&roles, &retire]

@@ -72,3 +72,12 @@ impl Lookup<'_> {
         Ok((d, given))
     }
 }
+
+/// `true`/`false` (and `1`/`0`, `yes`/`no`).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}

@@ -16,7 +16,7 @@ use crate::clock::format_duration;
 use crate::config::Config;
 use crate::error::{Error, Result, Secret};
 use crate::jobs::{self, Job, Target};
-use crate::{files, http, log};
+use crate::{files, http, log, mackerel};
 use lookup::Lookup;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -126,12 +126,23 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     let has_hosts = jobs.iter().any(|j| matches!(j.target(), Target::Host(_)));
     let needs_key = posts || (command == Command::List && has_hosts);
 
-    let apikey = lookup
-        .get(&settings::APIKEY)
-        .map(|g| Secret::new(g.value.trim()));
+    let apikey = match lookup.get(&settings::APIKEY) {
+        Some(g) => {
+            mackerel::check_key(g.value.trim()).map_err(|e| g.error(e))?;
+            Some(Secret::new(g.value.trim()))
+        }
+        None => None,
+    };
     let apikey_ssm = lookup
         .get(&settings::APIKEY_SSM)
         .map(|g| g.value.trim().to_string());
+    if let Some(arn) = apikey_ssm.as_deref().filter(|n| n.starts_with("arn:"))
+        && aws::ssm::arn_region(arn).is_none()
+    {
+        return Err(Error::config(format!(
+            "MACKEREL_APIKEY_SSM: {arn:?} is not an SSM parameter ARN like arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"
+        )));
+    }
     if apikey.is_some() && apikey_ssm.is_some() {
         return Err(Error::config(
             "both an API key (MACKEREL_APIKEY or --apikey) and MACKEREL_APIKEY_SSM are set; keep one of them",
@@ -197,8 +208,40 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
         return Err(from.error("must be between 1s and 10m"));
     }
+    // By default a cycle ends before the next one is due: a tenth of the interval, at most 5s,
+    // is left over.
+    let cycle_timeout = match lookup.get(&settings::CYCLE_TIMEOUT) {
+        Some(_) => {
+            let (d, from) = lookup.duration(&settings::CYCLE_TIMEOUT)?;
+            if d < Duration::from_secs(1) || d > MAX_REACH {
+                return Err(from.error("must be between 1s and 24h"));
+            }
+            d
+        }
+        None => interval - (interval / 10).min(Duration::from_secs(5)),
+    };
+    let allow_http = {
+        let g = lookup.or_default(&settings::ALLOW_HTTP);
+        lookup::parse_bool(&g.value)
+            .ok_or_else(|| g.error(format!("{:?} is not true or false", g.value)))?
+    };
+    let plain = |name: &str, url: &str| match allow_http || !plain_http_elsewhere(url) {
+        true => Ok(()),
+        false => Err(Error::config(format!(
+            "{name}: {url:?} is plain http to another machine, which would carry the {} in clear; use https, or set CW2MACKEREL_ALLOW_HTTP=true if the network is yours",
+            match name.starts_with("AWS") {
+                true => "request signatures",
+                false => "API key",
+            }
+        ))),
+    };
+    plain(&lookup.or_default(&settings::APIBASE).from, &apibase)?;
+    let proxy = proxy(lookup.env)?;
 
     let aws = aws::Settings::from_env(lookup.env)?;
+    for (name, url) in aws.endpoints.configured() {
+        plain(&name, url)?;
+    }
     if command != Command::Check && matches!(aws.credentials, Source::Missing) {
         return Err(Error::config(aws::credentials::MISSING));
     }
@@ -221,6 +264,8 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
         lookback,
         delay,
         timeout,
+        cycle_timeout,
+        proxy,
         interval,
         max_failures,
         backfill,
@@ -247,4 +292,47 @@ fn file_jobs(lookup: &Lookup, path: &str) -> Result<(Vec<Job>, Duration)> {
         .map_err(|e| Error::config(format!("reading {path}: {e}")))?;
     let file = jobs::file::parse(&text).map_err(|e| Error::config(format!("{path}: {e}")))?;
     Ok((file.jobs, file.discovery_ttl))
+}
+
+/// Whether `url` is plain http to a host other than this machine.
+fn plain_http_elsewhere(url: &str) -> bool {
+    let Ok(uri) = url.parse::<::http::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    uri.scheme_str() == Some("http") && !loopback
+}
+
+/// `HTTPS_PROXY` (or `https_proxy`) with `NO_PROXY` (or `no_proxy`), checked.
+fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<http::Proxy>> {
+    let var = |names: [&str; 2]| {
+        names.iter().find_map(|n| {
+            env(n)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (n.to_string(), v))
+        })
+    };
+    let Some((name, url)) = var(["HTTPS_PROXY", "https_proxy"]) else {
+        return Ok(None);
+    };
+    let no_proxy = var(["NO_PROXY", "no_proxy"])
+        .map(|(_, v)| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let proxy = http::Proxy {
+        url: url.trim().to_string(),
+        no_proxy,
+    };
+    http::Http::with_proxy(Duration::from_secs(1), Some(&proxy))
+        .map_err(|e| Error::config(format!("{name}: {e}")))?;
+    Ok(Some(proxy))
 }

@@ -132,6 +132,22 @@ pub static TIMEOUT: Setting = Setting {
     help: "limit for each HTTP request",
 };
 
+pub static CYCLE_TIMEOUT: Setting = Setting {
+    flag: "cycle-timeout",
+    envs: &["CW2MACKEREL_CYCLE_TIMEOUT"],
+    value: "DURATION",
+    default: "",
+    help: "limit for a whole cycle, retries and waits included (default: the interval less a tenth of it, at most 5s less; a Lambda invocation also ends 2s before its deadline)",
+};
+
+pub static ALLOW_HTTP: Setting = Setting {
+    flag: "allow-http",
+    envs: &["CW2MACKEREL_ALLOW_HTTP"],
+    value: "BOOL",
+    default: "false",
+    help: "allow a plain-http MACKEREL_APIBASE or AWS_ENDPOINT_URL* to a host other than this machine (the key or signatures then travel in clear)",
+};
+
 pub static INTERVAL: Setting = Setting {
     flag: "interval",
     envs: &["CW2MACKEREL_INTERVAL"],
@@ -197,12 +213,14 @@ pub static ALL: &[&Setting] = &[
     &LOOKBACK,
     &DELAY,
     &TIMEOUT,
+    &CYCLE_TIMEOUT,
     &INTERVAL,
     &BACKFILL,
     &MAX_FAILURES,
     &STATE_FILE,
     &LOG,
     &LOG_FORMAT,
+    &ALLOW_HTTP,
 ];
 
 /// The setting of `--flag`.
@@ -246,6 +264,7 @@ Options (each has an environment variable; the option wins):
 AWS credentials, region and endpoints come from the standard AWS variables and files:
 AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_PROFILE, the ECS container endpoint,
 EC2 instance metadata; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> redirect endpoints.
+HTTPS_PROXY (with NO_PROXY) sends AWS and Mackerel requests through a proxy.
 ";
     out
 }

@@ -55,16 +55,9 @@ pub fn dedup(list: Vec<String>) -> Vec<String> {
     out
 }
 
-/// AWS regions: lower-case words and digits joined by at least two dashes (`eu-west-1`).
+/// AWS regions, as the AWS layer checks them.
 pub fn region(r: &str) -> Result<(), String> {
-    let ok = r.split('-').count() >= 3
-        && r.split('-').all(|p| !p.is_empty())
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    match ok {
-        true => Ok(()),
-        false => Err(format!("{r:?} is not an AWS region like eu-west-1")),
-    }
+    crate::aws::endpoint::check_region(r)
 }
 
 /// Statistics GetMetricData takes that cw2mackerel accepts: the five basic ones and `pNN`.
@@ -73,11 +66,17 @@ pub fn stat(s: &str) -> Result<(), String> {
     if BASIC.contains(&s) {
         return Ok(());
     }
-    if let Some(n) = s.strip_prefix('p')
-        && n.parse::<f64>().is_ok_and(|v| (0.0..=100.0).contains(&v))
-        && !n.starts_with(['+', '-'])
-    {
-        return Ok(());
+    // pNN or pNN.N…: a percentile from 0 to 100, in plain digits.
+    if let Some(n) = s.strip_prefix('p') {
+        let (whole, frac) = n.split_once('.').unwrap_or((n, "0"));
+        let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+        if digits(whole)
+            && digits(frac)
+            && whole.len() <= 3
+            && n.parse::<f64>().is_ok_and(|v| v <= 100.0)
+        {
+            return Ok(());
+        }
     }
     Err(format!(
         "unknown statistic {s:?} (use Sum, Average, Minimum, Maximum, SampleCount or pNN like p99)"
@@ -95,6 +94,28 @@ pub fn role_arn(arn: &str) -> Result<(), String> {
             "{arn:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/name"
         )),
     }
+}
+
+/// The literal text of a metric name template: what Mackerel allows in metric names,
+/// `[a-zA-Z0-9._-]` (placeholders are made safe when filled), without two dots in a row or a
+/// dot at either end.
+pub fn metric_name_text(template: &str, literals: &[&str]) -> Result<(), String> {
+    for text in literals {
+        if let Some(c) = text
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return Err(format!(
+                "{template:?} has {c:?}, which Mackerel metric names cannot hold (letters, digits, '.', '_' and '-' only)"
+            ));
+        }
+    }
+    if template.contains("..") || template.starts_with('.') || template.ends_with('.') {
+        return Err(format!(
+            "{template:?} would make a metric name with an empty part between dots"
+        ));
+    }
+    Ok(())
 }
 
 /// A tag filter's key: anything but empty.
@@ -127,8 +148,12 @@ mod tests {
         for bad in ["Tokyo", "mars-1", "eu--1", "us-east-1@x"] {
             assert!(region(bad).is_err(), "{bad}");
         }
-        assert!(stat("p99").is_ok() && stat("p99.9").is_ok() && stat("SampleCount").is_ok());
-        for bad in ["avg", "p", "p101", "P99", "sum", "p-1"] {
+        for good in ["p99", "p99.9", "p0", "p100", "p50.25", "SampleCount"] {
+            assert!(stat(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "avg", "p", "p101", "P99", "sum", "p-1", "p1e1", "p+5", "p.5", "p5.", "pinf", "p0100",
+        ] {
             assert!(stat(bad).is_err(), "{bad}");
         }
         assert!(role_arn("arn:aws:iam::123456789012:role/r").is_ok());

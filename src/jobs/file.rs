@@ -249,10 +249,10 @@ fn metrics_job(job: JobDoc, at: &At) -> Result<Job, String> {
             nil_to_zero: m.nil_to_zero,
         });
     }
-    let name_template = job
+    let template_text = job
         .name_template
         .ok_or_else(|| at.err("name_template", "is required"))?;
-    let name_template = Template::parse(&name_template).map_err(|e| at.err("name_template", e))?;
+    let name_template = Template::parse(&template_text).map_err(|e| at.err("name_template", e))?;
     let known = |v: &str| {
         ["metric", "stat", "region"].contains(&v) || dimensions.iter().any(|(k, _)| k == v)
     };
@@ -266,6 +266,8 @@ fn metrics_job(job: JobDoc, at: &At) -> Result<Job, String> {
         }
     };
     check_vars(&name_template, "name_template")?;
+    let literals: Vec<&str> = name_template.literals().collect();
+    check::metric_name_text(&template_text, &literals).map_err(|e| at.err("name_template", e))?;
     let target = target(job.target, at, true)?;
     if let Target::Host(h) = &target {
         for (field, t) in [

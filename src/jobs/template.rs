@@ -61,6 +61,14 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The literal text between the placeholders.
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Text(t) => Some(t.as_str()),
+            Part::Var(_) => None,
+        })
+    }
+
     pub fn vars(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
             Part::Var(v) => Some(v.as_str()),
@@ -69,7 +77,8 @@ impl Template {
     }
 
     /// Fills the placeholders; with `safe`, every value's characters outside
-    /// `[a-zA-Z0-9_-]` become `_` (a dot would split a Mackerel graph).
+    /// `[a-zA-Z0-9_-]` become `_` (a dot would split a Mackerel graph), and an empty value
+    /// becomes `_` (an empty part would leave two dots in a row).
     pub fn render(&self, value: &dyn Fn(&str) -> Option<String>, safe: bool) -> String {
         let mut out = String::new();
         for p in &self.parts {
@@ -77,7 +86,9 @@ impl Template {
                 Part::Text(t) => out += t,
                 Part::Var(v) => {
                     let v = value(v).unwrap_or_default();
-                    if safe {
+                    if safe && v.is_empty() {
+                        out.push('_');
+                    } else if safe {
                         out += &name_part(&v);
                     } else {
                         out += &v;

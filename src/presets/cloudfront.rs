@@ -18,7 +18,8 @@ fn sanitize(raw: &str, id: &str) -> String {
     if s.chars().any(|c| c.is_ascii_alphanumeric()) {
         s
     } else {
-        id.to_string()
+        // CloudFront's IDs are capitals and digits; one that is not is made safe all the same.
+        name_part(id)
     }
 }
 

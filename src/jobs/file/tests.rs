@@ -236,3 +236,15 @@ fn every_mistake_names_its_field() {
             .starts_with("jobs[0].discovery: unknown field")
     );
 }
+
+#[test]
+fn fuzz() {
+    crate::fuzz_tests::fuzz(
+        "config files",
+        &[
+            br#"{"discovery_ttl": "5m", "jobs": [{"preset": "cloudfront", "metrics": ["requests"], "label": "alias", "tags": {"env": "prod"}, "target": {"host": {"roles": ["cdn:edge"]}}}]}"#,
+            br#"{"jobs": [{"regions": ["us-east-1"], "namespace": "AWS/ApplicationELB", "period": "5m", "dimensions": {"LoadBalancer": "app/web-*"}, "metrics": [{"name": "RequestCount", "stat": "p99.5", "nil_to_zero": true}], "target": {"service": "web"}, "name_template": "alb.{LoadBalancer}.{metric}"}]}"#,
+        ],
+        |b| parse(&String::from_utf8_lossy(b)).map_or(0, |f| f.jobs.len()),
+    );
+}
