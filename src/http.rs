@@ -136,6 +136,11 @@ impl Http {
         }
     }
 
+    /// The limit of each request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// From now until `at`, requests and waits go on; after it, none begins, and a request in
     /// flight ends by it. `None` lifts the deadline.
     pub fn set_deadline(&self, at: Option<Instant>) {

@@ -281,6 +281,7 @@ impl<'a> Session<'a> {
                         &j.groups,
                         &j.target,
                         j.role.as_ref(),
+                        self.aws.global_region(),
                     ));
                     if let Target::Host(h) = &j.target {
                         host_jobs.push(HostJob {

@@ -2,8 +2,9 @@
 //! endpoints, where credentials come from), checked before the first call, and [`Aws::call`],
 //! which signs with the right credentials and sends.
 
-use super::credentials::{self, Provider, Source};
-use super::endpoint::{Endpoints, check_region};
+use super::credentials::{Provider, Source};
+use super::detect;
+use super::endpoint::{Endpoints, Partition, check_region};
 use super::request::{self, Call};
 use crate::error::{Error, Result};
 use crate::http::Http;
@@ -25,7 +26,7 @@ impl Settings {
                 .filter(|v| !v.is_empty())
         };
         let endpoints = Endpoints::from_env(&var)?;
-        let (credentials, profile_region) = credentials::detect(env)?;
+        let (credentials, profile_region) = detect::detect(env)?;
         let region = match (var("AWS_REGION"), var("AWS_DEFAULT_REGION")) {
             (Some(r), _) => Some(("AWS_REGION", r)),
             (None, Some(r)) => Some(("AWS_DEFAULT_REGION", r)),
@@ -62,6 +63,13 @@ impl<'a> Aws<'a> {
                 settings.region.as_deref(),
             ),
         }
+    }
+
+    /// The global region of the configured region's partition (us-east-1 unless AWS_REGION
+    /// says otherwise): where CloudFront's API and metrics are.
+    pub fn global_region(&self) -> &'static str {
+        let region = self.settings.region.as_deref().unwrap_or("us-east-1");
+        Partition::of_region(region).global_region()
     }
 
     /// Signs and sends `call` with its role's credentials or the chain's, retrying as

@@ -39,6 +39,7 @@ pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribu
             path += &format!("&Marker={}", encode(m));
         }
         let call = get(
+            aws,
             path,
             "CloudFront ListDistributions",
             "cloudfront:ListDistributions",
@@ -65,6 +66,7 @@ pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribu
 
 pub fn list_tags(aws: &Aws, arn: &str, role: Option<&Role>) -> Result<Vec<(String, String)>> {
     let call = get(
+        aws,
         format!("{API}/tagging?Resource={}", encode(arn)),
         "CloudFront ListTagsForResource",
         "cloudfront:ListTagsForResource",
@@ -89,7 +91,9 @@ pub fn list_tags(aws: &Aws, arn: &str, role: Option<&Role>) -> Result<Vec<(Strin
         .collect())
 }
 
+/// A GET of the CloudFront API, in the global region of the configured partition.
 fn get<'a>(
+    aws: &Aws,
     path: String,
     action: &'static str,
     permission: &'static str,
@@ -97,7 +101,7 @@ fn get<'a>(
 ) -> Call<'a> {
     Call {
         service: Service::CloudFront,
-        region: "us-east-1",
+        region: aws.global_region(),
         method: "GET",
         path,
         headers: vec![],

@@ -51,26 +51,76 @@ impl Service {
         }
     }
 
-    /// The region requests are signed for: CloudFront is global and signs as us-east-1.
+    /// The region requests are signed for. CloudFront is global in its partition: it signs for
+    /// the partition's global region (CloudFront's endpoint rule set, `authSchemes`).
     pub fn signing_region(self, region: &str) -> &str {
         match self {
-            Service::CloudFront => "us-east-1",
+            Service::CloudFront => Partition::of_region(region).global_region(),
             _ => region,
         }
     }
 
+    /// The endpoint of the service in `region`, by the SDKs' endpoint rules:
+    /// `https://{service}.{region}.{dnsSuffix}`, and for CloudFront
+    /// `https://cloudfront.amazonaws.com` in `aws` (and `aws-us-gov`) but
+    /// `https://cloudfront.cn-northwest-1.amazonaws.com.cn` in `aws-cn`.
     fn default_endpoint(self, region: &str) -> String {
-        let suffix = if region.starts_with("cn-") {
-            "amazonaws.com.cn"
-        } else {
-            "amazonaws.com"
-        };
+        let partition = Partition::of_region(region);
+        let suffix = partition.dns_suffix();
         match self {
             Service::CloudWatch => format!("https://monitoring.{region}.{suffix}"),
+            Service::CloudFront if partition == Partition::China => {
+                format!("https://cloudfront.{}.{suffix}", partition.global_region())
+            }
             Service::CloudFront => "https://cloudfront.amazonaws.com".into(),
             Service::Ssm => format!("https://ssm.{region}.{suffix}"),
             Service::Sts => format!("https://sts.{region}.{suffix}"),
             Service::Tagging => format!("https://tagging.{region}.{suffix}"),
+        }
+    }
+}
+
+/// An AWS partition, told by region (botocore's `partitions.json` region patterns) or ARN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partition {
+    Aws,
+    China,
+    GovCloud,
+}
+
+impl Partition {
+    /// `^cn-\w+-\d+$` is `aws-cn`, `^us-gov-\w+-\d+$` is `aws-us-gov`; anything else `aws`.
+    pub fn of_region(region: &str) -> Partition {
+        match region {
+            r if r.starts_with("cn-") => Partition::China,
+            r if r.starts_with("us-gov-") => Partition::GovCloud,
+            _ => Partition::Aws,
+        }
+    }
+
+    /// The partition of `arn:PARTITION:…`; `aws` for anything else.
+    pub fn of_arn(arn: &str) -> Partition {
+        match arn.split(':').nth(1) {
+            Some("aws-cn") => Partition::China,
+            Some("aws-us-gov") => Partition::GovCloud,
+            _ => Partition::Aws,
+        }
+    }
+
+    fn dns_suffix(self) -> &'static str {
+        match self {
+            Partition::China => "amazonaws.com.cn",
+            Partition::Aws | Partition::GovCloud => "amazonaws.com",
+        }
+    }
+
+    /// The partition's `implicitGlobalRegion`: where its global services (CloudFront, the
+    /// global STS) live, and CloudFront's metrics with them.
+    pub fn global_region(self) -> &'static str {
+        match self {
+            Partition::Aws => "us-east-1",
+            Partition::China => "cn-northwest-1",
+            Partition::GovCloud => "us-gov-west-1",
         }
     }
 }
@@ -159,6 +209,46 @@ mod tests {
         Endpoints::from_env(&move |k| map.get(k).cloned())
     }
 
+    /// botocore 1.44.8, `cloudfront/2020-05-31/endpoint-rule-set-1.json` and
+    /// `sts/2011-06-15/endpoint-rule-set-1.json`, evaluated for these regions.
+    #[test]
+    fn endpoints_and_signing_regions_per_partition() {
+        let e = Endpoints::default();
+        for (region, url, signing) in [
+            ("us-east-1", "https://cloudfront.amazonaws.com", "us-east-1"),
+            (
+                "cn-northwest-1",
+                "https://cloudfront.cn-northwest-1.amazonaws.com.cn",
+                "cn-northwest-1",
+            ),
+            (
+                "us-gov-west-1",
+                "https://cloudfront.amazonaws.com",
+                "us-gov-west-1",
+            ),
+        ] {
+            assert_eq!(e.url(Service::CloudFront, region), url);
+            assert_eq!(Service::CloudFront.signing_region(region), signing);
+        }
+        assert_eq!(
+            Partition::of_region("cn-north-1").global_region(),
+            "cn-northwest-1"
+        );
+        assert_eq!(
+            e.url(Service::Sts, "cn-northwest-1"),
+            "https://sts.cn-northwest-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            e.url(Service::Sts, "us-gov-west-1"),
+            "https://sts.us-gov-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            Partition::of_arn("arn:aws-cn:iam::1:role/r"),
+            Partition::China
+        );
+        assert_eq!(Partition::of_arn("arn:aws:iam::1:role/r"), Partition::Aws);
+    }
+
     #[test]
     fn endpoints_follow_the_sdk_variables() {
         let e = endpoints(&[
@@ -181,7 +271,7 @@ mod tests {
             "https://sts.cn-north-1.amazonaws.com.cn"
         );
         assert_eq!(
-            e.url(Service::CloudFront, "eu-west-1"),
+            e.url(Service::CloudFront, "us-east-1"),
             "https://cloudfront.amazonaws.com"
         );
         let e = endpoints(&[

@@ -27,8 +27,7 @@ pub fn parse(reply: &Reply) -> ApiError {
             .as_str()
             .or(v["code"].as_str())
             .unwrap_or_default();
-        // `com.amazonaws.ssm#ParameterNotFound` → `ParameterNotFound`
-        code = t.rsplit('#').next().unwrap_or(t).to_string();
+        code = bare_code(t).to_string();
         message = v["message"]
             .as_str()
             .or(v["Message"].as_str())
@@ -38,7 +37,8 @@ pub fn parse(reply: &Reply) -> ApiError {
     if code.is_empty() {
         code = reply
             .header("x-amzn-errortype")
-            .map(|t| t.split(':').next().unwrap_or(t).to_string())
+            .map(|t| bare_code(t).to_string())
+            .filter(|c| !c.is_empty())
             .unwrap_or_else(|| format!("HTTP{}", reply.status));
     }
     if message.is_empty() && !reply.body.is_empty() && code.starts_with("HTTP") {
@@ -57,8 +57,19 @@ pub fn parse(reply: &Reply) -> ApiError {
     }
 }
 
+/// An error code without the namespace in front or the URI behind, as botocore reads it
+/// (`parsers.py`, `BaseJSONParser._do_error_parse`: cut at the first `:`, keep what follows the
+/// last `#`): `aws.protocoltests.restjson#FooError:http://internal.amazon.com/…` → `FooError`.
+fn bare_code(t: &str) -> &str {
+    let t = t.split(':').next().unwrap_or(t);
+    t.rsplit('#').next().unwrap_or(t).trim()
+}
+
 impl ApiError {
-    /// Throttling and server-side trouble: worth another try after a pause.
+    /// Throttling and server-side trouble: worth another try after a pause. The codes are
+    /// botocore's standard retry mode (`retries/standard.py`: the throttled and transient
+    /// error codes, statuses 429 and 5xx), which retries `LimitExceededException` for every
+    /// service.
     pub fn retryable(&self) -> bool {
         self.status >= 500
             || self.status == 429
@@ -67,12 +78,17 @@ impl ApiError {
                 "Throttling"
                     | "ThrottlingException"
                     | "ThrottledException"
-                    | "RequestThrottled"
                     | "RequestThrottledException"
                     | "TooManyRequestsException"
+                    | "ProvisionedThroughputExceededException"
+                    | "TransactionInProgressException"
                     | "RequestLimitExceeded"
+                    | "BandwidthLimitExceeded"
+                    | "LimitExceededException"
+                    | "RequestThrottled"
                     | "SlowDown"
                     | "PriorRequestNotComplete"
+                    | "EC2ThrottledException"
                     | "RequestTimeout"
                     | "RequestTimeoutException"
                     | "InternalFailure"
@@ -183,6 +199,38 @@ mod tests {
             r#"{"__type":"ThrottlingException","Message":"slow"}"#,
         ));
         assert!(e.retryable());
+    }
+
+    /// The awsJson1_1 protocol tests (smithy `awsJson1_1/errors.smithy`,
+    /// `AwsJson11FooErrorUsingXAmznErrorType…`, `…UsingCode`, `…WithDunderTypeUriAndNamespace`)
+    /// expect `FooError` whatever form the code comes in.
+    #[test]
+    fn json_codes_lose_their_namespace_and_uri() {
+        for body in [
+            r#"{"__type": "FooError"}"#,
+            r#"{"__type": "aws.protocoltests.restjson#FooError"}"#,
+            r#"{"__type": "aws.protocoltests.restjson#FooError:http://internal.amazon.com/coral/com.amazon.coral.validate/"}"#,
+            r#"{"code": "aws.protocoltests.restjson#FooError:http://internal.amazon.com/coral/com.amazon.coral.validate/"}"#,
+        ] {
+            assert_eq!(parse(&reply(400, body)).code, "FooError", "{body}");
+        }
+        for header in [
+            "FooError",
+            "FooError:http://internal.amazon.com/coral/com.amazon.coral.validate/",
+            "aws.protocoltests.restjson#FooError:http://internal.amazon.com/coral/com.amazon.coral.validate/",
+        ] {
+            let mut r = reply(400, "");
+            r.headers
+                .insert("x-amzn-errortype", header.parse().unwrap());
+            assert_eq!(parse(&r).code, "FooError", "{header}");
+        }
+        // Throttling written that way is retried.
+        let e = parse(&reply(
+            400,
+            r#"{"__type": "com.amazonaws.ssm#ThrottlingException:http://internal.amazon.com/"}"#,
+        ));
+        assert!(e.retryable());
+        assert!(parse(&reply(400, r#"{"__type":"LimitExceededException"}"#)).retryable());
     }
 
     #[test]

@@ -41,6 +41,16 @@ fn allowed_container_ip(ip: IpAddr) -> bool {
         || ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23))
 }
 
+/// The addresses of a URL's host: an IP literal as it is (`[fd00:ec2::23]` without its
+/// brackets, as EKS Pod Identity over IPv6 gives it), a name as it resolves.
+fn addresses(host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    Ok((bare, port).to_socket_addrs()?.map(|a| a.ip()).collect())
+}
+
 /// Credentials from the container endpoint at `url`, with its authorization token if any.
 pub fn container(
     http: &Http,
@@ -56,11 +66,8 @@ pub fn container(
         // A host name must resolve to allowed addresses only, as the SDKs require.
         let host = uri.host().unwrap_or_default();
         let port = uri.port_u16().unwrap_or(80);
-        let addrs: Vec<IpAddr> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| Error::runtime(format!("{what}: resolving {host}: {e}")))?
-            .map(|a| a.ip())
-            .collect();
+        let addrs = addresses(host, port)
+            .map_err(|e| Error::runtime(format!("{what}: resolving {host}: {e}")))?;
         if addrs.is_empty() || !addrs.iter().all(|ip| allowed_container_ip(*ip)) {
             return Err(Error::runtime(format!(
                 "{what}: {host} resolves to addresses other than loopback or the ECS/EKS agent; use https"
@@ -166,6 +173,17 @@ pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_literals_need_no_resolving() {
+        let v6: IpAddr = "fd00:ec2::23".parse().unwrap();
+        assert_eq!(addresses("[fd00:ec2::23]", 80).unwrap(), [v6]);
+        assert!(allowed_container_ip(v6));
+        assert_eq!(
+            addresses("169.254.170.23", 80).unwrap(),
+            ["169.254.170.23".parse::<IpAddr>().unwrap()]
+        );
+    }
 
     #[test]
     fn container_full_uri_host_rules() {

@@ -8,23 +8,22 @@ use crate::clock;
 use crate::error::{Error, Result, Secret};
 use crate::http::{self, Attempt, Http};
 
-/// AssumeRole, signed with `creds`; the session lasts an hour.
+/// AssumeRole, signed with `creds`, for a session of `duration` seconds.
 pub fn assume_role(
     http: &Http,
     endpoints: &Endpoints,
     region: &str,
     creds: &dyn Fn() -> Result<Credentials>,
     role: &Role,
+    session_name: &str,
+    duration: u32,
 ) -> Result<Credentials> {
     let mut form = vec![
         ("Action".to_string(), "AssumeRole".to_string()),
         ("Version".into(), "2011-06-15".into()),
         ("RoleArn".into(), role.arn.clone()),
-        (
-            "RoleSessionName".into(),
-            format!("cw2mackerel-{}", clock::now()),
-        ),
-        ("DurationSeconds".into(), "3600".into()),
+        ("RoleSessionName".into(), session_name.to_string()),
+        ("DurationSeconds".into(), duration.to_string()),
     ];
     if let Some(id) = &role.external_id {
         form.push(("ExternalId".into(), id.clone()));

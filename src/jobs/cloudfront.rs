@@ -2,8 +2,8 @@
 //! metric and statistic behind each Mackerel name, the labels that can name a distribution,
 //! and the host graphs. Plain data the job model checks against and the preset reads.
 
-/// CloudFront publishes its metrics in one place only.
-pub const REGION: &str = "us-east-1";
+/// CloudFront's metrics, all in one region: the global region of the partition (us-east-1,
+/// or cn-northwest-1 in China), which the preset is told.
 pub const NAMESPACE: &str = "AWS/CloudFront";
 pub const PERIOD: u32 = 60;
 
@@ -121,9 +121,10 @@ pub const METRICS: &[Metric] = &[
     metric(Group::StatusErrorRate, "503ErrorRate", "Average", "error_rate.503_error_rate", "503"),
     metric(Group::StatusErrorRate, "504ErrorRate", "Average", "error_rate.504_error_rate", "504"),
     metric(Group::CacheHitRate, "CacheHitRate", "Average", "cache_hit_rate.hit", "Hit"),
-    metric(Group::OriginLatency, "OriginLatency", "Minimum", "origin_latency.minimum", "Minimum"),
-    metric(Group::OriginLatency, "OriginLatency", "Average", "origin_latency.average", "Average"),
-    metric(Group::OriginLatency, "OriginLatency", "Maximum", "origin_latency.maximum", "Maximum"),
+    // The CloudFront developer guide lists Percentile as OriginLatency's one valid statistic.
+    metric(Group::OriginLatency, "OriginLatency", "p50", "origin_latency.p50", "p50"),
+    metric(Group::OriginLatency, "OriginLatency", "p90", "origin_latency.p90", "p90"),
+    metric(Group::OriginLatency, "OriginLatency", "p99", "origin_latency.p99", "p99"),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use crate::aws::Role;
 use crate::aws::cloudfront::Distribution;
-use crate::jobs::cloudfront::{GRAPHS, Group, Label, METRICS, NAMESPACE, PERIOD, REGION};
+use crate::jobs::cloudfront::{GRAPHS, Group, Label, METRICS, NAMESPACE, PERIOD};
 use crate::jobs::template::{Template, name_part};
 use crate::jobs::{Dest, HostTarget, Series, Target};
 use crate::log;
@@ -72,6 +72,7 @@ pub fn series(
     groups: &[Group],
     target: &Target,
     role: Option<&Role>,
+    region: &str,
 ) -> Vec<Series> {
     let mut out = Vec::with_capacity(dists.len() * METRICS.len());
     let service = match target {
@@ -86,7 +87,7 @@ pub fn series(
                 None => (format!("custom.cloudfront.{}", m.name), Rc::clone(&host)),
             };
             out.push(Series {
-                region: REGION.into(),
+                region: region.into(),
                 namespace: NAMESPACE.into(),
                 metric: m.cloudwatch.into(),
                 dimensions: vec![
@@ -220,6 +221,7 @@ mod tests {
             &Group::DEFAULT,
             &Target::Service("cdn".into()),
             None,
+            "us-east-1",
         );
         let names: Vec<&str> = s.iter().map(|s| &*s.name).collect();
         assert_eq!(
@@ -241,7 +243,8 @@ mod tests {
                 &["E1".into()],
                 &Group::ALL,
                 &Target::Service("cdn".into()),
-                None
+                None,
+                "us-east-1",
             )
             .len(),
             METRICS.len()
@@ -268,6 +271,7 @@ mod tests {
             &Group::DEFAULT,
             &target,
             None,
+            "us-east-1",
         );
         assert_eq!(&*s[0].name, "custom.cloudfront.requests.request");
         assert_eq!(

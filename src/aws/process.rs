@@ -1,0 +1,218 @@
+//! `credential_process`: a profile's command that prints credentials. As botocore does
+//! (`credentials.py`, `ProcessProvider`), the command is split like a shell would split it
+//! (quotes and backslashes) and run directly, without a shell; it must exit 0 and print
+//! `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?, "Expiration"?}` (the AWS
+//! CLI's documented format). Without `Expiration` the credentials never expire; with it they
+//! are renewed like any temporary ones.
+
+use super::keys::Credentials;
+use crate::clock;
+use crate::error::{Error, Result, Secret};
+use serde_json::Value;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Output read from the process, at most.
+const OUTPUT_LIMIT: u64 = 1 << 20;
+
+/// Runs `command` (of profile `profile`) and reads its credentials, waiting at most `limit`.
+pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials> {
+    let what = format!("credential_process of profile {profile:?}");
+    let words = split(command).map_err(|e| Error::runtime(format!("{what}: {e}")))?;
+    let Some((program, args)) = words.split_first() else {
+        return Err(Error::runtime(format!("{what} is empty")));
+    };
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::runtime(format!("{what}: running {program:?}: {e}")))?;
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(OUTPUT_LIMIT).read_to_end(&mut out);
+            }
+            out
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let until = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::runtime(format!(
+                    "{what}: {program:?} did not finish within {}s",
+                    limit.as_secs()
+                )));
+            }
+            Err(e) => return Err(Error::runtime(format!("{what}: {e}"))),
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        let said: String = String::from_utf8_lossy(&stderr).chars().take(300).collect();
+        return Err(Error::runtime(format!(
+            "{what}: {program:?} failed ({status}): {}",
+            said.trim()
+        )));
+    }
+    parse(&stdout).map_err(|e| Error::runtime(format!("{what}: {e}")))
+}
+
+/// The credentials a process printed.
+fn parse(out: &[u8]) -> Result<Credentials, String> {
+    let v: Value = serde_json::from_slice(out)
+        .map_err(|e| format!("its output is not the JSON the AWS CLI documents ({e})"))?;
+    if v["Version"].as_u64() != Some(1) {
+        return Err(format!(
+            "its output has Version {}, and only 1 is known",
+            v["Version"]
+        ));
+    }
+    let field = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
+        return Err("its output lacks AccessKeyId or SecretAccessKey".into());
+    };
+    let expires = match field("Expiration") {
+        Some(e) => Some(
+            clock::parse_iso8601(&e)
+                .ok_or_else(|| format!("its Expiration {e:?} is not a timestamp"))?,
+        ),
+        None => None,
+    };
+    Ok(Credentials {
+        access_key_id: id,
+        secret: Secret::new(secret),
+        token: field("SessionToken").map(Secret::new),
+        expires,
+    })
+}
+
+/// Splits a command line into words as a POSIX shell would (no expansions): blanks separate
+/// words; single quotes keep everything; double quotes keep all but `\"`, `\\`, `\$` and
+/// `` \` ``; a backslash outside quotes keeps the next character.
+fn split(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err("a single quote is not closed".into()),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => w.push(c),
+                            Some(c) => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                            None => return Err("a double quote is not closed".into()),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err("a double quote is not closed".into()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err("the command ends with a backslash".into()),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_split_as_a_shell_would() {
+        assert_eq!(
+            split(r#"/usr/bin/get-creds --profile 'my prod' --x "a \"b\" c" d\ e ''"#).unwrap(),
+            [
+                "/usr/bin/get-creds",
+                "--profile",
+                "my prod",
+                "--x",
+                "a \"b\" c",
+                "d e",
+                ""
+            ]
+        );
+        assert!(split("'open").is_err());
+        assert!(split("\"open").is_err());
+        assert!(split("end\\").is_err());
+    }
+
+    #[test]
+    fn output_as_the_aws_cli_documents_it() {
+        let c = parse(br#"{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "S", "SessionToken": "T", "Expiration": "2026-11-25T01:02:00Z"}"#).unwrap();
+        assert_eq!(
+            (c.access_key_id.as_str(), c.expires),
+            ("A", Some(1795568520))
+        );
+        assert!(
+            parse(br#"{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "S"}"#)
+                .unwrap()
+                .expires
+                .is_none()
+        );
+        for bad in [
+            r#"{"Version": 2, "AccessKeyId": "A", "SecretAccessKey": "S"}"#,
+            r#"{"Version": "1", "AccessKeyId": "A", "SecretAccessKey": "S"}"#,
+            r#"{"Version": 1, "AccessKeyId": "A"}"#,
+            r#"{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "S", "Expiration": "soon"}"#,
+            "not json",
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fuzz() {
+        crate::fuzz_tests::fuzz(
+            "credential_process",
+            &[br#"{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "S", "SessionToken": "T", "Expiration": "2026-11-25T01:02:00Z"}"#, b"cmd 'a b' \"c\\\"d\" e\\ f"],
+            |b| {
+                let _ = split(&String::from_utf8_lossy(b));
+                parse(b).map_or(0, |c| c.access_key_id.len())
+            },
+        );
+    }
+}
