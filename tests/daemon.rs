@@ -123,6 +123,8 @@ fn every_point_arrives_after_503s_and_a_429_storm() {
             .all(|c| c.get("dropped").is_none_or(|d| d == 0))
     );
     assert_eq!(logs.last().unwrap()["msg"], "stopped");
+    // Through the outage, each point was taken exactly once.
+    assert!(post_counts(&mackerel).values().all(|n| *n == 1));
 
     // Exactly as seeded: value = 10 + minute index, at its own minute.
     let points = service_points(&mackerel, "cdn");
@@ -145,6 +147,44 @@ fn every_point_arrives_after_503s_and_a_429_storm() {
         .env("CW2MACKEREL_STATE_FILE", &state)
         .arg("healthcheck"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
+}
+
+#[test]
+fn later_cycles_post_only_new_minutes() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("once", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    let mackerel = Fake::mackerel();
+    // Selected by tag: discovery takes ListDistributions and ListTagsForResource calls.
+    let daemon = spawn(
+        against(moto, "reader", &mackerel)
+            .args(["daemon", "--tag", "test=once"])
+            .env("CW2MACKEREL_INTERVAL", "2s"),
+    );
+    std::thread::sleep(Duration::from_secs(7));
+    signal(&daemon, "-TERM");
+    let (code, logs) = finish(daemon, Duration::from_secs(10));
+    assert_eq!(code, 0);
+    let cycles: Vec<&Value> = logs.iter().filter(|l| l["msg"] == "cycle ok").collect();
+    assert!(cycles.len() >= 3, "{logs:#?}");
+    // The first cycle posts its window; later ones re-read it and post only new minutes.
+    assert_eq!(cycles[0]["posted"], 60);
+    assert!(cycles[0]["calls"]["cloudfront"].as_u64().unwrap() >= 2);
+    for c in &cycles[1..] {
+        assert!(
+            c["calls"].get("cloudfront").is_none(),
+            "discovery reused: {c}"
+        );
+        let (posted, skipped) = (
+            c["posted"].as_u64().unwrap(),
+            c["skipped"].as_u64().unwrap(),
+        );
+        assert!(posted <= 6, "at most a new minute: {c}");
+        assert_eq!(posted + skipped, c["datapoints"].as_u64().unwrap(), "{c}");
+    }
+    let counts = post_counts(&mackerel);
+    assert!(counts.values().all(|n| *n == 1), "posted twice: {counts:?}");
 }
 
 #[test]

@@ -7,11 +7,17 @@ use serde_json::{Value, json};
 use std::process::Command;
 
 fn host_mode(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
+    let mut cmd = host_env(moto, mackerel, tag);
+    cmd.arg("run");
+    cmd
+}
+
+/// The host-mode environment without a command.
+fn host_env(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
     let mut cmd = against(moto, "reader", mackerel);
     cmd.env_remove("CW2MACKEREL_SERVICE")
         .env("CW2MACKEREL_MODE", "host")
-        .env("CW2MACKEREL_TAG", format!("test={tag}"))
-        .arg("run");
+        .env("CW2MACKEREL_TAG", format!("test={tag}"));
     cmd
 }
 
@@ -112,6 +118,8 @@ fn hosts_are_created_once_and_found_again() {
     assert_eq!(defs.len(), 3, "only the chosen groups");
     assert_eq!(mackerel.requests_to("/graph-defs/create").len(), 1);
 
+    assert_eq!(full_listings(&mackerel), 1, "a run lists at most once");
+
     // Run again: the same hosts, nothing created or changed.
     let again = run(&mut cmd);
     assert_eq!(again.code, 0, "{}", again.stderr);
@@ -128,6 +136,50 @@ fn hosts_are_created_once_and_found_again() {
             .count(),
         2
     );
+}
+
+/// Listings of every host (`GET /api/v0/hosts` without a customIdentifier).
+fn full_listings(mackerel: &Fake) -> usize {
+    mackerel
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["method"] == "GET"
+                && r["path"] == "/api/v0/hosts"
+                && r["query"].get("customIdentifier").is_none()
+        })
+        .count()
+}
+
+#[test]
+fn a_daemon_keeps_its_host_map_between_cycles() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("hostmap", 2, &[]);
+    let mackerel = Fake::mackerel();
+    let daemon = host_env(moto, &mackerel, "hostmap")
+        .args(["daemon", "--interval", "2s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    let out = daemon.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let cycles = stderr
+        .lines()
+        .filter(|l| l.contains("\"cycle ok\""))
+        .count();
+    assert!(cycles >= 3, "{stderr}");
+    assert_eq!(
+        full_listings(&mackerel),
+        1,
+        "listed once, then kept: {stderr}"
+    );
+    assert_one_host_each(&mackerel, &dists);
 }
 
 #[test]
@@ -168,8 +220,8 @@ fn retired_hosts_are_never_reused_and_hidden_statuses_are_found() {
         dists[1]["arn"].as_str().unwrap(),
     );
     let made = mackerel.set_state(json!({"hosts": [
-        {"name": "old", "customIdentifier": a, "isRetired": true, "meta": {}},
-        {"name": "resting", "customIdentifier": b, "status": "maintenance", "meta": {}},
+        {"name": "old", "customIdentifier": a, "isRetired": true, "meta": {"cw2mackerel": {"owner": "cloudfront"}}},
+        {"name": "resting", "customIdentifier": b, "status": "maintenance", "meta": {"cw2mackerel": {"owner": "cloudfront"}}},
     ]}));
     let maintenance_id = made["hosts"][1]["id"].as_str().unwrap();
     let ran = run(&mut host_mode(moto, &mackerel, "status"));

@@ -18,9 +18,11 @@ fn posts_every_point_with_its_cloudwatch_timestamp_through_ecs_role_credentials(
     let creds = moto.role_credentials();
     let ecs = ecs_endpoint(&creds, "ecs-auth-token-9f2");
     let mackerel = Fake::mackerel();
+    let state = fresh_path("state");
 
     let mut cmd = cw2mackerel();
-    cmd.env("AWS_ENDPOINT_URL", moto.url())
+    cmd.env("CW2MACKEREL_STATE_FILE", &state)
+        .env("AWS_ENDPOINT_URL", moto.url())
         .env(
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
             format!("{}/creds", ecs.url()),
@@ -34,11 +36,15 @@ fn posts_every_point_with_its_cloudwatch_timestamp_through_ecs_role_credentials(
     let ran = run(&mut cmd);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.stdout, "");
+    // The first run has no state file yet: one warning, then the one summary line.
+    let logs = ran.logs();
+    assert_eq!(logs.len(), 2, "{}", ran.stderr);
     assert_eq!(
-        ran.stderr.lines().count(),
-        1,
-        "one line per run: {}",
-        ran.stderr
+        (logs[0]["level"].as_str(), logs[0]["msg"].as_str()),
+        (
+            Some("warn"),
+            Some("no record of earlier posts; posting the whole window")
+        )
     );
     let s = ran.summary();
     assert_eq!(s["msg"], "run ok");
@@ -113,31 +119,115 @@ fn posts_every_point_with_its_cloudwatch_timestamp_through_ecs_role_credentials(
     assert_eq!(s["posted"], s["datapoints"]);
     assert!(ecs.state()["served"].as_u64().unwrap() >= 1);
 
-    // A second run re-posts its window and changes nothing: every point of the first run
-    // still inside the second one's window is posted again, with the same value, and each
-    // series has its ten minutes. Restarts lose and double nothing.
+    // A second run reads what the first posted from the state file and posts only what
+    // Mackerel does not have: at most the minutes that are new since. One quiet line.
     let first = posted_points(&mackerel);
     mackerel.reset();
     let again = run(&mut cmd);
     assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.stderr.lines().count(), 1, "{}", again.stderr);
+    let s2 = again.summary();
     let second = posted_points(&mackerel);
-    let window = (
-        second.keys().map(|(_, t)| *t).min().unwrap(),
-        second.keys().map(|(_, t)| *t).max().unwrap(),
+    assert!(
+        second.keys().all(|k| !first.contains_key(k)),
+        "posted again: {:?}",
+        second
+            .keys()
+            .filter(|k| first.contains_key(*k))
+            .collect::<Vec<_>>()
     );
-    for ((name, t), v) in &first {
+    assert!(
+        second.len() <= 9,
+        "at most a new minute of 9 series: {second:?}"
+    );
+    assert!(s2["skipped"].as_u64().unwrap() >= 81);
+    assert_eq!(
+        s2["skipped"].as_u64().unwrap() + s2["posted"].as_u64().unwrap(),
+        s2["datapoints"].as_u64().unwrap()
+    );
+
+    // A corrupt state file: one warning, and the whole window posted again, each point with
+    // its value, ten minutes a series.
+    std::fs::write(&state, "{\"version\": 2, \"posted\": [").unwrap();
+    mackerel.reset();
+    let third = run(&mut cmd);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let warnings: Vec<Value> = third
+        .logs()
+        .into_iter()
+        .filter(|l| l["level"] == "warn")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", third.stderr);
+    assert!(warnings[0]["reason"].as_str().unwrap().contains("corrupt"));
+    let whole = posted_points(&mackerel);
+    let window = (
+        whole.keys().map(|(_, t)| *t).min().unwrap(),
+        whole.keys().map(|(_, t)| *t).max().unwrap(),
+    );
+    for ((name, t), v) in first.iter().chain(&second) {
         if (window.0..=window.1).contains(t) {
-            assert_eq!(second.get(&(name.clone(), *t)), Some(v), "{name} at {t}");
+            assert_eq!(whole.get(&(name.clone(), *t)), Some(v), "{name} at {t}");
         }
     }
     let mut per_series = std::collections::BTreeMap::new();
-    for (name, _) in second.keys() {
+    for (name, _) in whole.keys() {
         *per_series.entry(name).or_insert(0) += 1;
     }
     assert!(per_series.values().all(|n| *n == 10), "{per_series:?}");
+    assert_eq!(per_series.len(), 9);
+}
+
+#[test]
+fn a_value_revised_in_cloudwatch_is_posted_again() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("revise", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    let mackerel = Fake::mackerel();
+    let mut cmd = against(moto, "reader", &mackerel);
+    cmd.args(["run", "--distributions", &id]);
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let name = format!("cloudfront.{id}.requests.request");
+    let before = service_points(&mackerel, "cdn")[&name].clone();
+    // An old minute, though not the oldest (the next run's window may have moved on by one).
+    let mut minutes: Vec<(i64, f64)> = before
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(t, v)| (t.parse::<i64>().unwrap(), v.as_f64().unwrap()))
+        .collect();
+    minutes.sort_by_key(|(t, _)| *t);
+    let (oldest, value) = minutes[2];
+    // CloudWatch counts more requests for that minute: its Sum grows by 5.
+    moto.seed(&[
+        "metrics",
+        "--ids",
+        &id,
+        "--start",
+        &oldest.to_string(),
+        "--minutes",
+        "1",
+        "--metric",
+        "Requests=5",
+    ]);
+    mackerel.reset();
+    let again = run(&mut cmd);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let posted = posted_points(&mackerel);
     assert_eq!(
-        per_series.len(),
-        first.keys().map(|(n, _)| n).collect::<BTreeSet<_>>().len()
+        posted.get(&(name.clone(), oldest)),
+        Some(&json!(value + 5.0))
+    );
+    // Nothing else of the old minutes went out again.
+    let old: Vec<_> = posted
+        .keys()
+        .filter(|(n, t)| before.get(t.to_string()).is_some() && !(n == &name && *t == oldest))
+        .collect();
+    assert!(old.is_empty(), "{old:?}");
+    assert_eq!(
+        service_points(&mackerel, "cdn")[&name][oldest.to_string()],
+        json!(value + 5.0)
     );
 }
 
@@ -338,6 +428,39 @@ fn mackerel_429_and_5xx_are_retried_honouring_retry_after() {
 }
 
 #[test]
+fn a_body_refused_as_too_large_is_split_in_two() {
+    let (moto, id) = one_busy("toolarge");
+    // A Mackerel that takes no body over 2,000 bytes: the 60 points (5 KB) are refused whole,
+    // then in halves, and go through in quarters.
+    let mackerel = Fake::start(
+        "mackerel",
+        &[
+            "--apikey",
+            MACKEREL_KEY,
+            "--service",
+            "cdn",
+            "--max-body",
+            "2000",
+        ],
+    );
+    let ran = run(against(moto, "reader", &mackerel).args(["run", "--distributions", &id]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let statuses: Vec<i64> = mackerel
+        .requests_to("/tsdb")
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [413, 413, 200, 200, 413, 200, 200],
+        "{statuses:?}"
+    );
+    assert!(body_bytes(&mackerel).iter().all(|b| *b <= 2000));
+    assert_eq!(post_counts(&mackerel).len(), 60);
+    assert_eq!(ran.summary()["posted"], 60);
+}
+
+#[test]
 fn mackerel_refusals_fail_the_run_with_mackerels_message() {
     let (moto, id) = one_busy("refuse");
     let cases: [(&str, Value, &str, usize); 5] = [
@@ -347,18 +470,20 @@ fn mackerel_refusals_fail_the_run_with_mackerels_message() {
             "kept failing",
             4,
         ),
+        // A body refused with a 4xx is split to find its bad points, at most 16 times a
+        // cycle: 1 + 2 × 16 posts.
         (
             "bad request",
-            json!([{"path": "/tsdb", "status": 400, "body": "{\"error\":{\"message\":\"invalid metric name\"}}"}]),
+            json!([{"path": "/tsdb", "status": 400, "count": 100, "body": "{\"error\":{\"message\":\"invalid metric name\"}}"}]),
             "invalid metric name",
-            1,
+            33,
         ),
         ("unknown service", json!([]), "no service \"nope\"", 1),
         (
             "unreadable error",
-            json!([{"path": "/tsdb", "status": 422, "body": "{\"error\": {\"mess"}]),
+            json!([{"path": "/tsdb", "status": 422, "count": 100, "body": "{\"error\": {\"mess"}]),
             "{\"error\": {\"mess",
-            1,
+            33,
         ),
         ("wrong key", json!([]), "rejected the API key", 1),
     ];

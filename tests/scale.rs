@@ -1,6 +1,6 @@
 //! An account of its own (a moto of its own), first empty, then with 1,000 distributions: every
 //! ListDistributions page is read, 6,000 queries go out in exactly ceil(6000/500) = 12
-//! GetMetricData calls, and the datapoints reach Mackerel in batches of at most 100.
+//! GetMetricData calls, and the datapoints reach Mackerel in bodies filled toward 100 KB.
 
 mod common;
 use common::*;
@@ -28,11 +28,26 @@ fn an_empty_account_then_a_thousand_distributions() {
     assert_eq!(s["calls"]["cloudfront"], 10, "ten pages of 100");
     assert_eq!(s["calls"]["cloudwatch"], 12, "ceil(6000 / 500)");
 
+    // Bodies of at most 100 KB, each filled as far as the next point allows: as few posts as
+    // the bytes need.
     let sizes = batch_sizes(&mackerel);
-    assert!(sizes.iter().all(|n| *n <= 100));
+    let bytes = body_bytes(&mackerel);
+    assert!(bytes.iter().all(|b| *b <= 102_400), "{bytes:?}");
     let total: usize = sizes.iter().sum();
     assert_eq!(total as u64, s["datapoints"].as_u64().unwrap());
-    assert_eq!(sizes.len(), total.div_ceil(100));
+    let all: usize = bytes.iter().sum();
+    // A point is at most about 100 bytes: `{"name":"cloudfront.<ID>.error_rate.…",…}`.
+    let largest_point = 120;
+    assert!(
+        bytes[..bytes.len() - 1]
+            .iter()
+            .all(|b| b + largest_point > 102_400),
+        "not filled: {bytes:?}"
+    );
+    assert!(
+        (all.div_ceil(102_400)..=all.div_ceil(102_400 - largest_point)).contains(&sizes.len()),
+        "{bytes:?}"
+    );
     assert_eq!(
         s["calls"]["mackerel"].as_u64().unwrap() as usize,
         sizes.len()

@@ -326,14 +326,54 @@ pub const MACKEREL_KEY: &str = "TEST-KEY-d2a8f1e9";
 // the binary
 
 /// `cw2mackerel` with a clean environment: no proxies, no ~/.aws, no EC2 metadata, logs as
-/// JSON so tests can read the summary.
+/// JSON so tests can read the summary, and a state file of its own (a command run twice
+/// shares it, as cron's runs do).
 pub fn cw2mackerel() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cw2mackerel"));
+    // CW2MACKEREL_TEST_BIN runs the tests against another build (an older one, say, to see a
+    // test fail on the behaviour it guards against).
+    let bin = std::env::var_os("CW2MACKEREL_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cw2mackerel")));
+    let mut c = Command::new(bin);
     c.env_clear()
         .env("HOME", "/nonexistent")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("CW2MACKEREL_LOG_FORMAT", "json");
+        .env("CW2MACKEREL_LOG_FORMAT", "json")
+        .env("CW2MACKEREL_STATE_FILE", fresh_path("state"));
     c
+}
+
+/// A path no other test uses, in this test binary's temporary directory; nothing is there.
+pub fn fresh_path(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("cw2m-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}-{n}"))
+}
+
+/// Every (name, time) of the service and host points Mackerel accepted, with how many
+/// times each was posted.
+pub fn post_counts(mackerel: &Fake) -> std::collections::BTreeMap<(String, i64), usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in mackerel.requests_to("/tsdb") {
+        if r["status"] != 200 {
+            continue;
+        }
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        for p in body.as_array().unwrap() {
+            let host = p["hostId"]
+                .as_str()
+                .map(|h| format!("{h}/"))
+                .unwrap_or_default();
+            let key = (
+                format!("{host}{}", p["name"].as_str().unwrap()),
+                p["time"].as_i64().unwrap(),
+            );
+            *out.entry(key).or_insert(0) += 1;
+        }
+    }
+    out
 }
 
 /// Points the binary at moto with static keys of `user` and at `mackerel`.
@@ -494,6 +534,16 @@ pub fn posted_points(mackerel: &Fake) -> std::collections::BTreeMap<(String, i64
         }
     }
     out
+}
+
+/// The size in bytes of each tsdb body Mackerel accepted, in order.
+pub fn body_bytes(mackerel: &Fake) -> Vec<usize> {
+    mackerel
+        .requests_to("/tsdb")
+        .iter()
+        .filter(|r| r["status"] == 200)
+        .map(|r| r["body"].as_str().unwrap().len())
+        .collect()
 }
 
 /// The number of datapoints in each tsdb post Mackerel received, in order.

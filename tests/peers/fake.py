@@ -9,12 +9,26 @@ AssumeRoleWithWebIdentity, which AWS serves unsigned but moto insists on signing
 binds 127.0.0.1, prints one line `{"port": N}` once listening, and exits when its stdin closes
 (so it dies with the test that started it) unless --no-stdin is given.
 
+Options for every kind: --latency SECONDS answers each request (not the /_fake/* control API)
+only after that long (a float; default 0), to model a peer across a network: the bench runs
+Mackerel at 0.15 s. Kind `mackerel` also takes --max-body BYTES (default 102400): a body over
+that posted to /api/v0/services/<svc>/tsdb or /api/v0/tsdb is refused with 413 and
+{"error":{"message":"Request Entity Too Large"}}, as Mackerel's front end refuses large bodies
+(mackerelio/fluent-plugin-mackerel caps its chunks at 100 KB for that reason); the refusal is
+recorded in /_fake/requests with status 413 like every other.
+
 Each fake rejects what the real API rejects and can inject faults. Control API (no auth):
-  GET  /_fake/requests   every request but /_fake/* seen so far
+  GET  /_fake/requests   every request but /_fake/* seen so far, with "elapsed_ms" from its
+                         arrival to its answer (?bodies=0: each body replaced by its length in
+                         "body_length", for big runs)
   POST /_fake/reset      forget requests and queued faults
   POST /_fake/faults     queue faults: [{"path": regex, "method", "status", "body", "headers",
                          "delay": seconds, "truncate": bool, "close": bool, "count": n}]
   GET  /_fake/state      what the fake holds (kind-specific);  POST /_fake/state  set it up
+                         (mackerel: "received" counts the points accepted: "points", "new"
+                         (a name and time not held before), "same" (held with the same value),
+                         "changed" (held with another value)); ?points=0 gives the number of
+                         points held instead of the points
 """
 import argparse
 import json
@@ -49,7 +63,11 @@ def mackerel_error(status, message):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY the body waits for the
+    # client's delayed ACK (about 40 ms a request), which would swamp --latency.
+    disable_nagle_algorithm = True
     kind = None  # set in main
+    latency = 0.0  # --latency: seconds before answering any request but /_fake/*
 
     def log_message(self, *args):
         pass
@@ -100,6 +118,8 @@ class Handler(BaseHTTPRequestHandler):
                           and f.get("method", self.command) == self.command), None)
             if fault:
                 fault["count"] -= 1
+        if self.latency > 0:
+            time.sleep(self.latency)
         if fault and fault.get("delay"):
             time.sleep(fault["delay"])
         if fault and fault.get("close"):
@@ -110,6 +130,7 @@ class Handler(BaseHTTPRequestHandler):
             default = {"error": {"message": "injected fault"}} if self.kind == "mackerel" else {}
             raw = fault["body"].encode() if "body" in fault else json.dumps(default).encode()
             record["status"] = fault["status"]
+            record["elapsed_ms"] = (time.time() - record["time"]) * 1000
             return self.send(fault["status"], raw, fault.get("headers"), truncate=fault.get("truncate", False))
         try:
             handler = HANDLERS[self.kind]
@@ -122,6 +143,7 @@ class Handler(BaseHTTPRequestHandler):
         truncate = bool(fault and fault.get("truncate"))
         if truncate:
             record["status"] = 0
+        record["elapsed_ms"] = (time.time() - record["time"]) * 1000
         self.send(reply.status, raw, reply.headers, reply.ctype, truncate)
 
     def control(self, path, query, body):
@@ -129,6 +151,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_fake/requests":
             with LOCK:
                 out = list(REQUESTS)
+            if query.get("bodies") == ["0"]:
+                out = [dict({k: v for k, v in r.items() if k != "body"}, body_length=len(r["body"].encode()))
+                       for r in out]
         elif path == "/_fake/reset":
             with LOCK:
                 REQUESTS.clear()
@@ -142,6 +167,9 @@ class Handler(BaseHTTPRequestHandler):
             out = {"ok": True}
         elif path == "/_fake/state" and self.command == "GET":
             out = STATE_GET[self.kind]()
+            if query.get("points") == ["0"] and self.kind == "mackerel":
+                for key in ("points", "host_points"):
+                    out[key] = sum(len(series) for owner in out[key].values() for series in owner.values())
         elif path == "/_fake/state":
             out = STATE_POST[self.kind](data or {})
         elif path == "/_fake/invoke" and self.kind == "lambda":
@@ -161,7 +189,9 @@ class Handler(BaseHTTPRequestHandler):
 class Mackerel:
     keys, services = set(), []
     unique_custom_identifier = False
+    max_body = 102400
     points, host_points, hosts, graph_defs, dropped = {}, {}, {}, {}, 0
+    received = {"points": 0, "new": 0, "same": 0, "changed": 0}
 
 
 NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -206,7 +236,11 @@ def store(table, owner, items):
         if it["time"] < cutoff:
             Mackerel.dropped += 1
             continue
-        table.setdefault(owner, {}).setdefault(it["name"], {})[str(it["time"])] = it["value"]
+        held = table.setdefault(owner, {}).setdefault(it["name"], {})
+        key = str(it["time"])
+        Mackerel.received["points"] += 1
+        Mackerel.received["new" if key not in held else "same" if held[key] == it["value"] else "changed"] += 1
+        held[key] = it["value"]
 
 
 def host_view(h):
@@ -273,6 +307,11 @@ def live_host(hid):
 
 
 def mackerel(h, path, query, body):
+    parts = path.strip("/").split("/")
+    is_tsdb = parts == ["api", "v0", "tsdb"] or (len(parts) == 5 and parts[:3] == ["api", "v0", "services"]
+                                                 and parts[4] == "tsdb")
+    if is_tsdb and len(body) > Mackerel.max_body:
+        raise mackerel_error(413, "Request Entity Too Large")
     if h.headers.get("X-Api-Key") not in Mackerel.keys:
         raise mackerel_error(403, "Authentication failed. Please try again.")
     m, parts = h.command, path.strip("/").split("/")
@@ -375,7 +414,7 @@ def mackerel_state():
     with LOCK:
         return {"points": Mackerel.points, "host_points": Mackerel.host_points,
                 "hosts": list(Mackerel.hosts.values()), "graph_defs": list(Mackerel.graph_defs.values()),
-                "dropped": Mackerel.dropped}
+                "dropped": Mackerel.dropped, "received": dict(Mackerel.received)}
 
 
 def mackerel_setup(data):
@@ -595,6 +634,10 @@ def main():
     p.add_argument("kind", choices=sorted(HANDLERS))
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--no-stdin", action="store_true", help="do not exit when stdin closes")
+    p.add_argument("--latency", type=float, default=0.0,
+                   help="seconds to wait before answering each request (not /_fake/*)")
+    p.add_argument("--max-body", type=int, default=102400,
+                   help="mackerel: bodies over this many bytes posted to a tsdb path get 413")
     p.add_argument("--apikey", action="append", default=[], help="mackerel: an accepted X-Api-Key")
     p.add_argument("--service", action="append", default=[], help="mackerel: a service that exists")
     p.add_argument("--unique-custom-identifier", action="store_true",
@@ -603,6 +646,8 @@ def main():
     a = p.parse_args()
     Mackerel.keys, Mackerel.services = set(a.apikey), list(a.service)
     Mackerel.unique_custom_identifier = a.unique_custom_identifier
+    Mackerel.max_body = a.max_body
+    Handler.latency = max(0.0, a.latency)
     Ecs.token = a.token
     Handler.kind = a.kind
     server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
