@@ -72,7 +72,9 @@ fn sleep_until(tick: u64) -> bool {
         if now >= tick {
             return true;
         }
-        std::thread::sleep(Duration::from_millis((tick - now).min(100)));
+        // Half a second between looks at the stop flag: a signal is noticed soon enough, and
+        // an idle daemon wakes twice a second.
+        std::thread::sleep(Duration::from_millis((tick - now).min(500)));
     }
 }
 

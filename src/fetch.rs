@@ -37,12 +37,17 @@ pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
         read: vec![false; plan.series.len()],
         ..Fetched::default()
     };
+    // Which series belong to the batch being read: answers for others are refused.
+    let mut member = vec![false; plan.series.len()];
     for batch in &plan.batches {
+        batch.series.iter().for_each(|&i| member[i] = true);
+        let read_batch = read(aws, plan, batch, &member, &mut out);
+        batch.series.iter().for_each(|&i| member[i] = false);
         let place = match &batch.role {
             Some(r) => format!("GetMetricData in {} as {}", batch.region, r.arn),
             None => format!("GetMetricData in {}", batch.region),
         };
-        match read(aws, plan, batch, &mut out) {
+        match read_batch {
             Ok(unread) => {
                 for &i in &batch.series {
                     out.read[i] = !unread.iter().any(|(u, _)| *u == i);
@@ -68,7 +73,13 @@ pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
 
 /// Reads one batch, every page. Returns the series CloudWatch would not give whole, with
 /// their status.
-fn read(aws: &Aws, plan: &Plan, batch: &Batch, out: &mut Fetched) -> Result<Vec<(usize, String)>> {
+fn read(
+    aws: &Aws,
+    plan: &Plan,
+    batch: &Batch,
+    member: &[bool],
+    out: &mut Fetched,
+) -> Result<Vec<(usize, String)>> {
     let queries: Vec<Query> = batch
         .series
         .iter()
@@ -113,7 +124,7 @@ fn read(aws: &Aws, plan: &Plan, batch: &Batch, out: &mut Fetched) -> Result<Vec<
             let i =
                 r.id.strip_prefix('q')
                     .and_then(|n| n.parse::<usize>().ok())
-                    .filter(|i| batch.series.contains(i))
+                    .filter(|&i| member.get(i) == Some(&true))
                     .ok_or_else(|| {
                         Error::runtime(format!(
                             "CloudWatch GetMetricData answered for a query it was not asked: {:?}",
@@ -121,6 +132,10 @@ fn read(aws: &Aws, plan: &Plan, batch: &Batch, out: &mut Fetched) -> Result<Vec<
                         ))
                     })?;
             let data = &mut out.data[i];
+            if data.capacity() == 0 {
+                // One point a period, usually: room for exactly that.
+                data.reserve_exact(most / 2);
+            }
             data.extend(
                 r.points
                     .into_iter()

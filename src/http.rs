@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::log;
+use crate::url;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -67,9 +68,9 @@ impl Proxy {
         }
         if let Some((userinfo, _)) = authority.as_str().rsplit_once('@') {
             let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            b = b.username(&decode(user));
+            b = b.username(&url::decode(user));
             if !password.is_empty() {
-                b = b.password(&decode(password));
+                b = b.password(&url::decode(password));
             }
         }
         for host in &self.no_proxy {
@@ -335,77 +336,6 @@ fn describe(e: ureq::Error) -> String {
     }
 }
 
-/// An `http://` or `https://` base URL: a host, and no query.
-pub fn check_url(url: &str) -> Result<(), String> {
-    let uri: http::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err(format!("{url:?} must start with http:// or https://")),
-    }
-    let bad_port = uri
-        .authority()
-        .and_then(|a| a.as_str().rsplit_once(':'))
-        .is_some_and(|(_, port)| !port.ends_with(']') && port.parse::<u16>().is_err());
-    if uri.host().is_none_or(str::is_empty)
-        || uri.query().is_some()
-        || url.contains('#')
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-        || bad_port
-    {
-        return Err(format!(
-            "{url:?} must be a base URL like https://host[:port], without a query or fragment"
-        ));
-    }
-    Ok(())
-}
-
-/// Percent-encodes everything but AWS's unreserved characters (`A-Za-z0-9-_.~`), the encoding
-/// both SigV4 and the query protocol expect.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out += &format!("%{b:02X}");
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` escapes (proxy user names and passwords).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// `k=v&k=v` with both sides encoded.
-pub fn form(pairs: &[(String, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,37 +358,6 @@ mod tests {
                 reply.retry_after().map_or(0, |_| 1)
             },
         );
-    }
-
-    #[test]
-    fn encoding() {
-        assert_eq!(
-            encode("arn:aws:cloudfront::1:distribution/E1"),
-            "arn%3Aaws%3Acloudfront%3A%3A1%3Adistribution%2FE1"
-        );
-        assert_eq!(encode("a b~"), "a%20b~");
-        assert_eq!(
-            form(&[("A".into(), "1 2".into()), ("B".into(), "é".into())]),
-            "A=1%202&B=%C3%A9"
-        );
-    }
-
-    #[test]
-    fn urls() {
-        assert!(check_url("https://api.mackerelio.com").is_ok());
-        assert!(check_url("http://127.0.0.1:1234/base").is_ok());
-        for bad in [
-            "api.mackerelio.com",
-            "ftp://x",
-            "http://",
-            "http://x/?a=b",
-            "https://x/#frag",
-            "http://x:65536",
-            "http://x:99999/",
-            "not a url",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -9,9 +9,10 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::{Http, encode};
+use crate::http::Http;
 use crate::log;
 use crate::session::{Keep, Session};
+use crate::url::encode;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

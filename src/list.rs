@@ -124,9 +124,13 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
                         let cid = series
                             .iter()
                             .find(|s| {
-                                s.region == f.region
-                                    && s.metric == f.metric
-                                    && s.dimensions == f.dimensions
+                                *s.region == *f.region
+                                    && *s.metric == *f.metric
+                                    && s.dimensions.len() == f.dimensions.len()
+                                    && s.dimensions
+                                        .iter()
+                                        .zip(&f.dimensions)
+                                        .all(|((k, v), (fk, fv))| **k == **fk && **v == **fv)
                             })
                             .and_then(|s| match &*s.dest {
                                 Dest::Host(cid) => Some(cid.as_str()),

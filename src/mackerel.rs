@@ -3,7 +3,8 @@
 //! percent-encoded, and metric bodies cut to [`MAX_BODY`].
 
 use crate::error::{Error, Result, Secret};
-use crate::http::{self, Attempt, Http, encode};
+use crate::http::{self, Attempt, Http};
+use crate::url::encode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;

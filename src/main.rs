@@ -52,6 +52,8 @@ mod signals;
 #[forbid(unsafe_code)]
 mod state;
 #[forbid(unsafe_code)]
+mod url;
+#[forbid(unsafe_code)]
 mod xml;
 
 use cli::{Action, Command};

@@ -2,40 +2,38 @@
 //! timestamps, and posting 0 for settled periods of sums where CloudWatch has nothing (no
 //! traffic), never for rates or latencies.
 
-use crate::jobs::Dest;
+use crate::jobs::Point;
 use crate::plan::Plan;
+use crate::record::Record;
 use std::rc::Rc;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Point {
-    /// Shared with the series: a point costs 40 bytes, whatever the names.
-    pub dest: Rc<Dest>,
-    pub name: Rc<str>,
-    pub time: i64,
-    pub value: f64,
-}
 
 #[derive(Debug, Default)]
 pub struct Mapped {
+    /// The points to post.
     pub points: Vec<Point>,
-    /// How many of `points` are zeros for periods without data.
+    /// How many points the window holds in all: these, and those left out as held.
+    pub datapoints: usize,
+    /// How many of them are zeros for periods without data.
     pub zero_filled: usize,
+    /// How many were left out because Mackerel holds them already, with the same value.
+    pub skipped: usize,
 }
 
 /// `data[i]` holds the points read for `plan.series[i]`; `read[i]` says whether it was read
 /// (an unread series gives no points, and no zeros either). Points outside the window or not
-/// finite are dropped; a time given twice keeps the last value.
-pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>], read: &[bool]) -> Mapped {
+/// finite are dropped; a time given twice keeps the last value. A point the `record` holds
+/// (Mackerel has it already) is counted and left out, so a steady cycle's points take little
+/// room.
+pub fn map(plan: &Plan, mut data: Vec<Vec<(i64, f64)>>, read: &[bool], record: &Record) -> Mapped {
     let mut out = Mapped::default();
     for batch in &plan.batches {
         let w = batch.window;
         for &i in batch.series.iter().filter(|&&i| read[i]) {
             let s = &plan.series[i];
-            let mut points: Vec<(i64, f64)> = data[i]
-                .iter()
-                .copied()
-                .filter(|(t, v)| (w.start..w.end).contains(t) && v.is_finite())
-                .collect();
+            // Taken, not copied: what CloudWatch said is freed as it is mapped.
+            let mut points = std::mem::take(&mut data[i]);
+            points.retain(|(t, v)| (w.start..w.end).contains(t) && v.is_finite());
+            // Stable: of two values for one time, the later one stays.
             points.sort_by_key(|(t, _)| *t);
             points.reverse();
             points.dedup_by_key(|(t, _)| *t);
@@ -49,13 +47,19 @@ pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>], read: &[bool]) -> Mapped {
                 points.extend(missing.into_iter().map(|t| (t, 0.0)));
                 points.sort_by_key(|(t, _)| *t);
             }
-            out.points
-                .extend(points.into_iter().map(|(time, value)| Point {
+            out.datapoints += points.len();
+            for (time, value) in points {
+                if record.holds(&s.dest, &s.name, time, value) {
+                    out.skipped += 1;
+                    continue;
+                }
+                out.points.push(Point {
                     dest: Rc::clone(&s.dest),
                     name: Rc::clone(&s.name),
                     time,
                     value,
-                }));
+                });
+            }
         }
     }
     out
@@ -64,7 +68,7 @@ pub fn map(plan: &Plan, data: &[Vec<(i64, f64)>], read: &[bool]) -> Mapped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::Series;
+    use crate::jobs::{Dest, Series};
     use crate::plan;
     use std::time::Duration;
 
@@ -73,7 +77,7 @@ mod tests {
             region: "us-east-1".into(),
             namespace: "AWS/CloudFront".into(),
             metric: "Requests".into(),
-            dimensions: vec![],
+            dimensions: Rc::from([]),
             stat: "Sum".into(),
             period: 60,
             name: name.into(),
@@ -97,11 +101,26 @@ mod tests {
             vec![(w.start + 60, 5.0), (w.end, 99.0), (w.start - 60, 99.0)],
             vec![(w.start, 1.5), (w.start, 2.5), (w.start + 120, f64::NAN)],
         ];
-        let m = map(&p, &data, &[true, true]);
+        let none = Record::default();
+        let m = map(&p, data.clone(), &[true, true], &none);
         assert_eq!(
-            map(&p, &data, &[false, true]).points.len(),
+            map(&p, data.clone(), &[false, true], &none).points.len(),
             1,
             "only the rate"
+        );
+        // Points Mackerel holds are counted, not kept.
+        let mut record = Record::default();
+        let zeros: Vec<Point> = m
+            .points
+            .iter()
+            .filter(|p| &*p.name == "sum" && p.value == 0.0)
+            .cloned()
+            .collect();
+        record.remember(&zeros);
+        let held = map(&p, data, &[true, true], &record);
+        assert_eq!(
+            (held.points.len(), held.skipped, held.datapoints),
+            (2, 4, 6)
         );
         let sum: Vec<(i64, f64)> = m
             .points

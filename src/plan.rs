@@ -4,6 +4,7 @@
 
 use crate::aws::Role;
 use crate::jobs::Series;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// GetMetricData takes at most this many queries in one call.
@@ -40,7 +41,7 @@ impl Window {
 /// One GetMetricData call's worth of series (indexes into [`Plan::series`]).
 #[derive(Debug, PartialEq)]
 pub struct Batch {
-    pub region: String,
+    pub region: Rc<str>,
     pub role: Option<Role>,
     pub period: u32,
     pub window: Window,
@@ -57,10 +58,10 @@ pub struct Plan {
 /// one region with one set of credentials over one window, and cuts each group into batches of
 /// [`MAX_QUERIES`]: ceil(n/500) calls per group, whichever jobs the series come from.
 pub fn plan(series: Vec<Series>, now: i64, lookback: Duration, delay: Duration) -> Plan {
-    type Key = (String, Option<Role>, u32);
+    type Key = (Rc<str>, Option<Role>, u32);
     let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
     for (i, s) in series.iter().enumerate() {
-        let key = (s.region.clone(), s.role.clone(), s.period);
+        let key = (Rc::clone(&s.region), s.role.clone(), s.period);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(i),
             None => groups.push((key, vec![i])),
@@ -71,7 +72,7 @@ pub fn plan(series: Vec<Series>, now: i64, lookback: Duration, delay: Duration) 
         let window = Window::new(now, lookback, delay, period);
         for chunk in members.chunks(MAX_QUERIES) {
             batches.push(Batch {
-                region: region.clone(),
+                region: Rc::clone(&region),
                 role: role.clone(),
                 period,
                 window,
@@ -86,14 +87,13 @@ pub fn plan(series: Vec<Series>, now: i64, lookback: Duration, delay: Duration) 
 mod tests {
     use super::*;
     use crate::jobs::Dest;
-    use std::rc::Rc;
 
     fn series(region: &str, period: u32) -> Series {
         Series {
             region: region.into(),
             namespace: "N".into(),
             metric: "M".into(),
-            dimensions: vec![],
+            dimensions: Rc::from([]),
             stat: "Sum".into(),
             period,
             name: "n".into(),
@@ -131,7 +131,7 @@ mod tests {
         let p = plan(all, 1_800_000_000, Duration::from_secs(600), Duration::ZERO);
         let sizes: Vec<usize> = p.batches.iter().map(|b| b.series.len()).collect();
         assert_eq!(sizes, vec![500, 500, 1, 1, 1, 1]);
-        assert_eq!(p.batches[3].region, "eu-west-1");
+        assert_eq!(&*p.batches[3].region, "eu-west-1");
         assert_eq!(p.batches[4].period, 300);
         assert_eq!(p.batches[4].window.end % 300, 0);
         assert!(p.batches[5].role.is_some());

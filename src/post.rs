@@ -10,8 +10,8 @@
 use crate::error::{Error, Result};
 use crate::hosts::Hosts;
 use crate::jobs::Dest;
+use crate::jobs::Point;
 use crate::mackerel::{HostPoint, MAX_BODY, Mackerel, Refused, ServicePoint, runs};
-use crate::map::Point;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 

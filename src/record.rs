@@ -1,10 +1,11 @@
 //! What Mackerel accepted: per series (where its points go and their name) the value of each
 //! recent minute. A cycle re-reads its whole look-back (that is how revisions, restarts and
 //! outages are caught) but posts only the points this record does not hold with the same
-//! value. Only minutes still inside the look-back are kept, so the record stays bounded.
+//! value ([`Record::holds`]). Only minutes still inside the look-back are kept, so the record
+//! stays bounded.
 
 use crate::jobs::Dest;
-use crate::map::Point;
+use crate::jobs::Point;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -17,21 +18,14 @@ pub struct Record {
 }
 
 impl Record {
-    /// The points to post: those new to the record or with another value than it holds; and
-    /// how many were left out as already posted.
-    pub fn unposted(&self, points: Vec<Point>) -> (Vec<Point>, usize) {
-        let before = points.len();
-        let out: Vec<Point> = points
-            .into_iter()
-            .filter(|p| self.value(p) != Some(p.value))
-            .collect();
-        let skipped = before - out.len();
-        (out, skipped)
+    /// Whether Mackerel has the point of `dest`, `name` and `time` with this `value`.
+    pub fn holds(&self, dest: &Rc<Dest>, name: &Rc<str>, time: i64, value: f64) -> bool {
+        self.held(dest, name, time) == Some(value)
     }
 
-    fn value(&self, p: &Point) -> Option<f64> {
-        let held = self.series.get(&(Rc::clone(&p.dest), Rc::clone(&p.name)))?;
-        let i = held.binary_search_by_key(&p.time, |(t, _)| *t).ok()?;
+    fn held(&self, dest: &Rc<Dest>, name: &Rc<str>, time: i64) -> Option<f64> {
+        let held = self.series.get(&(Rc::clone(dest), Rc::clone(name)))?;
+        let i = held.binary_search_by_key(&time, |(t, _)| *t).ok()?;
         Some(held[i].1)
     }
 
@@ -89,35 +83,25 @@ mod tests {
     }
 
     #[test]
-    fn posts_only_new_or_changed_points_and_forgets_old_minutes() {
+    fn holds_what_was_accepted_and_forgets_old_minutes() {
         let mut r = Record::default();
         r.remember(&[p("a", 60, 1.0), p("a", 120, 2.0), p("b", 60, 0.0)]);
-        let (todo, skipped) = r.unposted(vec![
-            p("a", 60, 1.0),
-            p("a", 120, 2.5),
-            p("a", 180, 3.0),
-            p("b", 60, 0.0),
-            p("c", 60, 0.0),
-        ]);
-        let left: Vec<(&str, i64)> = todo.iter().map(|p| (&*p.name, p.time)).collect();
-        assert_eq!(left, [("a", 120), ("a", 180), ("c", 60)]);
-        assert_eq!(skipped, 2);
+        let holds = |q: &Point| r.holds(&q.dest, &q.name, q.time, q.value);
+        assert!(holds(&p("a", 60, 1.0)) && holds(&p("b", 60, 0.0)));
+        assert!(!holds(&p("a", 120, 2.5)), "a revised value is posted again");
+        assert!(!holds(&p("a", 180, 3.0)) && !holds(&p("c", 60, 0.0)), "new");
         // The same name on another target is another series.
         let host = Point {
             dest: Rc::new(Dest::Host("cid".into())),
             ..p("a", 60, 1.0)
         };
-        assert_eq!(r.unposted(vec![host]).1, 0);
+        assert!(!holds(&host));
 
-        r.remember(&todo);
+        r.remember(&[p("a", 120, 2.5), p("a", 180, 3.0), p("c", 60, 0.0)]);
         assert_eq!(r.len(), 5, "a at 60, 120 and 180; b and c at 60");
         r.forget_before(120);
         assert_eq!(r.len(), 2);
-        assert_eq!(
-            r.unposted(vec![p("a", 120, 2.5)]).1,
-            1,
-            "the newer value is held"
-        );
+        assert!(r.holds(&p("a", 120, 2.5).dest, &p("a", 120, 2.5).name, 120, 2.5));
         assert_eq!(r.series().count(), 1, "b and c had only old minutes");
     }
 }

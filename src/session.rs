@@ -15,7 +15,7 @@ use crate::discover::{self, Selection};
 use crate::error::{Error, Result, Secret};
 use crate::hosts::{HostJob, Hosts, Resolved};
 use crate::http::Http;
-use crate::jobs::{CloudFrontJob, Dest, Job, Series, Target};
+use crate::jobs::{CloudFrontJob, Dest, Job, Point, Series, Target};
 use crate::mackerel::{self, Mackerel};
 use crate::presets::{cloudfront, namespace};
 use crate::record::Record;
@@ -144,7 +144,8 @@ impl<'a> Session<'a> {
                 fields.push(("gone_ids", json!(h.gone.join(","))));
             }
         }
-        if self.backlog.len() > 0 || self.backlog.dropped > 0 {
+        // A run ends with its cycle: only a daemon or a Lambda environment keeps a backlog.
+        if self.keep != Keep::Everything && (self.backlog.len() > 0 || self.backlog.dropped > 0) {
             fields.push(("backlog", json!(self.backlog.len())));
             fields.push(("dropped", json!(self.backlog.dropped)));
         }
@@ -212,20 +213,20 @@ impl<'a> Session<'a> {
         for (place, e) in &fetched.failed {
             summary.failed.push(format!("{place}: {e}"));
         }
-        let mapped = map::map(&plan, &fetched.data, &fetched.read);
-        summary.datapoints = mapped.points.len();
+        let mapped = map::map(&plan, fetched.data, &fetched.read, &self.record);
+        summary.datapoints = mapped.datapoints;
         summary.zero_filled = mapped.zero_filled;
+        summary.skipped = mapped.skipped;
         // Nothing older than the oldest window will be read again.
         let oldest = plan.batches.iter().map(|b| b.window.start).min();
-        // The points share their names with the plan: what CloudWatch said can go.
-        drop((plan, fetched));
+        // The points share their names with the plan: the rest of it can go.
+        drop(plan);
 
         let Some(mackerel) = self.mackerel.as_ref() else {
             print_points(&mapped.points);
             return Ok(());
         };
-        let (fresh, skipped) = self.record.unposted(mapped.points);
-        summary.skipped = skipped;
+        let fresh = mapped.points;
         let points = self.backlog.merge(fresh, now);
         let owners: Vec<(String, String)> = host_jobs
             .iter()
@@ -383,7 +384,7 @@ impl<'a> Session<'a> {
 
 /// `--dry-run` output: one JSON line per point, `{"name","time","value"}`, with `host` (its
 /// customIdentifier) for host metrics and `service` when more than one service is posted to.
-fn print_points(points: &[map::Point]) {
+fn print_points(points: &[Point]) {
     let services: BTreeSet<&str> = points
         .iter()
         .filter_map(|p| match &*p.dest {

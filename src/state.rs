@@ -194,7 +194,7 @@ mod tests {
             },
         );
     }
-    use crate::map::Point;
+    use crate::jobs::Point;
 
     #[test]
     fn a_record_survives_the_file_and_only_for_its_configuration() {
@@ -227,7 +227,7 @@ mod tests {
             time: 60,
             value: 1.5,
         };
-        assert_eq!(back.record().unposted(vec![p]).1, 1);
+        assert!(back.record().holds(&p.dest, &p.name, p.time, p.value));
 
         let other = fingerprint(&["https://api.mackerelio.com", "other key", "jobs"]);
         assert!(

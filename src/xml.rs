@@ -30,26 +30,29 @@ pub enum Step<'a> {
 pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> Result<(), String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the XML is not UTF-8".to_string())?;
     let mut reader = Reader::from_str(text);
+    // The names and texts of the open elements; their strings are kept and reused, so a
+    // document of a million elements does not make a million allocations.
     let mut path: Vec<String> = Vec::new();
     let mut texts: Vec<String> = Vec::new();
+    let mut depth = 0;
     let mut roots = 0;
     loop {
         let event = reader
             .read_event()
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))?;
         let (open, close) = match &event {
-            Event::Start(e) => (Some(e.local_name().as_ref().to_string()), false),
-            Event::Empty(e) => (Some(e.local_name().as_ref().to_string()), true),
+            Event::Start(e) => (Some(e.local_name()), false),
+            Event::Empty(e) => (Some(e.local_name()), true),
             Event::End(_) => (None, true),
             Event::Text(t) => {
-                if let Some(current) = texts.last_mut() {
-                    *current += &t.xml10_content();
+                if depth > 0 {
+                    texts[depth - 1] += &t.xml10_content();
                 }
                 continue;
             }
             Event::CData(t) => {
-                if let Some(current) = texts.last_mut() {
-                    *current += t.as_ref();
+                if depth > 0 {
+                    texts[depth - 1] += t.as_ref();
                 }
                 continue;
             }
@@ -60,8 +63,8 @@ pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> 
                         .ok_or_else(|| format!("malformed XML: unknown entity &{};", &**r))?
                         .to_string(),
                 };
-                if let Some(current) = texts.last_mut() {
-                    *current += &c;
+                if depth > 0 {
+                    texts[depth - 1] += &c;
                 }
                 continue;
             }
@@ -69,23 +72,31 @@ pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> 
             _ => continue,
         };
         if let Some(name) = open {
-            if path.len() == MAX_DEPTH {
+            if depth == MAX_DEPTH {
                 return Err(format!("the XML nests more than {MAX_DEPTH} levels deep"));
             }
-            if path.is_empty() {
+            if depth == 0 {
                 roots += 1;
             }
-            path.push(name);
-            texts.push(String::new());
-            visit(Step::Open(&path))?;
+            if depth == path.len() {
+                path.push(String::new());
+                texts.push(String::new());
+            }
+            path[depth].clear();
+            path[depth] += name.as_ref();
+            texts[depth].clear();
+            depth += 1;
+            visit(Step::Open(&path[..depth]))?;
         }
         if close {
-            let text = texts.pop().ok_or("malformed XML: unexpected end tag")?;
-            visit(Step::Close(&path, &text))?;
-            path.pop();
+            if depth == 0 {
+                return Err("malformed XML: unexpected end tag".into());
+            }
+            visit(Step::Close(&path[..depth], &texts[depth - 1]))?;
+            depth -= 1;
         }
     }
-    if !path.is_empty() {
+    if depth > 0 {
         return Err("the XML document is cut short".into());
     }
     if roots == 0 {

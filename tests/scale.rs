@@ -20,7 +20,10 @@ fn an_empty_account_then_a_thousand_distributions() {
     let busy: Vec<&str> = dists.iter().take(50).map(id_of).collect();
     let start = moto.traffic(&busy, 15);
 
-    let ran = run(against(moto, "reader", &mackerel).arg("run"));
+    // moto takes a minute or more for 6,000 queries: more than the default cycle deadline.
+    let ran = run(against(moto, "reader", &mackerel)
+        .env("CW2MACKEREL_CYCLE_TIMEOUT", "10m")
+        .arg("run"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let s = ran.summary();
     assert_eq!(s["distributions"], 1000);

@@ -5,7 +5,7 @@ use super::endpoint::Service;
 use super::keys::Role;
 use super::request::Call;
 use crate::error::{Error, Result};
-use crate::http::encode;
+use crate::url::encode;
 use crate::xml::Element;
 
 /// A distribution as discovery knows it. With explicit IDs only `id` is filled.

@@ -8,14 +8,16 @@ use super::keys::Role;
 use super::request::Call;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::url::Form;
 use crate::xml::Step;
+use std::rc::Rc;
 
 /// One MetricStat query. `id` must start with a lower-case letter and be unique in the call.
 pub struct Query<'a> {
     pub id: String,
     pub namespace: &'a str,
     pub metric: &'a str,
-    pub dimensions: &'a [(String, String)],
+    pub dimensions: &'a [(Rc<str>, Rc<str>)],
     pub stat: &'a str,
     pub period: u32,
 }
@@ -47,38 +49,64 @@ pub fn get_metric_data(
     end: i64,
     next_token: Option<&str>,
 ) -> Result<Page> {
-    let mut params: Vec<(String, String)> = vec![
-        ("Action".into(), "GetMetricData".into()),
-        ("Version".into(), "2010-08-01".into()),
-        ("StartTime".into(), clock::iso8601(start)),
-        ("EndTime".into(), clock::iso8601(end)),
-        ("ScanBy".into(), "TimestampAscending".into()),
-    ];
+    let mut params = Form::default();
+    params
+        .add(format_args!("Action"), "GetMetricData")
+        .add(format_args!("Version"), "2010-08-01")
+        .add(format_args!("StartTime"), &clock::iso8601(start))
+        .add(format_args!("EndTime"), &clock::iso8601(end))
+        .add(format_args!("ScanBy"), "TimestampAscending");
     if let Some(t) = next_token {
-        params.push(("NextToken".into(), t.into()));
+        params.add(format_args!("NextToken"), t);
     }
     for (i, q) in queries.iter().enumerate() {
-        let m = format!("MetricDataQueries.member.{}", i + 1);
-        params.push((format!("{m}.Id"), q.id.clone()));
-        params.push((
-            format!("{m}.MetricStat.Metric.Namespace"),
-            q.namespace.into(),
-        ));
-        params.push((format!("{m}.MetricStat.Metric.MetricName"), q.metric.into()));
+        let m = i + 1;
+        let stat = "MetricStat";
+        params
+            .add(format_args!("MetricDataQueries.member.{m}.Id"), &q.id)
+            .add(
+                format_args!("MetricDataQueries.member.{m}.{stat}.Metric.Namespace"),
+                q.namespace,
+            )
+            .add(
+                format_args!("MetricDataQueries.member.{m}.{stat}.Metric.MetricName"),
+                q.metric,
+            );
         for (j, (name, value)) in q.dimensions.iter().enumerate() {
-            let d = format!("{m}.MetricStat.Metric.Dimensions.member.{}", j + 1);
-            params.push((format!("{d}.Name"), name.clone()));
-            params.push((format!("{d}.Value"), value.clone()));
+            let d = j + 1;
+            params
+                .add(
+                    format_args!(
+                        "MetricDataQueries.member.{m}.{stat}.Metric.Dimensions.member.{d}.Name"
+                    ),
+                    name,
+                )
+                .add(
+                    format_args!(
+                        "MetricDataQueries.member.{m}.{stat}.Metric.Dimensions.member.{d}.Value"
+                    ),
+                    value,
+                );
         }
-        params.push((format!("{m}.MetricStat.Period"), q.period.to_string()));
-        params.push((format!("{m}.MetricStat.Stat"), q.stat.into()));
-        params.push((format!("{m}.ReturnData"), "true".into()));
+        params
+            .add(
+                format_args!("MetricDataQueries.member.{m}.{stat}.Period"),
+                &q.period.to_string(),
+            )
+            .add(
+                format_args!("MetricDataQueries.member.{m}.{stat}.Stat"),
+                q.stat,
+            )
+            .add(
+                format_args!("MetricDataQueries.member.{m}.ReturnData"),
+                "true",
+            );
     }
     let mut call = Call::query(
         Service::CloudWatch,
         region,
         role,
-        &params,
+        params,
         "CloudWatch GetMetricData",
         "cloudwatch:GetMetricData",
     );
@@ -106,21 +134,21 @@ pub fn list_metrics(
     let mut token: Option<String> = None;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..10_000 {
-        let mut params: Vec<(String, String)> = vec![
-            ("Action".into(), "ListMetrics".into()),
-            ("Version".into(), "2010-08-01".into()),
-            ("Namespace".into(), namespace.into()),
-            ("MetricName".into(), metric.into()),
-            ("RecentlyActive".into(), "PT3H".into()),
-        ];
+        let mut params = Form::default();
+        params
+            .add(format_args!("Action"), "ListMetrics")
+            .add(format_args!("Version"), "2010-08-01")
+            .add(format_args!("Namespace"), namespace)
+            .add(format_args!("MetricName"), metric)
+            .add(format_args!("RecentlyActive"), "PT3H");
         if let Some(t) = &token {
-            params.push(("NextToken".into(), t.clone()));
+            params.add(format_args!("NextToken"), t);
         }
         let call = Call::query(
             Service::CloudWatch,
             region,
             role,
-            &params,
+            params,
             "CloudWatch ListMetrics",
             "cloudwatch:ListMetrics",
         );

@@ -11,7 +11,6 @@ use super::metadata::{self, ECS_HOST, IMDS_ENDPOINT};
 use super::profile::{self, Profile};
 use crate::clock;
 use crate::error::{Error, Result, Secret};
-use crate::http;
 use std::path::PathBuf;
 
 /// Source profiles followed before a chain of them counts as a loop.
@@ -174,7 +173,7 @@ fn assumed(
     seen: &mut Vec<String>,
 ) -> Result<Source> {
     let arn = p.get("role_arn").cloned().unwrap_or_default();
-    crate::jobs::check::role_arn(&arn)
+    super::keys::check_role_arn(&arn)
         .map_err(|e| Error::config(format!("profile {name:?}: role_arn: {e}")))?;
     let duration = match p.get("duration_seconds") {
         None => 3600,
@@ -292,7 +291,7 @@ fn imds(var: &dyn Fn(&str) -> Option<String>) -> Result<Source> {
         return Ok(Source::Missing);
     }
     let endpoint = var("AWS_EC2_METADATA_SERVICE_ENDPOINT").unwrap_or_else(|| IMDS_ENDPOINT.into());
-    http::check_url(&endpoint)
+    crate::url::check_url(&endpoint)
         .map_err(|e| Error::config(format!("AWS_EC2_METADATA_SERVICE_ENDPOINT: {e}")))?;
     Ok(Source::Imds {
         endpoint: endpoint.trim_end_matches('/').into(),

@@ -2,7 +2,7 @@
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides, checked before the first call.
 
 use crate::error::{Error, Result};
-use crate::http::check_url;
+use crate::url::check_url;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {

@@ -43,6 +43,19 @@ pub struct Role {
     pub external_id: Option<String>,
 }
 
+/// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+pub fn check_role_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok =
+        parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[5].starts_with("role/");
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "{arn:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/name"
+        )),
+    }
+}
+
 /// The JSON that ECS, EKS and IMDS serve: `AccessKeyId`, `SecretAccessKey`, `Token`,
 /// `Expiration`.
 pub fn from_json(body: &[u8]) -> Result<Credentials, String> {

@@ -20,7 +20,7 @@ const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 /// loopback or the ECS and EKS Pod Identity agent addresses. Host names are checked when
 /// resolved, at fetch time.
 pub fn check_container_url(url: &str) -> Result<(), String> {
-    http::check_url(url)?;
+    crate::url::check_url(url)?;
     let uri: ::http::Uri = url.parse().map_err(|_| "not a URL".to_string())?;
     if uri.scheme_str() == Some("https") {
         return Ok(());

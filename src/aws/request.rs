@@ -35,7 +35,7 @@ impl<'a> Call<'a> {
         service: Service,
         region: &'a str,
         role: Option<&'a Role>,
-        params: &[(String, String)],
+        params: crate::url::Form,
         action: &'static str,
         permission: &'static str,
     ) -> Call<'a> {
@@ -48,7 +48,7 @@ impl<'a> Call<'a> {
                 "content-type",
                 "application/x-www-form-urlencoded; charset=utf-8",
             )],
-            body: http::form(params).into_bytes(),
+            body: params.into_bytes(),
             action,
             permission,
             role,

@@ -7,6 +7,7 @@ use super::request::{self, Call};
 use crate::clock;
 use crate::error::{Error, Result, Secret};
 use crate::http::{self, Attempt, Http};
+use crate::url::Form;
 
 /// AssumeRole, signed with `creds`, for a session of `duration` seconds.
 pub fn assume_role(
@@ -18,21 +19,20 @@ pub fn assume_role(
     session_name: &str,
     duration: u32,
 ) -> Result<Credentials> {
-    let mut form = vec![
-        ("Action".to_string(), "AssumeRole".to_string()),
-        ("Version".into(), "2011-06-15".into()),
-        ("RoleArn".into(), role.arn.clone()),
-        ("RoleSessionName".into(), session_name.to_string()),
-        ("DurationSeconds".into(), duration.to_string()),
-    ];
+    let mut form = Form::default();
+    form.add(format_args!("Action"), "AssumeRole")
+        .add(format_args!("Version"), "2011-06-15")
+        .add(format_args!("RoleArn"), &role.arn)
+        .add(format_args!("RoleSessionName"), session_name)
+        .add(format_args!("DurationSeconds"), &duration.to_string());
     if let Some(id) = &role.external_id {
-        form.push(("ExternalId".into(), id.clone()));
+        form.add(format_args!("ExternalId"), id);
     }
     let call = Call::query(
         Service::Sts,
         region,
         None,
-        &form,
+        form,
         "STS AssumeRole",
         "sts:AssumeRole (and the role's trust policy must name these credentials)",
     );
@@ -50,20 +50,20 @@ pub fn assume_role_with_web_identity(
     token: &str,
 ) -> Result<Credentials> {
     let action = "STS AssumeRoleWithWebIdentity";
-    let body = http::form(&[
-        ("Action".into(), "AssumeRoleWithWebIdentity".into()),
-        ("Version".into(), "2011-06-15".into()),
-        ("RoleArn".into(), role_arn.into()),
-        ("RoleSessionName".into(), session_name.into()),
-        ("WebIdentityToken".into(), token.into()),
-    ]);
+    let mut form = Form::default();
+    form.add(format_args!("Action"), "AssumeRoleWithWebIdentity")
+        .add(format_args!("Version"), "2011-06-15")
+        .add(format_args!("RoleArn"), role_arn)
+        .add(format_args!("RoleSessionName"), session_name)
+        .add(format_args!("WebIdentityToken"), token);
+    let body = form.into_bytes();
     let answer = http::retry(http, 4, || {
         let req = ::http::Request::post(format!("{endpoint}/"))
             .header(
                 "content-type",
                 "application/x-www-form-urlencoded; charset=utf-8",
             )
-            .body(body.clone().into_bytes());
+            .body(body.clone());
         let req = match req {
             Ok(r) => r,
             Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: {e}"))),

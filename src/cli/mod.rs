@@ -16,7 +16,7 @@ use crate::clock::format_duration;
 use crate::config::Config;
 use crate::error::{Error, Result, Secret};
 use crate::jobs::{self, Job, Target};
-use crate::{files, http, log, mackerel};
+use crate::{files, http, log, mackerel, url};
 use lookup::Lookup;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -157,7 +157,7 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     let apibase = {
         let g = lookup.or_default(&settings::APIBASE);
         let v = g.value.trim().trim_end_matches('/').to_string();
-        http::check_url(&v).map_err(|e| g.error(e))?;
+        url::check_url(&v).map_err(|e| g.error(e))?;
         v
     };
 

@@ -85,15 +85,7 @@ pub fn stat(s: &str) -> Result<(), String> {
 
 /// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/NAME`.
 pub fn role_arn(arn: &str) -> Result<(), String> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    let ok =
-        parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[5].starts_with("role/");
-    match ok {
-        true => Ok(()),
-        false => Err(format!(
-            "{arn:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/name"
-        )),
-    }
+    crate::aws::keys::check_role_arn(arn)
 }
 
 /// The literal text of a metric name template: what Mackerel allows in metric names,

@@ -3,12 +3,13 @@
 
 use crate::aws::Role;
 use crate::aws::cloudfront::Distribution;
-use crate::jobs::cloudfront::{GRAPHS, Group, Label, METRICS, NAMESPACE, PERIOD};
+use crate::jobs::cloudfront::{GRAPHS, Group, Label, METRICS, Metric, NAMESPACE, PERIOD};
 use crate::jobs::template::{Template, name_part};
-use crate::jobs::{Dest, HostTarget, Series, Target};
+use crate::jobs::{Dest, Dimensions, HostTarget, Series, Target};
 use crate::log;
 use crate::mackerel::HostSpec;
 use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 /// Mackerel metric names allow `[a-zA-Z0-9._-]`, and a dot would split the graph: anything
@@ -45,16 +46,19 @@ pub fn labels(dists: &[Distribution], label: &Label) -> Vec<String> {
         .iter()
         .map(|d| sanitize(raw_label(d, label).unwrap_or(""), &d.id))
         .collect();
-    let taken = out.clone();
-    let mut clashes = Vec::new();
-    for (i, l) in out.iter_mut().enumerate() {
-        if taken.iter().filter(|t| *t == l).count() > 1 {
-            clashes.push(l.clone());
-            *l = format!("{l}_{}", dists[i].id);
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for l in &out {
+        *count.entry(l.clone()).or_default() += 1;
+    }
+    let mut clashes = BTreeSet::new();
+    for (l, d) in out.iter_mut().zip(dists) {
+        if count[l.as_str()] > 1 {
+            clashes.insert(l.clone());
+            *l = format!("{l}_{}", name_part(&d.id));
         }
     }
     if !clashes.is_empty() {
-        clashes.dedup();
+        let clashes: Vec<String> = clashes.into_iter().collect();
         log::warn(
             "distributions share a label; their IDs were appended",
             &[("labels", json!(clashes.join(",")))],
@@ -74,27 +78,36 @@ pub fn series(
     role: Option<&Role>,
     region: &str,
 ) -> Vec<Series> {
-    let mut out = Vec::with_capacity(dists.len() * METRICS.len());
+    let metrics: Vec<(&Metric, Rc<str>, Rc<str>)> = METRICS
+        .iter()
+        .filter(|m| groups.contains(&m.group))
+        .map(|m| (m, m.cloudwatch.into(), m.stat.into()))
+        .collect();
+    let mut out = Vec::with_capacity(dists.len() * metrics.len());
     let service = match target {
         Target::Service(s) => Some(Rc::new(Dest::Service(s.clone()))),
         Target::Host(_) => None,
     };
+    let (region, namespace): (Rc<str>, Rc<str>) = (region.into(), NAMESPACE.into());
+    let (id_name, region_name, global): (Rc<str>, Rc<str>, Rc<str>) =
+        ("DistributionId".into(), "Region".into(), "Global".into());
     for (d, label) in dists.iter().zip(labels) {
         let host = Rc::new(Dest::Host(d.arn.clone()));
-        for m in METRICS.iter().filter(|m| groups.contains(&m.group)) {
+        let dimensions: Dimensions = Rc::from([
+            (Rc::clone(&id_name), Rc::from(d.id.as_str())),
+            (Rc::clone(&region_name), Rc::clone(&global)),
+        ]);
+        for (m, metric, stat) in &metrics {
             let (name, target) = match &service {
                 Some(s) => (format!("cloudfront.{label}.{}", m.name), Rc::clone(s)),
                 None => (format!("custom.cloudfront.{}", m.name), Rc::clone(&host)),
             };
             out.push(Series {
-                region: region.into(),
-                namespace: NAMESPACE.into(),
-                metric: m.cloudwatch.into(),
-                dimensions: vec![
-                    ("DistributionId".into(), d.id.clone()),
-                    ("Region".into(), "Global".into()),
-                ],
-                stat: m.stat.into(),
+                region: Rc::clone(&region),
+                namespace: Rc::clone(&namespace),
+                metric: Rc::clone(metric),
+                dimensions: Rc::clone(&dimensions),
+                stat: Rc::clone(stat),
                 period: PERIOD,
                 name: name.into(),
                 dest: target,
@@ -236,7 +249,10 @@ mod tests {
             ]
         );
         assert!(s[0].fill_zero && !s[3].fill_zero);
-        assert_eq!(s[0].dimensions[1], ("Region".into(), "Global".into()));
+        assert_eq!(
+            (&*s[0].dimensions[1].0, &*s[0].dimensions[1].1),
+            ("Region", "Global")
+        );
         assert_eq!(
             series(
                 &d,

@@ -1,7 +1,7 @@
 //! The namespace preset, for any CloudWatch namespace: turns the metrics discovery found into
 //! plain [`Series`], named by the job's template, and into the hosts a host target wants.
 
-use crate::jobs::{Dest, MetricsJob, Series, Target};
+use crate::jobs::{Dest, Dimensions, MetricsJob, Series, Target};
 use crate::log;
 use crate::mackerel::HostSpec;
 use serde_json::{Map, Value, json};
@@ -38,25 +38,31 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
     let mut hosts: Vec<HostSpec> = Vec::new();
     let mut taken: HashSet<(Rc<str>, Rc<Dest>)> = HashSet::new();
     let mut clashes = 0;
-    let service = match &job.target {
-        Target::Service(s) => Some(Rc::new(Dest::Service(s.clone()))),
-        Target::Host(_) => None,
-    };
+    let mut service: Option<Rc<Dest>> = None;
+    let namespace: Rc<str> = job.namespace.as_str().into();
     for f in found {
+        let (region, metric): (Rc<str>, Rc<str>) =
+            (f.region.as_str().into(), f.metric.as_str().into());
+        let dimensions: Dimensions = f
+            .dimensions
+            .iter()
+            .map(|(k, v)| (Rc::from(k.as_str()), Rc::from(v.as_str())))
+            .collect();
         for m in job.metrics.iter().filter(|m| m.name == f.metric) {
             let value = lookup(f, &m.stat);
             let mut name = job.name_template.render(&value, true);
-            let target = match (&job.target, &service) {
-                (_, Some(s)) => Rc::clone(s),
-                (Target::Service(_), None) => unreachable!("a service target has its Rc"),
-                (Target::Host(h), None) => {
+            let target = match &job.target {
+                Target::Service(s) => {
+                    Rc::clone(service.get_or_insert_with(|| Rc::new(Dest::Service(s.clone()))))
+                }
+                Target::Host(h) => {
                     if !name.starts_with("custom.") {
                         name = format!("custom.{name}");
                     }
-                    let template = h
-                        .custom_identifier
-                        .as_ref()
-                        .expect("checked when the file was read");
+                    // Required of a namespace job's host target when the file was read.
+                    let Some(template) = h.custom_identifier.as_ref() else {
+                        continue;
+                    };
                     let cid = template.render(&value, false);
                     if !hosts.iter().any(|s| s.custom_identifier == cid) {
                         let host_name = h
@@ -88,11 +94,11 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
                 continue;
             }
             series.push(Series {
-                region: f.region.clone(),
-                namespace: job.namespace.clone(),
-                metric: f.metric.clone(),
-                dimensions: f.dimensions.clone(),
-                stat: m.stat.clone(),
+                region: Rc::clone(&region),
+                namespace: Rc::clone(&namespace),
+                metric: Rc::clone(&metric),
+                dimensions: Rc::clone(&dimensions),
+                stat: m.stat.as_str().into(),
                 period: job.period,
                 name,
                 dest: target,
@@ -169,7 +175,7 @@ mod tests {
             "the eu-west-1 twin clashes"
         );
         assert!(s[0].fill_zero && !s[1].fill_zero);
-        assert_eq!(s[1].stat, "p99");
+        assert_eq!(&*s[1].stat, "p99");
     }
 
     #[test]
