@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 fn host_run(moto: &Moto, mackerel: &Fake, tag: &str) -> std::process::Command {
@@ -397,4 +398,122 @@ fn a_55_mb_answer_is_read_in_little_more_memory_than_itself() {
     );
     assert!(peak_kb > 55_000, "measured {peak_kb} kB: too early?");
     assert!(peak_kb < 150 * 1024, "peak RSS {peak_kb} kB");
+}
+
+#[test]
+fn the_lambda_runtime_api_is_answered_at_escaped_ids_and_its_failures_are_said() {
+    let moto = Moto::shared();
+    let mackerel = Fake::mackerel();
+    let runtime = Fake::start("lambda", &[]);
+    let mut child = against(moto, "reader", &mackerel)
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            runtime.url().trim_start_matches("http://"),
+        )
+        .env("CW2MACKEREL_DISTRIBUTIONS", "E1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // An ID that would walk to /runtime/init/error if it went into the path as it is.
+    let id = "../../init/error?x=1#";
+    post_json(
+        &format!("{}/_fake/invoke", runtime.url()),
+        &json!({"request_id": id, "payload": {}}),
+    );
+    let done = get_json(&format!(
+        "{}/_fake/wait?id={}&timeout=30",
+        runtime.url(),
+        "..%2F..%2Finit%2Ferror%3Fx%3D1%23"
+    ));
+    assert_eq!(done["done"], true);
+    let state = runtime.state();
+    assert!(
+        state["init_errors"].as_array().unwrap().is_empty(),
+        "{state}"
+    );
+    assert!(
+        state["responses"].get(id).is_some() || state["errors"].get(id).is_some(),
+        "{state}"
+    );
+
+    // The runtime API fails: the process says why before it exits.
+    runtime.faults(json!([{"path": "/invocation/next", "status": 500, "count": 10}]));
+    post_json(
+        &format!("{}/_fake/invoke", runtime.url()),
+        &json!({"payload": {}}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let last: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["msg"], "Lambda runtime API failed; exiting",
+        "{stderr}"
+    );
+    assert!(
+        last["error"].as_str().unwrap().contains("HTTP 500"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn https_proxy_carries_aws_and_mackerel_but_not_the_credential_endpoint() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("proxied", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    let creds = moto.role_credentials();
+    let ecs = ecs_endpoint(&creds, "proxy-test-token");
+    let mackerel = Fake::mackerel();
+    let proxy = Fake::start("proxy", &[]);
+    let mut cmd = cw2mackerel();
+    cmd.env("AWS_ENDPOINT_URL", moto.url())
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/creds", ecs.url()),
+        )
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "proxy-test-token")
+        .env("MACKEREL_APIBASE", mackerel.url())
+        .env("MACKEREL_APIKEY", MACKEREL_KEY)
+        .env("CW2MACKEREL_SERVICE", "cdn")
+        .env("HTTPS_PROXY", proxy.url())
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .args(["run", "--distributions", &id]);
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let tunnels: BTreeSet<String> = proxy
+        .requests()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
+    let host = |url: &str| url.trim_start_matches("http://").to_string();
+    assert!(tunnels.contains(&host(moto.url())), "{tunnels:?}");
+    assert!(tunnels.contains(&host(mackerel.url())), "{tunnels:?}");
+    assert!(
+        !tunnels.contains(&host(ecs.url())),
+        "credentials go direct: {tunnels:?}"
+    );
+    assert_eq!(
+        series_len(
+            &mackerel,
+            "cdn",
+            &format!("cloudfront.{id}.requests.request")
+        ),
+        10
+    );
+
+    // NO_PROXY sends the named hosts direct.
+    proxy.reset();
+    let ran = run(cmd.env("NO_PROXY", "127.0.0.1"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(proxy.requests().is_empty());
 }

@@ -435,3 +435,59 @@ fn a_role_that_cannot_be_assumed_costs_its_job_alone() {
         10
     );
 }
+
+#[test]
+fn a_retired_host_holding_the_identifier_does_not_keep_a_distribution_dark() {
+    // Mackerel documents customIdentifier as unique within the organization; this one keeps
+    // a retired host's identifier taken.
+    let moto = Moto::shared();
+    let dists = moto.distributions("comeback", 1, &[]);
+    let arn = dists[0]["arn"].as_str().unwrap();
+    moto.traffic(&[id_of(&dists[0])], 15);
+    let mackerel = Fake::start(
+        "mackerel",
+        &["--apikey", MACKEREL_KEY, "--retired-keep-identifiers"],
+    );
+    mackerel.set_state(
+        json!({"hosts": [{"name": "old", "customIdentifier": arn, "isRetired": true,
+        "meta": {"cw2mackerel": {"owner": "cloudfront"}}}]}),
+    );
+    let mut cmd = against(moto, "reader", &mackerel);
+    cmd.env_remove("CW2MACKEREL_SERVICE")
+        .env("CW2MACKEREL_MODE", "host")
+        .env("CW2MACKEREL_TAG", "test=comeback")
+        .arg("run");
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let live = live_hosts(&mackerel);
+    let fallback = format!("{arn}#2");
+    assert_eq!(live.keys().collect::<Vec<_>>(), [&fallback], "{live:#?}");
+    let host = live[&fallback][0]["id"].as_str().unwrap();
+    let points = &mackerel.state()["host_points"][host]["custom.cloudfront.requests.request"];
+    assert_eq!(points.as_object().unwrap().len(), 10);
+    // Found again under the fallback, not made again.
+    let again = run(&mut cmd);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.summary()["hosts"]["created"], 0);
+    assert_eq!(again.summary()["gone"], 0);
+}
+
+#[test]
+fn an_ipv6_container_endpoint_is_reached() {
+    // EKS Pod Identity over IPv6 serves credentials at http://[fd00:ec2::23]/…; loopback
+    // stands in for it here.
+    let moto = Moto::shared();
+    let creds = moto.role_credentials();
+    let ecs = Fake::start("ecs", &["--token", "v6-token-a9", "--host", "::1"]);
+    ecs.set_state(json!({"path": "/creds", "credentials": creds}));
+    let ran = run(cw2mackerel()
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/creds", ecs.url()),
+        )
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "v6-token-a9")
+        .args(["run", "--dry-run", "--distributions", "E1"]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ecs.state()["served"], 1);
+}

@@ -270,11 +270,15 @@ impl Fake {
             .unwrap_or_else(|_| panic!("fake.py {kind} said {line:?}"))["port"]
             .as_u64()
             .unwrap();
+        let host = match args.iter().position(|a| *a == "--host") {
+            Some(i) if args[i + 1].contains(':') => format!("[{}]", args[i + 1]),
+            _ => "127.0.0.1".to_string(),
+        };
         Fake {
             peer: Peer {
                 child,
                 _stdin: stdin,
-                url: format!("http://127.0.0.1:{port}"),
+                url: format!("http://{host}:{port}"),
             },
         }
     }

@@ -4,10 +4,15 @@
     python3 tests/peers/fake.py KIND [--port N] [--no-stdin] [kind options]
 
 KIND is `mackerel` (Mackerel's REST API), `ecs` (the ECS/EKS container credentials endpoint),
-`imds` (EC2 instance metadata, IMDSv2 only), `lambda` (the Lambda runtime API) or `sts` (STS
-AssumeRoleWithWebIdentity, which AWS serves unsigned but moto insists on signing). The server
-binds 127.0.0.1, prints one line `{"port": N}` once listening, and exits when its stdin closes
-(so it dies with the test that started it) unless --no-stdin is given.
+`imds` (EC2 instance metadata, IMDSv2 only), `lambda` (the Lambda runtime API), `sts` (STS
+AssumeRoleWithWebIdentity, which AWS serves unsigned but moto insists on signing) or `proxy`
+(an HTTP CONNECT proxy that tunnels to loopback only and records each tunnel). The server
+binds 127.0.0.1 (--host ::1 for IPv6), prints one line `{"port": N}` once listening, and exits
+when its stdin closes (so it dies with the test that started it) unless --no-stdin is given.
+Kind `mackerel` with --unique-custom-identifier refuses a second live host with one
+customIdentifier; with --retired-keep-identifiers, a retired host's identifier is taken too.
+Kind `lambda` percent-decodes the request ID in a path, and `/_fake/invoke` takes a
+"request_id" to hand out.
 
 Options for every kind: --latency SECONDS answers each request (not the /_fake/* control API)
 only after that long (a float; default 0), to model a peer across a network: the bench runs
@@ -43,7 +48,8 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+import socket
+from urllib.parse import parse_qs, unquote, urlsplit
 
 LOCK = threading.Lock()
 REQUESTS = []
@@ -182,6 +188,11 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
+    def do_CONNECT(self):
+        if self.kind != "proxy":
+            return self.send(405, b"", ctype="text/plain")
+        proxy_connect(self)
+
 
 # ------------------------------------------------------------------------------------------
 # mackerel
@@ -189,6 +200,7 @@ class Handler(BaseHTTPRequestHandler):
 class Mackerel:
     keys, services = set(), []
     unique_custom_identifier = False
+    retired_keep_identifiers = False
     max_body = 102400
     points, host_points, hosts, graph_defs, dropped = {}, {}, {}, {}, 0
     received = {"points": 0, "new": 0, "same": 0, "changed": 0}
@@ -360,7 +372,8 @@ def mackerel(h, path, query, body):
             check_host_body(data)
             cid = data.get("customIdentifier")
             if Mackerel.unique_custom_identifier and cid and any(
-                    x["customIdentifier"] == cid and not x["isRetired"] for x in Mackerel.hosts.values()):
+                    x["customIdentifier"] == cid and (Mackerel.retired_keep_identifiers or not x["isRetired"])
+                    for x in Mackerel.hosts.values()):
                 raise mackerel_error(400, "customIdentifier already exists")
             host = new_host()
             apply_host_body(host, data)
@@ -518,7 +531,7 @@ class Lambda:
 
 
 def lambda_invoke(data):
-    rid = str(uuid.uuid4())
+    rid = data.get("request_id") or str(uuid.uuid4())
     with Lambda.cond:
         Lambda.pending.append((rid, data.get("payload", {}), data.get("timeout_ms", 60000)))
         Lambda.cond.notify_all()
@@ -537,7 +550,8 @@ def lambda_api(h, path, query, body):
     prefix = "/2018-06-01/runtime/"
     if not path.startswith(prefix):
         raise Reply(404, {"errorMessage": "not found", "errorType": "NotFound"})
-    rest = path[len(prefix):].split("/")
+    # Path segments are percent-decoded, as a request ID sent escaped must be.
+    rest = [unquote(p) for p in path[len(prefix):].split("/")]
     if rest == ["invocation", "next"] and h.command == "GET":
         with Lambda.cond:
             while not Lambda.pending:
@@ -620,13 +634,64 @@ def sts_setup(data):
     return {"ok": True}
 
 
-HANDLERS = {"mackerel": mackerel, "ecs": ecs, "imds": imds, "lambda": lambda_api, "sts": sts}
+# ------------------------------------------------------------------------------------------
+# proxy: an HTTP CONNECT proxy that tunnels to loopback only and records each tunnel
+
+
+def proxy(h, path, query, body):
+    raise Reply(405, {"message": "this proxy only tunnels: CONNECT host:port"})
+
+
+def proxy_connect(h):
+    target = h.path
+    host, _, port = target.rpartition(":")
+    record = {"method": "CONNECT", "path": target, "query": {}, "headers": {k.lower(): v for k, v in h.headers.items()},
+              "body": "", "time": time.time(), "status": 0}
+    with LOCK:
+        REQUESTS.append(record)
+    if host.strip("[]") not in ("127.0.0.1", "::1", "localhost") or not port.isdigit():
+        record["status"] = 403
+        h.send(403, b"", ctype="text/plain")
+        return
+    try:
+        upstream = socket.create_connection((host.strip("[]"), int(port)))
+    except OSError:
+        record["status"] = 502
+        h.send(502, b"", ctype="text/plain")
+        return
+    record["status"] = 200
+    h.send_response(200, "Connection established")
+    h.end_headers()
+    h.wfile.flush()
+    h.close_connection = True
+    client = h.connection
+
+    def pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+    t.start()
+    pipe(client, upstream)
+    t.join()
+
+
+HANDLERS = {"mackerel": mackerel, "ecs": ecs, "imds": imds, "lambda": lambda_api, "sts": sts, "proxy": proxy}
 STATE_GET = {"mackerel": mackerel_state, "ecs": lambda: {"paths": Ecs.paths, "served": Ecs.served},
              "imds": lambda: {"role": Imds.role, "credentials": Imds.creds, "region": Imds.region,
                               "tokens_issued": len(Imds.tokens), "served": Imds.served},
-             "lambda": lambda_state, "sts": lambda: {"served": Sts.served}}
+             "lambda": lambda_state, "sts": lambda: {"served": Sts.served}, "proxy": lambda: {}}
 STATE_POST = {"mackerel": mackerel_setup, "ecs": ecs_setup, "imds": imds_setup, "lambda": lambda d: {"ok": True},
-              "sts": sts_setup}
+              "sts": sts_setup, "proxy": lambda d: {"ok": True}}
 
 
 def main():
@@ -642,15 +707,24 @@ def main():
     p.add_argument("--service", action="append", default=[], help="mackerel: a service that exists")
     p.add_argument("--unique-custom-identifier", action="store_true",
                    help="mackerel: refuse a second live host with the same customIdentifier")
+    p.add_argument("--retired-keep-identifiers", action="store_true",
+                   help="mackerel: with --unique-custom-identifier, a retired host's customIdentifier is taken too")
+    p.add_argument("--host", default="127.0.0.1", help="the loopback address to bind: 127.0.0.1 or ::1")
     p.add_argument("--token", help="ecs: the Authorization header every request must carry")
     a = p.parse_args()
     Mackerel.keys, Mackerel.services = set(a.apikey), list(a.service)
-    Mackerel.unique_custom_identifier = a.unique_custom_identifier
+    Mackerel.unique_custom_identifier = a.unique_custom_identifier or a.retired_keep_identifiers
+    Mackerel.retired_keep_identifiers = a.retired_keep_identifiers
     Mackerel.max_body = a.max_body
     Handler.latency = max(0.0, a.latency)
     Ecs.token = a.token
     Handler.kind = a.kind
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    if a.host not in ("127.0.0.1", "::1"):
+        sys.exit("--host must be a loopback address")
+    server_class = ThreadingHTTPServer
+    if ":" in a.host:
+        server_class = type("Server6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+    server = server_class((a.host, a.port), Handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     if not a.no_stdin:
