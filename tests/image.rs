@@ -9,8 +9,8 @@ use common::*;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The size budget of the x86_64 static binary: 2.5 MiB.
-const BUDGET: u64 = 5 * 1024 * 1024 / 2;
+/// The size budget of the x86_64 static binary: 2.5 MB.
+const BUDGET: u64 = 2_500_000;
 const IMAGE: &str = "cw2mackerel:latest";
 
 fn static_binary(target: &str) -> PathBuf {
@@ -157,6 +157,30 @@ fn the_static_binary_runs_in_an_empty_root() {
         .envs(run_env(moto, &mackerel, id));
     let ran = run(&mut cmd);
     std::fs::remove_dir_all(&jail).unwrap();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(posted_requests(&mackerel, id), 10);
+}
+
+#[test]
+#[ignore = "needs `make static`; `make test` runs it"]
+fn the_aarch64_binary_runs_under_emulation() {
+    // The Lambda package's binary: linked like the x86_64 one, so a link option that breaks
+    // its start (relocations musl does not apply, say) shows here and not in a Lambda.
+    let moto = Moto::shared();
+    let dists = moto.distributions("arm", 1, &[]);
+    let id = id_of(&dists[0]);
+    moto.traffic(&[id], 15);
+    let mackerel = Fake::mackerel();
+    Command::new("qemu-aarch64-static")
+        .arg("--version")
+        .output()
+        .expect("qemu-aarch64-static is missing: `make setup` installs it");
+    let mut cmd = Command::new("qemu-aarch64-static");
+    cmd.arg(static_binary("aarch64-unknown-linux-musl"))
+        .arg("run")
+        .env_clear()
+        .envs(run_env(moto, &mackerel, id));
+    let ran = run(&mut cmd);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(posted_requests(&mackerel, id), 10);
 }
