@@ -158,7 +158,9 @@ impl Hosts {
             }
         }
         live.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let (keep, extra) = live.split_first().expect("not empty");
+        let Some((keep, extra)) = live.split_first() else {
+            return Err(Error::runtime(format!("no host holds {cid}")));
+        };
         for dup in extra {
             if mackerel.retire_host(&dup.id)? {
                 out.retired += 1;

@@ -65,8 +65,9 @@ impl State {
             let dest = match dests.iter().find(|d| ***d == dest) {
                 Some(d) => Rc::clone(d),
                 None => {
-                    dests.push(Rc::new(dest));
-                    Rc::clone(dests.last().unwrap())
+                    let dest = Rc::new(dest);
+                    dests.push(Rc::clone(&dest));
+                    dest
                 }
             };
             let name: Rc<str> = s.name.as_str().into();

@@ -67,19 +67,19 @@ impl<'a> Call<'a> {
         permission: &'static str,
     ) -> Call<'a> {
         Call {
-            service,
-            region,
-            method: "POST",
-            path: "/".into(),
             headers: vec![
                 ("content-type", "application/x-amz-json-1.1"),
                 ("x-amz-target", target),
             ],
             body: body.to_string().into_bytes(),
-            action,
-            permission,
-            role,
-            body_limit: http::BODY_LIMIT,
+            ..Call::query(
+                service,
+                region,
+                role,
+                Default::default(),
+                action,
+                permission,
+            )
         }
     }
 
