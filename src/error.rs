@@ -51,9 +51,22 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A value that must never reach a log line, an error or stdout: API keys, AWS secrets, tokens.
-/// It cannot be formatted, and log lines mask it (see [`crate::log::redact`]).
-#[derive(Clone, PartialEq, Eq)]
+/// It cannot be formatted, and log lines mask it while any copy of it lives, and a while
+/// after (see [`crate::log::redact`]).
+#[derive(PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Clone for Secret {
+    fn clone(&self) -> Self {
+        Secret::new(self.0.clone())
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        crate::log::forget(&self.0);
+    }
+}
 
 impl Secret {
     /// Keeps `value`, and makes every later log line mask it.
@@ -82,6 +95,26 @@ mod tests {
     fn secret_never_prints() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_lasting_secret_outlives_any_number_of_renewed_ones() {
+        let key = Secret::new("lasting-api-key-value");
+        let copy = key.clone();
+        drop(key);
+        for i in 0..1000 {
+            drop(Secret::new(format!("hourly-session-token-{i}")));
+        }
+        assert_eq!(
+            crate::log::redact("key lasting-api-key-value, token hourly-session-token-999"),
+            "key ***, token ***"
+        );
+        assert_eq!(
+            crate::log::redact("hourly-session-token-1"),
+            "hourly-session-token-1",
+            "only the last few let go of are kept"
+        );
+        drop(copy);
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl Reply {
 }
 
 /// A proxy for AWS and Mackerel requests: `HTTPS_PROXY` and `NO_PROXY`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Proxy {
     /// `http://[user:password@]host[:port]` (or `https://`).
     pub url: String,
@@ -50,12 +50,22 @@ pub struct Proxy {
     pub no_proxy: Vec<String>,
 }
 
+/// Without the password the URL may hold.
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("url", &url::shown(&self.url))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
 impl Proxy {
     fn agent_proxy(&self) -> Result<ureq::Proxy, String> {
         let uri: http::Uri = self
             .url
             .parse()
-            .map_err(|_| format!("{:?} is not a proxy URL", self.url))?;
+            .map_err(|_| format!("{:?} is not a proxy URL", url::shown(&self.url)))?;
         let protocol = match uri.scheme_str() {
             Some("http") => ureq::ProxyProtocol::Http,
             Some("https") => ureq::ProxyProtocol::Https,

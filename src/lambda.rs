@@ -143,10 +143,7 @@ fn send(
         return Err(Error::runtime(format!(
             "Lambda runtime API {url} answered HTTP {}: {}",
             reply.status,
-            String::from_utf8_lossy(&reply.body)
-                .chars()
-                .take(200)
-                .collect::<String>()
+            crate::log::excerpt(&reply.body)
         )));
     }
     Ok(reply)

@@ -5,6 +5,7 @@
 //! wherever it appears, and so is the userinfo of any URL, whatever a peer echoed back.
 
 use serde_json::{Map, Value};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
@@ -54,31 +55,65 @@ impl Format {
 }
 
 static SETTINGS: OnceLock<(Level, Format)> = OnceLock::new();
-static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static SECRETS: Mutex<Known> = Mutex::new(Known {
+    live: Vec::new(),
+    retired: VecDeque::new(),
+});
 
 /// Secrets shorter than this are not masked: they would mask ordinary words.
 const SHORTEST_SECRET: usize = 8;
-/// The newest secrets kept (a daemon renews its session token every hour).
-const MOST_SECRETS: usize = 256;
+/// Secrets no longer held still masked, the newest first (a peer may echo an old token late).
+const MOST_RETIRED: usize = 64;
 
-/// Makes every later log line mask `value`.
+/// The secrets to mask: every one the process holds, counted by its holders, so a daemon
+/// renewing its session token every hour never pushes the API key out; and the last few it
+/// let go of.
+struct Known {
+    live: Vec<(String, usize)>,
+    retired: VecDeque<String>,
+}
+
+fn known() -> std::sync::MutexGuard<'static, Known> {
+    SECRETS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes every later log line mask `value`, until each [`secret`] of it is [`forget`]-ed.
 pub fn secret(value: &str) {
     if value.len() < SHORTEST_SECRET {
         return;
     }
-    let mut all = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
-    if !all.iter().any(|s| s == value) {
-        if all.len() == MOST_SECRETS {
-            all.remove(0);
+    let mut known = known();
+    match known.live.iter_mut().find(|(s, _)| s == value) {
+        Some((_, holders)) => *holders += 1,
+        None => {
+            known.retired.retain(|s| s != value);
+            known.live.push((value.to_string(), 1));
         }
-        all.push(value.to_string());
+    }
+}
+
+/// One holder of `value` let it go; the last one moves it to the retired few.
+pub fn forget(value: &str) {
+    let mut known = known();
+    let Some(i) = known.live.iter().position(|(s, _)| s == value) else {
+        return;
+    };
+    known.live[i].1 -= 1;
+    if known.live[i].1 == 0 {
+        let (s, _) = known.live.swap_remove(i);
+        if known.retired.len() == MOST_RETIRED {
+            known.retired.pop_back();
+        }
+        known.retired.push_front(s);
     }
 }
 
 /// `text` with every known secret and every URL's userinfo masked as `***`.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();
-    for s in SECRETS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    let known = known();
+    let live = known.live.iter().map(|(s, _)| s);
+    for s in live.chain(&known.retired) {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), "***");
         }
@@ -86,7 +121,21 @@ pub fn redact(text: &str) -> String {
     mask_userinfo(&out)
 }
 
-/// `scheme://user:password@host` → `scheme://***@host`.
+/// The start of a peer's answer, fit for a message: masked before it is cut to 200
+/// characters, so a secret the cut would split is still masked.
+pub fn excerpt(body: &[u8]) -> String {
+    // No secret is longer than this, so what lies beyond cannot reach back into the excerpt.
+    let head = &body[..body.len().min(200 * 4 + 8192)];
+    redact(&String::from_utf8_lossy(head))
+        .chars()
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// `scheme://user:password@host` → `scheme://***@host`. The userinfo runs to the first `/`,
+/// `?`, `#` or space: a quote, even an escaped one, may be part of a password.
 fn mask_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -94,7 +143,7 @@ fn mask_userinfo(text: &str) -> String {
         let (head, tail) = rest.split_at(i + 3);
         out += head;
         let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c == '"' || c.is_whitespace())
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
             .unwrap_or(tail.len());
         match tail[..end].rfind('@') {
             Some(at) => {
@@ -250,9 +299,20 @@ mod tests {
             "token ***, not short, http://***@h:1/x https://h/y"
         );
         assert_eq!(
+            redact(r#"proxy "http://user:pa\"ss@proxy:3128" refused"#),
+            r#"proxy "http://***@proxy:3128" refused"#
+        );
+        assert_eq!(
             redact_value(&serde_json::json!({"a": ["xs3cr3t-t0ken-value"]})),
             serde_json::json!({"a": ["x***"]})
         );
+    }
+
+    #[test]
+    fn an_excerpt_is_masked_before_it_is_cut() {
+        secret("excerpt-secret-value");
+        let body = format!("{}excerpt-secret-value", "x".repeat(190));
+        assert_eq!(excerpt(body.as_bytes()), format!("{}***", "x".repeat(190)));
     }
 
     #[test]

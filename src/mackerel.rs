@@ -357,12 +357,7 @@ fn message(body: &[u8]) -> String {
             .or(v["error"].as_str())
             .unwrap_or_default()
             .to_string(),
-        Err(_) => String::from_utf8_lossy(body)
-            .chars()
-            .take(200)
-            .collect::<String>()
-            .trim()
-            .to_string(),
+        Err(_) => crate::log::excerpt(body),
     }
 }
 

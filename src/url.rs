@@ -1,12 +1,25 @@
 //! URLs and forms: the check of a configured base URL, percent-encoding as SigV4 and AWS's
 //! query protocol want it, and form bodies built in place.
 
+/// `url` fit for a message, parsed or not: what precedes its last `@` (the userinfo, which
+/// may hold a password with any character) is masked.
+pub fn shown(url: &str) -> String {
+    match url.rsplit_once('@') {
+        Some((head, host)) => {
+            let scheme = head.split_once("://").map_or("", |(scheme, _)| scheme);
+            format!("{scheme}://***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// An `http://` or `https://` base URL: a host, and no query.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let uri: ::http::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
+    let shown = shown(url);
+    let uri: ::http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err(format!("{url:?} must start with http:// or https://")),
+        _ => return Err(format!("{shown:?} must start with http:// or https://")),
     }
     let bad_port = uri
         .authority()
@@ -19,7 +32,7 @@ pub fn check_url(url: &str) -> Result<(), String> {
         || bad_port
     {
         return Err(format!(
-            "{url:?} must be a base URL like https://host[:port], without a query or fragment"
+            "{shown:?} must be a base URL like https://host[:port], without a query or fragment"
         ));
     }
     Ok(())
@@ -136,5 +149,8 @@ mod tests {
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
+        assert_eq!(shown("http://u:p w@h:1/x"), "http://***@h:1/x");
+        assert_eq!(shown("u:p@h"), "://***@h");
+        assert_eq!(shown("https://h/x"), "https://h/x");
     }
 }

@@ -261,6 +261,22 @@ fn secrets_a_peer_echoes_are_masked() {
         ran.stderr
     );
     ran.assert_no_secret(&["container-auth-token-5e3", "pa55w0rd-in-url"]);
+
+    // A URL refused at start, whose password holds what ends a URL in a log line.
+    for (var, url) in [
+        ("HTTPS_PROXY", r#"http://user:pa55"w0rd@proxy:3128"#),
+        ("HTTPS_PROXY", "http://user:pa55 w0rd@proxy:3128"),
+        ("MACKEREL_APIBASE", "https://user:pa55 w0rd@mackerel/#x"),
+        ("AWS_ENDPOINT_URL", "http://user:pa55 w0rd@10.1.2.3"),
+    ] {
+        let ran = run(cw2mackerel()
+            .env(var, url)
+            .env("MACKEREL_APIKEY", "k")
+            .args(["check", "--service", "cdn"]));
+        assert_eq!(ran.code, 2, "{var}: {}", ran.stderr);
+        assert!(ran.stderr.contains(var), "{}", ran.stderr);
+        ran.assert_no_secret(&["pa55"]);
+    }
 }
 
 #[test]

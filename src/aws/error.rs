@@ -42,13 +42,7 @@ pub fn parse(reply: &Reply) -> ApiError {
             .unwrap_or_else(|| format!("HTTP{}", reply.status));
     }
     if message.is_empty() && !reply.body.is_empty() && code.starts_with("HTTP") {
-        let body = String::from_utf8_lossy(&reply.body);
-        message = body
-            .chars()
-            .take(200)
-            .collect::<String>()
-            .trim()
-            .to_string();
+        message = crate::log::excerpt(&reply.body);
     }
     ApiError {
         status: reply.status,

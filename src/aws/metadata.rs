@@ -59,9 +59,9 @@ pub fn container(
     token_file: Option<&PathBuf>,
 ) -> Result<Credentials> {
     let what = "the container credentials endpoint";
-    let uri: ::http::Uri = url
-        .parse()
-        .map_err(|_| Error::runtime(format!("{what}: {url:?} is not a URL")))?;
+    let uri: ::http::Uri = url.parse().map_err(|_| {
+        Error::runtime(format!("{what}: {:?} is not a URL", crate::url::shown(url)))
+    })?;
     if uri.scheme_str() == Some("http") {
         // A host name must resolve to allowed addresses only, as the SDKs require.
         let host = uri.host().unwrap_or_default();

@@ -228,7 +228,8 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     let plain = |name: &str, url: &str| match allow_http || !plain_http_elsewhere(url) {
         true => Ok(()),
         false => Err(Error::config(format!(
-            "{name}: {url:?} is plain http to another machine, which would carry the {} in clear; use https, or set CW2MACKEREL_ALLOW_HTTP=true if the network is yours",
+            "{name}: {:?} is plain http to another machine, which would carry the {} in clear; use https, or set CW2MACKEREL_ALLOW_HTTP=true if the network is yours",
+            crate::url::shown(url),
             match name.starts_with("AWS") {
                 true => "request signatures",
                 false => "API key",
