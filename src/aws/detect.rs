@@ -46,7 +46,12 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
         }
     }
     if let (Some(file), Some(role)) = (var("AWS_WEB_IDENTITY_TOKEN_FILE"), var("AWS_ROLE_ARN")) {
-        let session_name = var("AWS_ROLE_SESSION_NAME").unwrap_or_else(session_name);
+        super::keys::check_role_arn(&role)
+            .map_err(|e| Error::config(format!("AWS_ROLE_ARN: {e}")))?;
+        let session_name = session_name(
+            var("AWS_ROLE_SESSION_NAME").as_deref(),
+            "AWS_ROLE_SESSION_NAME",
+        )?;
         return Ok((
             Source::WebIdentity {
                 token_file: file.into(),
@@ -76,12 +81,12 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
 fn env_keys(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Source>> {
     match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
         (Some(id), Some(secret)) => Ok(Some(Source::Static {
-            creds: Credentials {
-                access_key_id: id,
-                secret: Secret::new(secret),
-                token: var("AWS_SESSION_TOKEN").map(Secret::new),
-                expires: None,
-            },
+            creds: Credentials::new(&id, &secret, var("AWS_SESSION_TOKEN").as_deref(), None)
+                .map_err(|e| {
+                    Error::config(format!(
+                        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: {e}"
+                    ))
+                })?,
             origin: "environment".into(),
         })),
         (Some(_), None) => Err(Error::config(
@@ -109,6 +114,13 @@ fn check_values(name: &str, p: &Profile) -> Result<()> {
             )));
         }
     }
+    // botocore's PartialCredentialsError: a key ID without its secret is a mistake, not a
+    // reason to look further down the chain.
+    if p.contains_key("aws_access_key_id") != p.contains_key("aws_secret_access_key") {
+        return Err(Error::config(format!(
+            "profile {name:?} has only one of aws_access_key_id and aws_secret_access_key; give both"
+        )));
+    }
     if [
         "sso_start_url",
         "sso_session",
@@ -135,23 +147,23 @@ fn check_values(name: &str, p: &Profile) -> Result<()> {
 fn profile_source(name: &str, p: &Profile) -> Result<Option<Source>> {
     if let (Some(id), Some(secret)) = (p.get("aws_access_key_id"), p.get("aws_secret_access_key")) {
         return Ok(Some(Source::Static {
-            creds: Credentials {
-                access_key_id: id.clone(),
-                secret: Secret::new(secret.clone()),
-                token: p.get("aws_session_token").map(|t| Secret::new(t.clone())),
-                expires: None,
-            },
+            creds: Credentials::new(
+                id,
+                secret,
+                p.get("aws_session_token").map(String::as_str),
+                None,
+            )
+            .map_err(|e| Error::config(format!("profile {name:?}: {e}")))?,
             origin: format!("profile {name}"),
         }));
     }
     if let (Some(file), Some(role)) = (p.get("web_identity_token_file"), p.get("role_arn")) {
+        super::keys::check_role_arn(role)
+            .map_err(|e| Error::config(format!("profile {name:?}: role_arn: {e}")))?;
         return Ok(Some(Source::WebIdentity {
             token_file: file.into(),
             role_arn: role.clone(),
-            session_name: p
-                .get("role_session_name")
-                .cloned()
-                .unwrap_or_else(session_name),
+            session_name: profile_session_name(name, p)?,
         }));
     }
     if let Some(command) = p.get("credential_process") {
@@ -255,10 +267,7 @@ fn assumed(
             arn,
             external_id: p.get("external_id").cloned(),
         },
-        session_name: p
-            .get("role_session_name")
-            .cloned()
-            .unwrap_or_else(session_name),
+        session_name: profile_session_name(name, p)?,
         duration,
         profile: name.to_string(),
     })
@@ -298,8 +307,27 @@ fn imds(var: &dyn Fn(&str) -> Option<String>) -> Result<Source> {
     })
 }
 
-fn session_name() -> String {
-    format!("cw2mackerel-{}", clock::now())
+/// A role session name given by `what`, checked as STS would (2 to 64 letters, digits or
+/// `+=,.@_-`); without one, a name of our own.
+fn session_name(given: Option<&str>, what: &str) -> Result<String> {
+    match given {
+        None => Ok(format!("cw2mackerel-{}", clock::now())),
+        Some(s)
+            if (2..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) =>
+        {
+            Ok(s.to_string())
+        }
+        Some(s) => Err(Error::config(format!(
+            "{what}: {s:?} is not a role session name (2 to 64 letters, digits or +=,.@_-)"
+        ))),
+    }
+}
+
+fn profile_session_name(name: &str, p: &Profile) -> Result<String> {
+    let what = format!("profile {name:?}: role_session_name");
+    session_name(p.get("role_session_name").map(String::as_str), &what)
 }
 
 #[cfg(test)]

@@ -30,6 +30,35 @@ pub const TOKEN_LIMIT: u64 = 64 << 10;
 const REFRESH_BEFORE: i64 = 5 * 60;
 
 impl Credentials {
+    /// Credentials whose parts can go into a request's headers: printable ASCII without
+    /// spaces, as AWS's keys and tokens always are (blanks around them are dropped).
+    pub fn new(
+        access_key_id: &str,
+        secret: &str,
+        token: Option<&str>,
+        expires: Option<i64>,
+    ) -> Result<Credentials, String> {
+        let (access_key_id, secret, token) =
+            (access_key_id.trim(), secret.trim(), token.map(str::trim));
+        for (what, part) in [
+            ("access key ID", Some(access_key_id)),
+            ("secret access key", Some(secret)),
+            ("session token", token),
+        ] {
+            if part.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_graphic())) {
+                return Err(format!(
+                    "the {what} is empty or holds a character AWS keys never have (a space, a line break, a control or non-ASCII character)"
+                ));
+            }
+        }
+        Ok(Credentials {
+            access_key_id: access_key_id.to_string(),
+            secret: Secret::new(secret),
+            token: token.map(Secret::new),
+            expires,
+        })
+    }
+
     /// Still good for more than [`REFRESH_BEFORE`] at `now`.
     pub fn fresh(&self, now: i64) -> bool {
         self.expires.is_none_or(|e| e - now > REFRESH_BEFORE)
@@ -72,12 +101,7 @@ pub fn from_json(body: &[u8]) -> Result<Credentials, String> {
         ),
         None => None,
     };
-    Ok(Credentials {
-        access_key_id: id,
-        secret: Secret::new(secret),
-        token: field("Token").map(Secret::new),
-        expires,
-    })
+    Credentials::new(&id, &secret, field("Token").as_deref(), expires)
 }
 
 #[cfg(test)]

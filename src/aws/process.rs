@@ -7,7 +7,7 @@
 
 use super::keys::Credentials;
 use crate::clock;
-use crate::error::{Error, Result, Secret};
+use crate::error::{Error, Result};
 use serde_json::Value;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -100,12 +100,8 @@ fn parse(out: &[u8]) -> Result<Credentials, String> {
         ),
         None => None,
     };
-    Ok(Credentials {
-        access_key_id: id,
-        secret: Secret::new(secret),
-        token: field("SessionToken").map(Secret::new),
-        expires,
-    })
+    Credentials::new(&id, &secret, field("SessionToken").as_deref(), expires)
+        .map_err(|e| format!("its output: {e}"))
 }
 
 /// Splits a command line into words as a POSIX shell would (no expansions): blanks separate

@@ -38,25 +38,36 @@ pub fn load(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<P
     } else {
         format!("profile {name}")
     };
-    let mut found = None;
-    if let Some(text) = read(path("AWS_CONFIG_FILE", "config"))? {
-        found = ini_section(&text, &config_section);
-    }
-    if let Some(text) = read(path("AWS_SHARED_CREDENTIALS_FILE", "credentials"))?
-        && let Some(creds) = ini_section(&text, name)
-    {
+    let section = |p: Option<PathBuf>, wanted: &str| -> Result<Option<Profile>> {
+        let Some(text) = read(p.clone())? else {
+            return Ok(None);
+        };
+        ini_section(&text, wanted).map_err(|e| {
+            let p = p.unwrap_or_default();
+            Error::config(format!("{}: {e}", p.display()))
+        })
+    };
+    let mut found = section(path("AWS_CONFIG_FILE", "config"), &config_section)?;
+    if let Some(creds) = section(path("AWS_SHARED_CREDENTIALS_FILE", "credentials"), name)? {
         found.get_or_insert_with(HashMap::new).extend(creds);
     }
     Ok(found)
 }
 
-/// One `[section]` of an AWS ini file: `key = value` lines, `#`/`;` comments.
-fn ini_section(text: &str, wanted: &str) -> Option<Profile> {
+/// One `[section]` of an AWS ini file: `key = value` lines, `#`/`;` comments. A line that
+/// opens a section header without closing it is an error, as botocore's parser makes it.
+fn ini_section(text: &str, wanted: &str) -> std::result::Result<Option<Profile>, String> {
     let mut current: Option<bool> = None;
     let mut out: Option<HashMap<String, String>> = None;
-    for line in text.lines().map(str::trim) {
+    for (n, line) in text.lines().map(str::trim).enumerate() {
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
+        }
+        if line.starts_with('[') && !line.ends_with(']') {
+            return Err(format!(
+                "line {}: a section header without its closing ]",
+                n + 1
+            ));
         }
         if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             let is = section.split_whitespace().collect::<Vec<_>>().join(" ") == wanted;
@@ -73,7 +84,7 @@ fn ini_section(text: &str, wanted: &str) -> Option<Profile> {
                 .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -87,7 +98,7 @@ mod tests {
             &[b"[default]\nregion = eu-west-1\n# c\n[profile work]\naws_access_key_id = A\nrole_arn=arn:aws:iam::1:role/r\n"],
             |b| {
                 let text = String::from_utf8_lossy(b);
-                ini_section(&text, "profile work").map_or(0, |p| p.len())
+                ini_section(&text, "profile work").map_or(0, |p| p.map_or(1, |p| p.len()))
             },
         );
     }
@@ -95,12 +106,17 @@ mod tests {
     #[test]
     fn sections_keys_and_comments() {
         let text = "[default]\nregion = eu-west-1\n# c\n; c\n[profile  work]\nAWS_Access_Key_Id=A\nx = a = b\n";
-        assert_eq!(ini_section(text, "default").unwrap()["region"], "eu-west-1");
-        let work = ini_section(text, "profile work").unwrap();
+        let section = |wanted| ini_section(text, wanted).unwrap();
+        assert_eq!(section("default").unwrap()["region"], "eu-west-1");
+        let work = section("profile work").unwrap();
         assert_eq!(
             (work["aws_access_key_id"].as_str(), work["x"].as_str()),
             ("A", "a = b")
         );
-        assert!(ini_section(text, "other").is_none());
+        assert!(section("other").is_none());
+        assert_eq!(
+            ini_section("[default]\nregion = x\n[work\n", "default"),
+            Err("line 3: a section header without its closing ]".into())
+        );
     }
 }

@@ -5,7 +5,7 @@ use super::endpoint::{Endpoints, Service};
 use super::keys::{Credentials, Role};
 use super::request::{self, Call};
 use crate::clock;
-use crate::error::{Error, Result, Secret};
+use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Http};
 use crate::url::Form;
 
@@ -104,12 +104,7 @@ fn parse_credentials(body: &[u8], result: &str) -> Result<Credentials, String> {
         return Err("the answer lacks AccessKeyId, SecretAccessKey or SessionToken".into());
     };
     let expires = field("Expiration").and_then(|e| clock::parse_iso8601(&e));
-    Ok(Credentials {
-        access_key_id: id,
-        secret: Secret::new(secret),
-        token: Some(Secret::new(token)),
-        expires,
-    })
+    Credentials::new(&id, &secret, Some(&token), expires)
 }
 
 #[cfg(test)]

@@ -30,16 +30,39 @@ fn environment_keys_come_first() {
     );
     assert_eq!(creds.token.unwrap().expose(), "t");
     assert!(detect_with(&[("AWS_ACCESS_KEY_ID", "AKID")]).is_err());
+    // What would make a header the signer cannot build (aws-sigv4 panics on it).
+    for (id, secret) in [
+        ("AK\nID", "s"),
+        ("AKIDü", "s"),
+        ("AKID", "s\u{7f}"),
+        ("AKID", "s t"),
+    ] {
+        let e = detect_with(&[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)])
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+    }
 }
 
 #[test]
 fn then_web_identity_then_container_then_imds() {
     let (s, _) = detect_with(&[
         ("AWS_WEB_IDENTITY_TOKEN_FILE", "/f"),
-        ("AWS_ROLE_ARN", "arn:r"),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
     ])
     .unwrap();
     assert!(matches!(s, Source::WebIdentity { .. }));
+    for bad in [
+        [("AWS_ROLE_ARN", "nope"), ("AWS_ROLE_SESSION_NAME", "ok")],
+        [
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            ("AWS_ROLE_SESSION_NAME", "a b"),
+        ],
+    ] {
+        let mut env = vec![("AWS_WEB_IDENTITY_TOKEN_FILE", "/f")];
+        env.extend(bad);
+        let e = detect_with(&env).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+    }
     let (s, _) = detect_with(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds")]).unwrap();
     assert!(
         matches!(s, Source::Container { ref url, .. } if url == "http://169.254.170.2/v2/creds")
@@ -57,7 +80,7 @@ fn profiles_from_files() {
     let creds = dir.join("credentials");
     let config = dir.join("config");
     std::fs::write(&creds, "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = sdef\n\n[work]\n# comment\naws_access_key_id=AKWORK\naws_secret_access_key = swork\n").unwrap();
-    std::fs::write(&config, "[default]\nregion = eu-west-1\n[profile work]\nregion = ap-northeast-1\n[profile sso]\nsso_start_url = https://x\n").unwrap();
+    std::fs::write(&config, "[default]\nregion = eu-west-1\n[profile work]\nregion = ap-northeast-1\n[profile sso]\nsso_start_url = https://x\n[profile half]\naws_access_key_id = AKHALF\n").unwrap();
     let files = [
         ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
         ("AWS_CONFIG_FILE", config.to_str().unwrap()),
@@ -77,6 +100,14 @@ fn profiles_from_files() {
             .unwrap_err()
             .to_string()
             .contains("no such profile")
+    );
+    with.pop();
+    with.push(("AWS_PROFILE", "half"));
+    assert!(
+        detect_with(&with)
+            .unwrap_err()
+            .to_string()
+            .contains("only one of aws_access_key_id and aws_secret_access_key")
     );
     with.pop();
     with.push(("AWS_PROFILE", "sso"));
