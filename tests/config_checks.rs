@@ -36,6 +36,7 @@ fn bad_values_exit_2_before_any_network_call() {
         "p1e1.json",
         &job("sqs.{metric}").replace("\"Maximum\"", "\"p1e1\""),
     );
+    let half = temp_file("half-profile", "[half]\naws_access_key_id = AKIDHALF\n");
     let fifo = fresh_path("fifo.json");
     assert!(
         std::process::Command::new("mkfifo")
@@ -130,6 +131,53 @@ fn bad_values_exit_2_before_any_network_call() {
             s(&[]),
             "HTTPS_PROXY",
         ),
+        (
+            vec![("HTTPS_PROXY", "http://proxy.example.com:70000")],
+            s(&[]),
+            "HTTPS_PROXY",
+        ),
+        // Keys the request signer could not put in a header.
+        (
+            vec![("AWS_ACCESS_KEY_ID", "AKID\u{7f}")],
+            s(&[]),
+            "AWS_ACCESS_KEY_ID",
+        ),
+        (
+            vec![("AWS_SESSION_TOKEN", "token\nX-Evil: 1")],
+            s(&[]),
+            "AWS_SESSION_TOKEN",
+        ),
+        (
+            vec![
+                ("AWS_ACCESS_KEY_ID", ""),
+                ("AWS_SECRET_ACCESS_KEY", ""),
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent"),
+                ("AWS_ROLE_ARN", "nope"),
+            ],
+            s(&[]),
+            "AWS_ROLE_ARN",
+        ),
+        (
+            vec![
+                ("AWS_ACCESS_KEY_ID", ""),
+                ("AWS_SECRET_ACCESS_KEY", ""),
+                ("AWS_PROFILE", "half"),
+                ("AWS_SHARED_CREDENTIALS_FILE", half.to_str().unwrap()),
+            ],
+            s(&[]),
+            "only one of aws_access_key_id and aws_secret_access_key",
+        ),
+        // A secret in the wrong setting is masked in that setting's error.
+        (
+            vec![("CW2MACKEREL_SERVICE", "TEST-KEY-long-enough!")],
+            s(&[]),
+            "CW2MACKEREL_SERVICE",
+        ),
+        (
+            vec![("CW2MACKEREL_LOOKBACK", "secret-key-example")],
+            s(&[]),
+            "CW2MACKEREL_LOOKBACK",
+        ),
     ];
     for (env, args, expect) in &cases {
         for command in ["run", "check"] {
@@ -145,6 +193,7 @@ fn bad_values_exit_2_before_any_network_call() {
             assert_eq!(ran.code, 2, "{command} {env:?} {args:?}: {}", ran.stderr);
             let msg = ran.logs()[0]["msg"].as_str().unwrap().to_string();
             assert!(msg.contains(expect), "{expect}: {msg}");
+            ran.assert_no_secret(&["TEST-KEY-long-enough", "secret-key-example"]);
         }
     }
     assert!(peer.requests().is_empty(), "{:#?}", peer.requests());

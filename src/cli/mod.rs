@@ -53,6 +53,18 @@ const MAX_REACH: Duration = Duration::from_secs(24 * 3600);
 
 /// Reads the command line (without the program name) and the environment.
 pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Action> {
+    // Masked before anything is checked: a value put in the wrong setting (the API key as
+    // the service name, say) is echoed by that setting's error.
+    let secret_vars = [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    ];
+    for name in settings::APIKEY.envs.iter().chain(&secret_vars) {
+        if let Some(value) = env(name) {
+            log::secret(value.trim());
+        }
+    }
     let args = args::parse(args)?;
     if args.help {
         return Ok(Action::Help);
@@ -64,6 +76,9 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
         options: args.options,
         env,
     };
+    if let Some(g) = lookup.get(&settings::APIKEY) {
+        log::secret(g.value.trim());
+    }
     let command = match args.command.as_deref() {
         Some("run") => Command::Run,
         Some("list") => Command::List,
@@ -333,6 +348,7 @@ fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<http::Proxy>> {
         url: url.trim().to_string(),
         no_proxy,
     };
+    url::check_url(&proxy.url).map_err(|e| Error::config(format!("{name}: {e}")))?;
     http::Http::with_proxy(Duration::from_secs(1), Some(&proxy))
         .map_err(|e| Error::config(format!("{name}: {e}")))?;
     Ok(Some(proxy))
