@@ -147,15 +147,17 @@ impl Http {
         }
     }
 
-    /// The limit of each request.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// From now until `at`, requests and waits go on; after it, none begins, and a request in
     /// flight ends by it. `None` lifts the deadline.
     pub fn set_deadline(&self, at: Option<Instant>) {
         self.deadline.set(at);
+    }
+
+    /// How long one more step may take: the request timeout, or less if the deadline is
+    /// nearer.
+    pub fn step_limit(&self) -> Duration {
+        self.time_left()
+            .map_or(self.timeout, |left| left.min(self.timeout))
     }
 
     /// Time until the deadline; `None` without one.

@@ -2,6 +2,9 @@
 //! daemon to exit 0. The cycle stops retrying at once, and if it still runs after a grace
 //! period (a request can hang until its timeout), SIGALRM ends the process with status 0.
 //!
+//! It also ends a child's process group (a `credential_process` that overran), which the
+//! standard library cannot do.
+//!
 //! The one module with `unsafe`: the handlers are installed through the `libc` crate and only
 //! touch an atomic and async-signal-safe functions (`alarm`, `write`, `_exit`).
 
@@ -41,6 +44,15 @@ pub fn install(last_words: String) {
         libc::signal(libc::SIGTERM, stop);
         libc::signal(libc::SIGINT, stop);
         libc::signal(libc::SIGALRM, alarm);
+    }
+}
+
+/// Kills process group `group`: a child started as the leader of its own group, and whatever
+/// it started.
+pub fn kill_group(group: u32) {
+    if let Ok(group) = libc::pid_t::try_from(group) {
+        // SAFETY: kill only sends a signal; a group already gone makes it fail harmlessly.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
     }
 }
 

@@ -208,7 +208,7 @@ impl<'a> Provider<'a> {
                 sts::assume_role(self.http, self.endpoints, self.sts_region(&role.arn), &|| Ok(creds.clone()), role, session_name, *duration)
                     .map_err(|e| e.context(format!("profile {profile:?}")))
             }
-            Source::Process { command, profile } => process::run(command, profile, self.http.timeout()),
+            Source::Process { command, profile } => process::run(command, profile, self.http.step_limit()),
             Source::Missing => Err(Error::config(MISSING)),
             Source::Imds { endpoint } => metadata::imds(self.http, endpoint).map_err(|e| {
                 Error::runtime(format!(

@@ -8,9 +8,12 @@
 use super::keys::Credentials;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::signals;
 use serde_json::Value;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Output read from the process, at most.
@@ -23,52 +26,64 @@ pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials>
     let Some((program, args)) = words.split_first() else {
         return Err(Error::runtime(format!("{what} is empty")));
     };
+    // Its own process group, so an overrun ends whatever it started too.
     let mut child = Command::new(program)
         .args(args)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::runtime(format!("{what}: running {program:?}: {e}")))?;
-    let read = |pipe: Option<Box<dyn Read + Send>>| {
+    let (sent, outputs) = mpsc::channel();
+    for (n, pipe) in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sent = sent.clone();
         std::thread::spawn(move || {
             let mut out = Vec::new();
             if let Some(p) = pipe {
                 let _ = p.take(OUTPUT_LIMIT).read_to_end(&mut out);
             }
-            out
-        })
-    };
-    let stdout = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
+            let _ = sent.send((n, out));
+        });
+    }
     let until = Instant::now() + limit;
+    let overran = |child: &mut std::process::Child| {
+        signals::kill_group(child.id());
+        let _ = child.wait();
+        Error::runtime(format!(
+            "{what}: {program:?} did not finish within {}s",
+            limit.as_secs_f32().ceil()
+        ))
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::runtime(format!(
-                    "{what}: {program:?} did not finish within {}s",
-                    limit.as_secs()
-                )));
-            }
+            Ok(None) => return Err(overran(&mut child)),
             Err(e) => return Err(Error::runtime(format!("{what}: {e}"))),
         }
     };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    // Both pipes close when the process ends, unless something it started holds them.
+    let [mut stdout, mut stderr] = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        match outputs.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok((0, out)) => stdout = out,
+            Ok((_, out)) => stderr = out,
+            Err(_) => return Err(overran(&mut child)),
+        }
+    }
     if !status.success() {
         let said: String = String::from_utf8_lossy(&stderr).chars().take(300).collect();
         return Err(Error::runtime(format!(
@@ -174,6 +189,35 @@ mod tests {
         assert!(split("'open").is_err());
         assert!(split("\"open").is_err());
         assert!(split("end\\").is_err());
+    }
+
+    #[test]
+    fn an_overrun_ends_within_the_limit_with_all_it_started() {
+        let pid_file = std::env::temp_dir().join(format!("cw2m-process-{}", std::process::id()));
+        let creds = r#"{"Version": 1, "AccessKeyId": "AKID", "SecretAccessKey": "s"}"#;
+        for script in [
+            // Prints its credentials and exits, but a child it left holds the pipe open.
+            format!(
+                "echo '{creds}'; sleep 30 & echo $! > {}",
+                pid_file.display()
+            ),
+            // Never finishes.
+            format!("sleep 30 & echo $! > {}; wait", pid_file.display()),
+        ] {
+            let started = Instant::now();
+            let command = format!("sh -c \"{script}\"");
+            let e = run(&command, "p", Duration::from_secs(1)).unwrap_err();
+            assert!(e.to_string().contains("did not finish within 1s"), "{e}");
+            assert!(started.elapsed() < Duration::from_secs(10));
+            let pid = std::fs::read_to_string(&pid_file).unwrap();
+            // SIGKILL is delivered soon, not at once.
+            let ended = (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+                    .map_or(true, |s| s.contains(") Z "))
+            });
+            assert!(ended, "the sleep it started still runs");
+        }
     }
 
     #[test]
