@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::session::{Keep, Session};
 use crate::{clock, log, signals, state};
 use serde_json::json;
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -105,7 +106,10 @@ pub fn healthcheck(path: &Path) -> Result<()> {
             state.interval_s
         ));
     }
-    println!("healthy: the last cycle completed {age}s ago");
+    let _ = writeln!(
+        std::io::stdout(),
+        "healthy: the last cycle completed {age}s ago"
+    );
     Ok(())
 }
 

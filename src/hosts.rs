@@ -87,7 +87,9 @@ impl Hosts {
         }
         let all = mackerel.hosts(None)?;
         self.listed = Some(Instant::now());
-        self.created.retain(|(_, _, at)| now - at < LISTING_LAG);
+        // A time ahead of now (a stepped clock, an edited state file) is not trusted either.
+        self.created
+            .retain(|(_, _, at)| *at <= now && now.saturating_sub(*at) < LISTING_LAG);
         self.ids.clear();
         let mut out = Resolved::default();
         let mut strangers = 0;

@@ -1,6 +1,10 @@
 //! cw2mackerel: posts Amazon CloudWatch metrics (CloudFront first) to Mackerel. One static
 //! binary, synchronous and single-threaded; every run flows discover → plan → fetch → map → post.
 
+// print! and its kin panic when stdout or stderr is closed or full; output goes through
+// `log` or a write whose error is ignored.
+#![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
+
 // Every module but `signals`, which installs the signal handlers, forbids unsafe code.
 #[forbid(unsafe_code)]
 mod aws;
@@ -57,23 +61,29 @@ mod url;
 mod xml;
 
 use cli::{Action, Command};
+use std::io::Write;
 use std::process::ExitCode;
+
+/// Writes `text` to stdout; a closed or full stdout is not worth a panic.
+fn say(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = |k: &str| std::env::var(k).ok();
     let result = match cli::load(&args, &env) {
         Ok(Action::Help) => {
-            print!("{}", cli::settings::help());
+            say(&cli::settings::help());
             Ok(())
         }
         Ok(Action::Version) => {
-            println!("cw2mackerel {}", env!("CARGO_PKG_VERSION"));
+            say(&format!("cw2mackerel {}\n", env!("CARGO_PKG_VERSION")));
             Ok(())
         }
-        Ok(Action::Healthcheck(state_file)) => {
-            daemon::healthcheck(&state_file).inspect_err(|e| eprintln!("{e}"))
-        }
+        Ok(Action::Healthcheck(state_file)) => daemon::healthcheck(&state_file).inspect_err(|e| {
+            let _ = writeln!(std::io::stderr(), "{}", log::redact(&e.to_string()));
+        }),
         Ok(Action::Run(command, cfg)) => {
             log::init(cfg.log_level, cfg.log_format);
             match command {
@@ -81,15 +91,15 @@ fn main() -> ExitCode {
                 Command::List => list::list(&cfg),
                 Command::Daemon => daemon::run(&cfg),
                 Command::Check => {
-                    println!(
-                        "configuration OK: {} job(s): {}",
+                    say(&format!(
+                        "configuration OK: {} job(s): {}\n",
                         cfg.jobs.len(),
                         cfg.jobs
                             .iter()
                             .map(|j| j.name())
                             .collect::<Vec<_>>()
                             .join(", ")
-                    );
+                    ));
                     Ok(())
                 }
                 Command::Lambda => {

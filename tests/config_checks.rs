@@ -212,3 +212,28 @@ fn plain_http_is_allowed_to_this_machine_or_when_asked() {
         .arg("check"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 }
+
+#[test]
+fn a_full_stdout_is_no_crash() {
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &[
+            "check",
+            "--service",
+            "cdn",
+            "--apikey",
+            "TEST-KEY-long-enough",
+        ],
+    ] {
+        let status = cw2mackerel()
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret-key-example")
+            .args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}");
+    }
+}
