@@ -109,7 +109,12 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             // The configuration is bad, maybe its log format too: use it only if it reads.
-            let format = env("CW2MACKEREL_LOG_FORMAT")
+            let option = args.iter().enumerate().find_map(|(i, a)| match a.as_str() {
+                "--log-format" => args.get(i + 1).cloned(),
+                _ => a.strip_prefix("--log-format=").map(str::to_string),
+            });
+            let format = option
+                .or_else(|| env("CW2MACKEREL_LOG_FORMAT"))
                 .and_then(|f| log::Format::parse(&f))
                 .unwrap_or(log::Format::Text);
             log::init(log::Level::Error, format);

@@ -122,7 +122,13 @@ fn deploy_files_use_only_settings_and_commands_the_binary_has() {
             "kms:Decrypt"
         ])
     );
-    assert!(deploy("cw2mackerel.service").contains("ExecStart=/usr/local/bin/cw2mackerel run"));
+    let unit = deploy("cw2mackerel.service");
+    assert!(unit.contains("ExecStart=/usr/local/bin/cw2mackerel run"));
+    // A private /tmp is new at every start; the record of what Mackerel took must outlive it.
+    assert!(
+        unit.contains("StateDirectory=cw2mackerel")
+            && unit.contains("CW2MACKEREL_STATE_FILE=/var/lib/cw2mackerel/")
+    );
     assert!(deploy("cw2mackerel.timer").contains("OnCalendar="));
     assert!(deploy("cw2mackerel.cron").contains("/usr/local/bin/cw2mackerel run"));
 }

@@ -59,9 +59,13 @@ impl Lookup<'_> {
 
     /// The value given, or the setting's default (named by its option).
     pub fn or_default(&self, setting: &Setting) -> Given {
+        // A default is named by its variable, the usual way to change it.
         self.get(setting).unwrap_or_else(|| Given {
             value: setting.default.to_string(),
-            from: format!("--{}", setting.flag),
+            from: setting
+                .envs
+                .first()
+                .map_or_else(|| format!("--{}", setting.flag), |e| e.to_string()),
         })
     }
 

@@ -49,7 +49,7 @@ pub static SERVICE: Setting = Setting {
     envs: &["CW2MACKEREL_SERVICE"],
     value: "NAME",
     default: "",
-    help: "Mackerel service that receives the metrics (required to post)",
+    help: "Mackerel service that receives the metrics (required to post in service mode)",
 };
 
 pub static MODE: Setting = Setting {
@@ -113,7 +113,7 @@ pub static LOOKBACK: Setting = Setting {
     envs: &["CW2MACKEREL_LOOKBACK"],
     value: "DURATION",
     default: "10m",
-    help: "length of the window every run re-reads and re-posts",
+    help: "length of the window every run re-reads (posting only what Mackerel lacks of it)",
 };
 
 pub static DELAY: Setting = Setting {
@@ -161,7 +161,7 @@ pub static BACKFILL: Setting = Setting {
     envs: &["CW2MACKEREL_BACKFILL"],
     value: "DURATION",
     default: "",
-    help: "daemon and Lambda: how far back the first cycle reads (default: the lookback; at most 24h)",
+    help: "daemon and Lambda: how far back the first cycle reads (default: the lookback; at most 24h minus the delay)",
 };
 
 pub static MAX_FAILURES: Setting = Setting {
@@ -177,7 +177,7 @@ pub static STATE_FILE: Setting = Setting {
     envs: &["CW2MACKEREL_STATE_FILE"],
     value: "PATH",
     default: "/tmp/cw2mackerel.state",
-    help: "daemon: file recording the last completed cycle, read by healthcheck",
+    help: "daemon and run: file recording the last completed cycle (read by healthcheck) and, for run, what Mackerel accepted",
 };
 
 pub static LOG: Setting = Setting {
@@ -239,7 +239,7 @@ Commands:
   run             read CloudWatch once, post to Mackerel and exit
                   (exit 0: all posted; 1: AWS or Mackerel failed; 2: bad configuration)
   run --dry-run   print the datapoints as JSON lines instead of posting (no API key needed)
-  list            print the distributions a run would read
+  list            print what a run would read: distributions, metrics, hosts
   daemon          a cycle every interval until SIGTERM or SIGINT (exit 0), or until
                   CW2MACKEREL_MAX_FAILURES cycles in a row failed (exit 1)
   healthcheck     exit 0 if the daemon completed a cycle within 3 intervals, else 1

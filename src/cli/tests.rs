@@ -229,7 +229,7 @@ fn daemon_lambda_and_healthcheck() {
     for (args, needle) in [
         (
             &["daemon", "--backfill", "24h"][..],
-            "--backfill (24h) plus --delay (3m)",
+            "--backfill (24h) plus CW2MACKEREL_DELAY (3m)",
         ),
         (
             &["daemon", "--interval", "2h"],
