@@ -7,12 +7,12 @@
 
 use crate::aws::Aws;
 use crate::aws::cloudwatch::{self, Query};
+use crate::aws::pages::Pages;
 use crate::error::{Error, Result};
 use crate::plan::{Batch, Plan};
-use std::collections::HashSet;
 
-/// A guard against a NextToken that never ends.
-const MAX_PAGES: usize = 1000;
+/// Pages of one batch, at most: each is billed, and a day of 500 series takes about eight.
+const MOST_PAGES: usize = 1000;
 
 /// One series' (timestamp, value) pairs.
 pub type Points = Vec<(i64, f64)>;
@@ -100,15 +100,12 @@ fn read(
     // A series has at most one point a period; more than twice that is a peer repeating itself.
     let most = 2 * w.steps(batch.period).count();
     let mut token: Option<String> = None;
-    let mut tokens: HashSet<String> = HashSet::new();
+    // Points are kept at `most` a series, whatever comes; the pages themselves are counted.
+    let mut pages = Pages::new("CloudWatch GetMetricData", "NextToken").at_most(MOST_PAGES);
     let mut retried = false;
     let mut unread: Vec<(usize, String)> = Vec::new();
-    for page_no in 0.. {
-        if page_no == MAX_PAGES {
-            return Err(Error::runtime(
-                "CloudWatch GetMetricData kept returning NextToken; giving up",
-            ));
-        }
+    loop {
+        pages.read(0)?;
         out.requested += queries.len();
         let page = cloudwatch::get_metric_data(
             aws,
@@ -153,12 +150,10 @@ fn read(
             }
         }
         match page.next_token {
-            Some(t) if !tokens.insert(t.clone()) => {
-                return Err(Error::runtime(format!(
-                    "CloudWatch GetMetricData gave the NextToken {t:?} twice; giving up"
-                )));
+            Some(t) => {
+                pages.next(&t)?;
+                token = Some(t);
             }
-            Some(t) => token = Some(t),
             // No NextToken to go on with: ask for the same page once more.
             None if !internal.is_empty() && !retried => retried = true,
             None => {

@@ -3,6 +3,7 @@
 use super::client::Aws;
 use super::endpoint::Service;
 use super::keys::Role;
+use super::pages::Pages;
 use super::request::Call;
 use crate::error::{Error, Result};
 use crate::url::encode;
@@ -26,14 +27,12 @@ pub struct Distribution {
 const API: &str = "/2020-05-31";
 /// A page of this many distributions per ListDistributions call.
 const PAGE: u32 = 100;
-/// A guard against a marker that never ends: a million distributions.
-const MAX_PAGES: usize = 10_000;
 
 pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribution>> {
     let mut out = Vec::new();
     let mut marker: Option<String> = None;
-    let mut seen = std::collections::HashSet::new();
-    for _ in 0..MAX_PAGES {
+    let mut pages = Pages::new("CloudFront ListDistributions", "NextMarker");
+    loop {
         let mut path = format!("{API}/distribution?MaxItems={PAGE}");
         if let Some(m) = &marker {
             path += &format!("&Marker={}", encode(m));
@@ -46,22 +45,18 @@ pub fn list_distributions(aws: &Aws, role: Option<&Role>) -> Result<Vec<Distribu
             role,
         );
         let body = aws.call(&call)?;
+        pages.read(body.len())?;
         let (page, next) = parse_page(&call.xml(&body)?)
             .map_err(|e| Error::runtime(format!("{}: {e}", call.action)))?;
         out.extend(page);
         match next {
-            Some(m) if !seen.insert(m.clone()) => {
-                return Err(Error::runtime(format!(
-                    "CloudFront ListDistributions gave the NextMarker {m:?} twice; giving up"
-                )));
+            Some(m) => {
+                pages.next(&m)?;
+                marker = Some(m);
             }
-            Some(m) => marker = Some(m),
             None => return Ok(out),
         }
     }
-    Err(Error::runtime(
-        "CloudFront ListDistributions kept returning more pages; giving up",
-    ))
 }
 
 pub fn list_tags(aws: &Aws, arn: &str, role: Option<&Role>) -> Result<Vec<(String, String)>> {

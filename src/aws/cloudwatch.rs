@@ -5,6 +5,7 @@
 use super::client::Aws;
 use super::endpoint::Service;
 use super::keys::Role;
+use super::pages::Pages;
 use super::request::Call;
 use crate::clock;
 use crate::error::{Error, Result};
@@ -132,8 +133,8 @@ pub fn list_metrics(
 ) -> Result<Vec<Vec<(String, String)>>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
-    let mut seen = std::collections::HashSet::new();
-    for _ in 0..10_000 {
+    let mut pages = Pages::new("CloudWatch ListMetrics", "NextToken");
+    loop {
         let mut params = Form::default();
         params
             .add(format_args!("Action"), "ListMetrics")
@@ -153,6 +154,7 @@ pub fn list_metrics(
             "cloudwatch:ListMetrics",
         );
         let body = aws.call(&call)?;
+        pages.read(body.len())?;
         let doc = call.xml(&body)?;
         let result = doc.at("ListMetricsResult").ok_or_else(|| {
             Error::runtime(format!(
@@ -173,18 +175,13 @@ pub fn list_metrics(
             );
         }
         match result.text_at("NextToken").filter(|t| !t.is_empty()) {
-            Some(t) if !seen.insert(t.to_string()) => {
-                return Err(Error::runtime(format!(
-                    "CloudWatch ListMetrics gave the NextToken {t:?} twice; giving up"
-                )));
+            Some(t) => {
+                pages.next(t)?;
+                token = Some(t.to_string());
             }
-            Some(t) => token = Some(t.to_string()),
             None => return Ok(out),
         }
     }
-    Err(Error::runtime(
-        "CloudWatch ListMetrics kept returning NextToken; giving up",
-    ))
 }
 
 /// Reads a GetMetricData answer as it streams: `…Response/GetMetricDataResult/

@@ -1,7 +1,8 @@
 //! AWS without an SDK. The service modules (`cloudfront`, `cloudwatch`, `ssm`, `tagging`)
 //! call through [`client::Aws`]; below it, `request` signs, sends and retries one call,
 //! `credentials` finds what to sign with (the SDKs' chain, with `profile`, `metadata` and
-//! `sts`), `endpoint` says where each service is and `error` what an error answer means.
+//! `sts`), `endpoint` says where each service is, `error` what an error answer means and `pages`
+//! when a paginated listing has gone on too long.
 //! Nothing here knows about jobs or Mackerel.
 
 pub mod client;
@@ -13,6 +14,7 @@ pub mod endpoint;
 mod error;
 pub mod keys;
 mod metadata;
+pub mod pages;
 mod process;
 mod profile;
 pub mod request;

@@ -4,6 +4,7 @@
 use super::client::Aws;
 use super::endpoint::Service;
 use super::keys::Role;
+use super::pages::Pages;
 use super::request::Call;
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
@@ -21,8 +22,8 @@ pub fn tagged_arns(
         .collect();
     let mut arns = Vec::new();
     let mut token = String::new();
-    let mut seen = std::collections::HashSet::new();
-    for _ in 0..10_000 {
+    let mut pages = Pages::new("Tagging GetResources", "PaginationToken");
+    loop {
         let mut body = json!({"TagFilters": filters, "ResourcesPerPage": 100});
         if !token.is_empty() {
             body["PaginationToken"] = json!(token);
@@ -36,7 +37,9 @@ pub fn tagged_arns(
             "Tagging GetResources",
             "tag:GetResources",
         );
-        let answer: Value = serde_json::from_slice(&aws.call(&call)?).map_err(|e| {
+        let body = aws.call(&call)?;
+        pages.read(body.len())?;
+        let answer: Value = serde_json::from_slice(&body).map_err(|e| {
             Error::runtime(format!(
                 "{} returned an unreadable answer: {e}",
                 call.action
@@ -52,18 +55,13 @@ pub fn tagged_arns(
             }
         }
         match answer["PaginationToken"].as_str().filter(|t| !t.is_empty()) {
-            Some(t) if !seen.insert(t.to_string()) => {
-                return Err(Error::runtime(format!(
-                    "Tagging GetResources gave the PaginationToken {t:?} twice; giving up"
-                )));
+            Some(t) => {
+                pages.next(t)?;
+                token = t.to_string();
             }
-            Some(t) => token = t.to_string(),
             None => return Ok(arns),
         }
     }
-    Err(Error::runtime(
-        "Tagging GetResources kept returning a PaginationToken; giving up",
-    ))
 }
 
 /// Whether a dimension value names the resource of `arn`: CloudWatch dimensions hold the
