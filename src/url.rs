@@ -24,7 +24,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
     let bad_port = uri
         .authority()
         .and_then(|a| a.as_str().rsplit_once(':'))
-        .is_some_and(|(_, port)| !port.ends_with(']') && port.parse::<u16>().is_err());
+        .is_some_and(|(_, port)| {
+            !port.ends_with(']') && port.parse::<u16>().ok().is_none_or(|p| p == 0)
+        });
     if uri.host().is_none_or(str::is_empty)
         || uri.query().is_some()
         || url.contains('#')
@@ -145,6 +147,7 @@ mod tests {
             "https://x/#frag",
             "http://x:65536",
             "http://x:99999/",
+            "http://x:0",
             "not a url",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");

@@ -237,3 +237,15 @@ fn a_full_stdout_is_no_crash() {
         assert_eq!(status.code(), Some(0), "{args:?}");
     }
 }
+
+#[test]
+fn a_config_file_may_begin_with_a_byte_order_mark() {
+    let file = temp_file(
+        "bom.json",
+        "\u{feff}{\"jobs\": [{\"preset\": \"cloudfront\", \"target\": {\"service\": \"cdn\"}}]}",
+    );
+    let ran = run(cw2mackerel()
+        .env("MACKEREL_APIKEY", "TEST-KEY-long-enough")
+        .args(["check", "--config", file.to_str().unwrap()]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+}

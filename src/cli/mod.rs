@@ -306,7 +306,9 @@ fn file_jobs(lookup: &Lookup, path: &str) -> Result<(Vec<Job>, Duration)> {
     }
     let text = files::read_text(Path::new(path), CONFIG_LIMIT)
         .map_err(|e| Error::config(format!("reading {path}: {e}")))?;
-    let file = jobs::file::parse(&text).map_err(|e| Error::config(format!("{path}: {e}")))?;
+    // Some editors begin UTF-8 with a byte order mark, which JSON does not allow.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let file = jobs::file::parse(text).map_err(|e| Error::config(format!("{path}: {e}")))?;
     Ok((file.jobs, file.discovery_ttl))
 }
 
