@@ -93,6 +93,7 @@ impl Proxy {
 pub struct Http {
     /// AWS and Mackerel: through the proxy, if any.
     agent: ureq::Agent,
+    proxied: bool,
     /// Credential endpoints and the Lambda runtime API: never through a proxy.
     direct: ureq::Agent,
     timeout: Duration,
@@ -137,6 +138,7 @@ impl Http {
             .map_or(1, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id()) << 32;
         Http {
+            proxied: proxied.is_some(),
             agent: agent(proxied),
             direct: agent(None),
             timeout,
@@ -208,7 +210,11 @@ impl Http {
             .timeout_global(Some(limit))
             .timeout_connect(Some(limit.min(Duration::from_secs(10))))
             .build();
-        let result = self.exchange(agent, req, body_limit);
+        let mut result = self.exchange(agent, req, body_limit);
+        if self.proxied && peer != CREDENTIALS {
+            // A proxy that is down looks like the peer being down; say which it may be.
+            result = result.map_err(|e| format!("{e} (HTTPS_PROXY is set)"));
+        }
         if log::enabled(log::Level::Debug) {
             let status = result
                 .as_ref()

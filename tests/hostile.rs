@@ -532,4 +532,19 @@ fn https_proxy_carries_aws_and_mackerel_but_not_the_credential_endpoint() {
     let ran = run(cmd.env("NO_PROXY", "127.0.0.1"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(proxy.requests().is_empty());
+
+    // A proxy that is down is named in the error, or it looks like AWS being down.
+    let ran = run(cmd
+        .env_remove("NO_PROXY")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("CW2MACKEREL_CYCLE_TIMEOUT", "3s"));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.summary()["error"]
+            .as_str()
+            .unwrap()
+            .contains("(HTTPS_PROXY is set)"),
+        "{}",
+        ran.stderr
+    );
 }
