@@ -13,7 +13,6 @@ use serde_json::Value;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Output read from the process, at most.
@@ -35,8 +34,7 @@ pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials>
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::runtime(format!("{what}: running {program:?}: {e}")))?;
-    let (sent, outputs) = mpsc::channel();
-    for (n, pipe) in [
+    let readers = [
         child
             .stdout
             .take()
@@ -46,18 +44,15 @@ pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials>
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     ]
-    .into_iter()
-    .enumerate()
-    {
-        let sent = sent.clone();
+    .map(|pipe| {
         std::thread::spawn(move || {
             let mut out = Vec::new();
             if let Some(p) = pipe {
                 let _ = p.take(OUTPUT_LIMIT).read_to_end(&mut out);
             }
-            let _ = sent.send((n, out));
-        });
-    }
+            out
+        })
+    });
     let until = Instant::now() + limit;
     let overran = |child: &mut std::process::Child| {
         signals::kill_group(child.id());
@@ -67,23 +62,16 @@ pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials>
             limit.as_secs_f32().ceil()
         ))
     };
+    // Done when it has exited and both pipes are closed: something it started may hold them.
     let status = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => return Err(overran(&mut child)),
+            Ok(Some(status)) if readers.iter().all(|r| r.is_finished()) => break status,
             Err(e) => return Err(Error::runtime(format!("{what}: {e}"))),
+            _ if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            _ => return Err(overran(&mut child)),
         }
     };
-    // Both pipes close when the process ends, unless something it started holds them.
-    let [mut stdout, mut stderr] = [Vec::new(), Vec::new()];
-    for _ in 0..2 {
-        match outputs.recv_timeout(until.saturating_duration_since(Instant::now())) {
-            Ok((0, out)) => stdout = out,
-            Ok((_, out)) => stderr = out,
-            Err(_) => return Err(overran(&mut child)),
-        }
-    }
+    let [stdout, stderr] = readers.map(|r| r.join().unwrap_or_default());
     if !status.success() {
         let said: String = String::from_utf8_lossy(&stderr).chars().take(300).collect();
         return Err(Error::runtime(format!(
