@@ -59,7 +59,7 @@ pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials>
         let _ = child.wait();
         Error::runtime(format!(
             "{what}: {program:?} did not finish within {}s",
-            limit.as_secs_f32().ceil()
+            limit.as_millis().div_ceil(1000)
         ))
     };
     // Done when it has exited and both pipes are closed: something it started may hold them.
