@@ -233,6 +233,11 @@ impl Backlog {
         all
     }
 
+    /// The time of the oldest point kept.
+    pub fn oldest(&self) -> Option<i64> {
+        self.points.first().map(|p| p.time)
+    }
+
     /// Keeps points that were not posted, dropping the oldest beyond the cap.
     pub fn keep(&mut self, mut unposted: Vec<Point>) {
         unposted.sort_by_key(|p| p.time);

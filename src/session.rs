@@ -63,8 +63,10 @@ pub struct Session<'a> {
     /// The state file's fingerprint of this configuration, once the key is known.
     fingerprint: String,
     keep: Keep,
-    /// `Everything`: whether the record was read (or found missing) yet, and the lock held.
+    /// Whether the state file was read (or found missing) yet; `Everything`: the lock held.
     loaded: bool,
+    /// From the state file: the oldest point an earlier process or run left unposted.
+    unposted_since: Option<i64>,
     lock: Option<state::Lock>,
     cache: discover::Cache,
     hosts: Hosts,
@@ -83,6 +85,7 @@ impl<'a> Session<'a> {
             fingerprint: String::new(),
             keep,
             loaded: false,
+            unposted_since: None,
             lock: None,
             cache: discover::Cache::new(cfg.discovery_ttl),
             hosts: Hosts::default(),
@@ -178,9 +181,13 @@ impl<'a> Session<'a> {
                 state::fingerprint(&[&cfg.apibase, key.expose(), &format!("{:?}", cfg.jobs)]);
             self.mackerel = Some(Mackerel::new(self.http, &cfg.apibase, key));
         }
-        if self.keep == Keep::Everything && !self.loaded && !cfg.dry_run {
+        if self.keep != Keep::Nothing && !self.loaded && !cfg.dry_run {
             self.load();
         }
+        let lookback = match self.unposted_since.take() {
+            Some(since) => lookback.max(reach_back_to(since, clock::now(), cfg.delay)),
+            None => lookback,
+        };
 
         let (series, host_jobs, graph_defs) = self.discover(summary);
         // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
@@ -320,11 +327,19 @@ impl<'a> Session<'a> {
         (series, host_jobs, graph_defs)
     }
 
-    /// `run`: takes the state file's lock and reads the record and recent hosts from it. Any
-    /// trouble means one warning and posting the whole window.
+    /// Reads what the state file holds for this process: a daemon, the oldest point its
+    /// predecessor left unposted (quietly: a first start has no file). `run` also takes the
+    /// file's lock and reads the record and recent hosts; any trouble means one warning and
+    /// posting the whole window.
     fn load(&mut self) {
         self.loaded = true;
         let path = &self.cfg.state_file;
+        if self.keep == Keep::Health {
+            self.unposted_since = state::load(path, &self.fingerprint)
+                .ok()
+                .and_then(|s| s.unposted_since);
+            return;
+        }
         // Another run may be posting: wait for it, but not past half an interval.
         match state::lock(path, self.cfg.interval / 2) {
             Ok(Some(lock)) => self.lock = Some(lock),
@@ -344,6 +359,7 @@ impl<'a> Session<'a> {
         match state::load(path, &self.fingerprint) {
             Ok(s) => {
                 self.record = s.record();
+                self.unposted_since = s.unposted_since;
                 self.hosts.created = s.hosts_created;
             }
             Err(why) => log::warn(
@@ -368,6 +384,7 @@ impl<'a> Session<'a> {
             ok,
             pid: std::process::id(),
             hosts_created: self.hosts.created.clone(),
+            unposted_since: self.backlog.oldest(),
             ..state::State::default()
         };
         if self.keep == Keep::Everything {
@@ -406,6 +423,16 @@ fn print_points(points: &[Point]) {
         }
     }
     let _ = out.flush();
+}
+
+/// The look-back that reaches `since` (a period start) from `now`, within the 24 hours
+/// Mackerel accepts.
+fn reach_back_to(since: i64, now: i64, delay: Duration) -> Duration {
+    let reach = now
+        .saturating_sub(delay.as_secs() as i64)
+        .saturating_sub(since)
+        .max(0);
+    Duration::from_secs(reach as u64).min(Duration::from_secs(24 * 3600).saturating_sub(delay))
 }
 
 /// `run`: one cycle, with the state file.

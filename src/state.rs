@@ -40,6 +40,11 @@ pub struct State {
     /// Hosts created lately: customIdentifier, host ID, Unix seconds.
     #[serde(default)]
     pub hosts_created: Vec<(String, String, i64)>,
+    /// The time of the oldest point Mackerel has not taken yet: the next process (or run)
+    /// of this configuration reads back to it, so a Mackerel outage longer than the
+    /// look-back, across restarts, loses nothing Mackerel still accepts.
+    #[serde(default)]
+    pub unposted_since: Option<i64>,
 }
 
 /// One series of the record: `dest` is `service:<name>` or `host:<customIdentifier>`.

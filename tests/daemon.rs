@@ -305,6 +305,44 @@ fn gives_up_after_max_failures_and_healthcheck_tells() {
     assert_eq!(health(std::path::Path::new("/nonexistent/state")), 1);
 }
 
+#[test]
+fn a_replacement_daemon_posts_what_its_predecessor_could_not() {
+    let mackerel = Fake::mackerel();
+    mackerel.faults(json!([{"path": "/tsdb", "status": 500, "count": 100}]));
+    let moto = Moto::shared();
+    let dists = moto.distributions("successor", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    let state = state_file("successor.state");
+    let daemon = |lookback: &str| {
+        spawn(
+            against(moto, "reader", &mackerel)
+                .args(["daemon", "--distributions", &id])
+                .envs([
+                    ("CW2MACKEREL_INTERVAL", "1s"),
+                    ("CW2MACKEREL_MAX_FAILURES", "1"),
+                    ("CW2MACKEREL_LOOKBACK", lookback),
+                    ("CW2MACKEREL_STATE_FILE", state.to_str().unwrap()),
+                ]),
+        )
+    };
+    // Mackerel is down: the daemon gives up with ten minutes unposted.
+    let (code, _) = finish(daemon("10m"), Duration::from_secs(60));
+    assert_eq!(code, 1);
+    // Its successor reads five minutes a cycle, but first back to what was left.
+    mackerel.reset();
+    let next = daemon("5m");
+    wait_for(Duration::from_secs(30), "a first cycle", || {
+        !post_counts(&mackerel).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    signal(&next, "-TERM");
+    let (code, logs) = finish(next, Duration::from_secs(10));
+    assert_eq!(code, 0, "{logs:#?}");
+    let first = logs.iter().find(|l| l["msg"] == "cycle ok").unwrap();
+    assert!(first["posted"].as_u64().unwrap() >= 60, "{first}");
+}
+
 /// The binary as a Lambda `bootstrap`: no arguments, AWS_LAMBDA_RUNTIME_API set.
 fn bootstrap(moto: &Moto, mackerel: &Fake, runtime: &Fake, id: &str) -> Command {
     let mut cmd = against(moto, "reader", mackerel);

@@ -882,3 +882,27 @@ fn help_and_version() {
         (0, concat!("cw2mackerel ", env!("CARGO_PKG_VERSION")))
     );
 }
+
+#[test]
+fn a_run_after_an_outage_reads_back_to_what_mackerel_did_not_take() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("outage", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    let mackerel = Fake::mackerel();
+    mackerel.faults(json!([{"path": "/tsdb", "status": 503, "count": 100}]));
+    let mut cmd = against(moto, "reader", &mackerel);
+    cmd.args(["run", "--distributions", &id]);
+    let down = run(cmd.env("CW2MACKEREL_LOOKBACK", "10m"));
+    assert_eq!(down.code, 1, "{}", down.stderr);
+    // Mackerel is back, and cron's window is now shorter than the outage was.
+    mackerel.reset();
+    let back = run(cmd.env("CW2MACKEREL_LOOKBACK", "5m"));
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let name = format!("cloudfront.{id}.requests.request");
+    let minutes = service_points(&mackerel, "cdn")[&name]
+        .as_object()
+        .unwrap()
+        .len();
+    assert!(minutes >= 10, "only {minutes} minutes: {}", back.stderr);
+}
