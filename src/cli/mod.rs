@@ -209,6 +209,15 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     if interval < Duration::from_secs(1) || interval > Duration::from_secs(3600) {
         return Err(from.error("must be between 1s and 1h"));
     }
+    if command == Command::Daemon && lookback < interval {
+        return Err(Error::config(format!(
+            "{} ({}) is shorter than {} ({}): the minutes between two cycles would never be read; make the look-back at least the interval",
+            lookback_from.from,
+            format_duration(lookback),
+            from.from,
+            format_duration(interval)
+        )));
+    }
     let max_failures = {
         let g = lookup.or_default(&settings::MAX_FAILURES);
         g.value

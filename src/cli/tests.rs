@@ -236,6 +236,10 @@ fn daemon_lambda_and_healthcheck() {
             "--interval: must be between",
         ),
         (&["daemon", "--max-failures", "0"], "positive"),
+        (
+            &["daemon", "--interval", "15m"],
+            "CW2MACKEREL_LOOKBACK (10m) is shorter than --interval (15m)",
+        ),
         (&["daemon", "--dry-run"], "--dry-run"),
     ] {
         assert!(config_error(args, BASE).contains(needle), "{args:?}");
