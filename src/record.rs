@@ -2,11 +2,12 @@
 //! recent minute. A cycle re-reads its whole look-back (that is how revisions, restarts and
 //! outages are caught) but posts only the points this record does not hold with the same
 //! value ([`Record::holds`]). Only minutes still inside the look-back are kept, so the record
-//! stays bounded.
+//! stays bounded. A host destination also notes which host took its points: a
+//! customIdentifier whose host is replaced starts afresh.
 
 use crate::jobs::Dest;
 use crate::jobs::Point;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 type Key = (Rc<Dest>, Rc<str>);
@@ -15,6 +16,8 @@ type Key = (Rc<Dest>, Rc<str>);
 pub struct Record {
     /// Per series, (time, value) sorted by time.
     series: HashMap<Key, Vec<(i64, f64)>>,
+    /// Per customIdentifier, the ID of the host that took its points.
+    hosts: HashMap<String, String>,
 }
 
 impl Record {
@@ -47,12 +50,39 @@ impl Record {
         }
     }
 
+    /// Notes that the points of `cid` go to host `id`. If they went to another host before
+    /// (retired, replaced), what that host took is news to this one: it is forgotten.
+    pub fn host_is(&mut self, cid: &str, id: &str) {
+        match self.hosts.get(cid) {
+            Some(held) if held == id => return,
+            Some(_) => self
+                .series
+                .retain(|(dest, _), _| !matches!(&**dest, Dest::Host(c) if c == cid)),
+            None => {}
+        }
+        self.hosts.insert(cid.to_string(), id.to_string());
+    }
+
+    /// Each customIdentifier with the host that took its points.
+    pub fn hosts(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.hosts.iter().map(|(c, i)| (c.as_str(), i.as_str()))
+    }
+
     /// Forgets minutes before `time`: no cycle reads them again.
     pub fn forget_before(&mut self, time: i64) {
         self.series.retain(|_, held| {
             held.retain(|(t, _)| *t >= time);
             !held.is_empty()
         });
+        let held: HashSet<&str> = self
+            .series
+            .keys()
+            .filter_map(|(dest, _)| match &**dest {
+                Dest::Host(cid) => Some(cid.as_str()),
+                Dest::Service(_) => None,
+            })
+            .collect();
+        self.hosts.retain(|cid, _| held.contains(cid.as_str()));
     }
 
     /// Every series with its held (time, value) pairs.
@@ -103,5 +133,24 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert!(r.holds(&p("a", 120, 2.5).dest, &p("a", 120, 2.5).name, 120, 2.5));
         assert_eq!(r.series().count(), 1, "b and c had only old minutes");
+    }
+
+    #[test]
+    fn a_new_host_for_a_custom_identifier_starts_afresh() {
+        let mut r = Record::default();
+        let on = |cid: &str, q: Point| Point {
+            dest: Rc::new(Dest::Host(cid.into())),
+            ..q
+        };
+        r.host_is("cid", "H1");
+        r.host_is("other", "H9");
+        r.remember(&[on("cid", p("a", 60, 1.0)), on("other", p("a", 60, 1.0))]);
+        r.host_is("cid", "H1");
+        assert_eq!(r.len(), 2, "the same host keeps its record");
+        r.host_is("cid", "H2");
+        assert_eq!(r.len(), 1, "only the other host's point is left");
+        assert_eq!(r.hosts().count(), 2);
+        r.forget_before(120);
+        assert_eq!(r.hosts().count(), 0, "no points, no hosts");
     }
 }

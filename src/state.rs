@@ -45,6 +45,9 @@ pub struct State {
     /// look-back, across restarts, loses nothing Mackerel still accepts.
     #[serde(default)]
     pub unposted_since: Option<i64>,
+    /// `run` only: per customIdentifier of the record, the host that took its points.
+    #[serde(default)]
+    pub posted_hosts: Vec<(String, String)>,
 }
 
 /// One series of the record: `dest` is `service:<name>` or `host:<customIdentifier>`.
@@ -80,6 +83,9 @@ impl State {
                 record.insert(&dest, &name, t, v);
             }
         }
+        for (cid, id) in &self.posted_hosts {
+            record.host_is(cid, id);
+        }
         record
     }
 
@@ -95,6 +101,10 @@ impl State {
                 name: name.to_string(),
                 points: points.to_vec(),
             })
+            .collect();
+        self.posted_hosts = record
+            .hosts()
+            .map(|(cid, id)| (cid.to_string(), id.to_string()))
             .collect();
     }
 }

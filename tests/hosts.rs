@@ -389,3 +389,50 @@ fn list_shows_each_distributions_host_and_dry_run_names_it() {
             .starts_with("custom.cloudfront.")
     );
 }
+
+#[test]
+fn a_replaced_host_gets_the_whole_window() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("replaced", 1, &[]);
+    moto.traffic(&[id_of(&dists[0])], 15);
+    let mackerel = Fake::mackerel();
+    let mut cmd = host_mode(moto, &mackerel, "replaced");
+    let minutes_of = |host: &str| {
+        post_counts(&mackerel)
+            .keys()
+            .filter(|(name, _)| {
+                name.starts_with(&format!("{host}/")) && name.ends_with("requests.request")
+            })
+            .count()
+    };
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let old = assert_one_host_each(&mackerel, &dists).remove(0);
+    assert_eq!(minutes_of(&old), 10);
+    // Someone retires the host; the next run makes a new one, which has none of the points.
+    let retired = agent()
+        .post(format!("{}/api/v0/hosts/{old}/retire", mackerel.url()))
+        .header("X-Api-Key", MACKEREL_KEY)
+        .header("content-type", "application/json")
+        .send("{}")
+        .unwrap();
+    assert_eq!(retired.status(), 200);
+    // Long enough ago that the host it made is no longer trusted to be listed late.
+    let state = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "CW2MACKEREL_STATE_FILE")
+        .and_then(|(_, v)| v)
+        .unwrap()
+        .to_owned();
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    for made in saved["hosts_created"].as_array_mut().unwrap() {
+        made[2] = json!(made[2].as_i64().unwrap() - 3600);
+    }
+    std::fs::write(&state, saved.to_string()).unwrap();
+    mackerel.reset();
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let new = assert_one_host_each(&mackerel, &dists).remove(0);
+    assert_ne!(new, old);
+    assert!(minutes_of(&new) >= 10, "{}", ran.stderr);
+}
