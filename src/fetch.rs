@@ -10,6 +10,7 @@ use crate::aws::cloudwatch::{self, Query};
 use crate::aws::pages::Pages;
 use crate::error::{Error, Result};
 use crate::plan::{Batch, Plan};
+use std::collections::BTreeSet;
 
 /// Pages of one batch, at most: each is billed, and a day of 500 series takes about eight.
 const MOST_PAGES: usize = 1000;
@@ -104,6 +105,8 @@ fn read(
     let mut pages = Pages::new("CloudWatch GetMetricData", "NextToken").at_most(MOST_PAGES);
     let mut retried = false;
     let mut unread: Vec<(usize, String)> = Vec::new();
+    // Queries whose last word was InternalError: a later page may still bring their data.
+    let mut internal = BTreeSet::new();
     loop {
         pages.read(0)?;
         out.requested += queries.len();
@@ -116,7 +119,6 @@ fn read(
             w.end,
             token.as_deref(),
         )?;
-        let mut internal = Vec::new();
         for r in page.results {
             let i =
                 r.id.strip_prefix('q')
@@ -144,8 +146,12 @@ fn read(
                 data.truncate(most);
             }
             match r.status.as_str() {
-                "Complete" | "PartialData" => {}
-                "InternalError" => internal.push(i),
+                "Complete" | "PartialData" => {
+                    internal.remove(&i);
+                }
+                "InternalError" => {
+                    internal.insert(i);
+                }
                 other => unread.push((i, other.to_string())),
             }
         }
@@ -157,7 +163,7 @@ fn read(
             // No NextToken to go on with: ask for the same page once more.
             None if !internal.is_empty() && !retried => retried = true,
             None => {
-                unread.extend(internal.into_iter().map(|i| (i, "InternalError".into())));
+                unread.extend(internal.iter().map(|&i| (i, "InternalError".into())));
                 break;
             }
         }

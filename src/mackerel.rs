@@ -132,6 +132,12 @@ pub struct Refused {
     pub error: Error,
 }
 
+/// Whether an answer with `status` may be different if asked again: 408 Request Timeout
+/// (a proxy's, say), 429 and 5xx.
+pub fn transient(status: u16) -> bool {
+    matches!(status, 408 | 429) || status >= 500
+}
+
 /// Attempts per request; 429 storms and 5xx get three more tries.
 const TRIES: u32 = 4;
 
@@ -319,7 +325,7 @@ impl<'a> Mackerel<'a> {
                         _ => "Mackerel refused the request",
                     };
                     let e = Error::runtime(format!("Mackerel {action} failed ({said}): {advice}"));
-                    if r.status == 429 || r.status >= 500 { Attempt::Retry(e, r.retry_after()) } else { Attempt::Fail(e) }
+                    if transient(r.status) { Attempt::Retry(e, r.retry_after()) } else { Attempt::Fail(e) }
                 }
             }
         })

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::hosts::Hosts;
 use crate::jobs::Dest;
 use crate::jobs::Point;
-use crate::mackerel::{HostPoint, MAX_BODY, Mackerel, Refused, ServicePoint, runs};
+use crate::mackerel::{HostPoint, MAX_BODY, Mackerel, Refused, ServicePoint, runs, transient};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
@@ -101,7 +101,7 @@ pub fn post(
             match result {
                 Ok(()) => sent.iter().for_each(|&i| fate[i] = Fate::Accepted),
                 Err(Refused { status: 413, .. }) if range.len() > 1 => split(&mut queue, range),
-                Err(r) if matches!(r.status, 0 | 401 | 403 | 429) || r.status >= 500 => {
+                Err(r) if matches!(r.status, 0 | 401 | 403) || transient(r.status) => {
                     stopped = Some(r.error);
                     break;
                 }

@@ -115,6 +115,34 @@ fn an_internal_error_is_retried_with_the_next_token() {
             .get("cloudfront.E2.requests.request")
             .is_none()
     );
+
+    // An InternalError with a NextToken whose later pages never bring the query back is not
+    // taken for "no data" (which would post zeros over real values).
+    cw.reset();
+    mackerel.reset();
+    let empty = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults/>\
+                 </GetMetricDataResult></GetMetricDataResponse>";
+    cw.faults(json!([
+        {"status": 200, "body": page("InternalError", "<NextToken>t1</NextToken>", now - 60)},
+        {"status": 200, "body": empty, "count": 2},
+    ]));
+    let ran = run(against(moto, "reader", &mackerel)
+        .env("AWS_ENDPOINT_URL_CLOUDWATCH", cw.url())
+        .args(["run", "--distributions", "E3", "--metrics", "requests"]));
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.summary()["failed"][0]
+            .as_str()
+            .unwrap()
+            .contains("InternalError"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        service_points(&mackerel, "cdn")
+            .get("cloudfront.E3.requests.request")
+            .is_none()
+    );
 }
 
 fn iso(secs: i64) -> String {

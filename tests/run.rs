@@ -906,3 +906,26 @@ fn a_run_after_an_outage_reads_back_to_what_mackerel_did_not_take() {
         .len();
     assert!(minutes >= 10, "only {minutes} minutes: {}", back.stderr);
 }
+
+#[test]
+fn a_408_is_retried_like_a_5xx() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("timeout408", 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 5);
+    let mackerel = Fake::mackerel();
+    // A proxy's Request Timeout on a body of one point: a refusal would lose it for good.
+    mackerel.faults(json!([{"path": "/tsdb", "status": 408, "count": 1}]));
+    let ran = run(against(moto, "reader", &mackerel).args([
+        "run",
+        "--distributions",
+        &id,
+        "--metrics",
+        "requests",
+        "--lookback",
+        "1m",
+    ]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.summary()["posted"], 1);
+    assert_eq!(mackerel.requests_to("/tsdb").len(), 2);
+}
