@@ -151,10 +151,7 @@ fn every_point_arrives_after_503s_and_a_429_storm() {
 
 #[test]
 fn later_cycles_post_only_new_minutes() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("once", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, _) = busy("once");
     let mackerel = Fake::mackerel();
     // Selected by tag: discovery takes ListDistributions and ListTagsForResource calls.
     let daemon = spawn(
@@ -189,10 +186,7 @@ fn later_cycles_post_only_new_minutes() {
 
 #[test]
 fn sigterm_lets_the_cycle_in_flight_finish() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("sigterm", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("sigterm");
     let mackerel = Fake::mackerel();
     // The first post takes 2 s: SIGTERM lands while it is in flight.
     mackerel.faults(json!([{"path": "/tsdb", "delay": 2.0}]));
@@ -309,10 +303,7 @@ fn gives_up_after_max_failures_and_healthcheck_tells() {
 fn a_replacement_daemon_posts_what_its_predecessor_could_not() {
     let mackerel = Fake::mackerel();
     mackerel.faults(json!([{"path": "/tsdb", "status": 500, "count": 100}]));
-    let moto = Moto::shared();
-    let dists = moto.distributions("successor", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("successor");
     let state = state_file("successor.state");
     let daemon = |lookback: &str| {
         spawn(

@@ -154,10 +154,7 @@ fn deeply_nested_xml_is_an_error_not_a_crash() {
 
 #[test]
 fn a_cycle_ends_by_its_deadline_whatever_peers_ask() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("deadline", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("deadline");
     let mackerel = Fake::mackerel();
     mackerel.faults(json!([{"path": "/tsdb", "status": 429, "count": 100,
                             "headers": {"Retry-After": "60"}}]));
@@ -221,14 +218,7 @@ fn secrets_a_peer_echoes_are_masked() {
     aws.faults(json!([{"status": 403, "body": echo, "count": 10}]));
     let ran = run(cw2mackerel()
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", aws.url())
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}/creds", ecs.url()),
-        )
-        .env(
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-            "container-auth-token-5e3",
-        )
+        .envs(container_env(&ecs, "container-auth-token-5e3"))
         .env("CW2MACKEREL_LOG", "debug")
         .args(["run", "--dry-run", "--distributions", "E1"]));
     assert_eq!(ran.code, 1, "{}", ran.stderr);
@@ -312,14 +302,6 @@ fn healthcheck_refuses_a_forged_or_future_state() {
             .arg("healthcheck"));
         assert_eq!(ran.code, 1, "{state}: {}", ran.stdout);
     }
-}
-
-fn busy(tag: &str) -> (&'static Moto, String) {
-    let moto = Moto::shared();
-    let dists = moto.distributions(tag, 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
-    (moto, id)
 }
 
 #[test]
@@ -483,21 +465,14 @@ fn the_lambda_runtime_api_is_answered_at_escaped_ids_and_its_failures_are_said()
 
 #[test]
 fn https_proxy_carries_aws_and_mackerel_but_not_the_credential_endpoint() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("proxied", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("proxied");
     let creds = moto.role_credentials();
     let ecs = ecs_endpoint(&creds, "proxy-test-token");
     let mackerel = Fake::mackerel();
     let proxy = Fake::start("proxy", &[]);
     let mut cmd = cw2mackerel();
     cmd.env("AWS_ENDPOINT_URL", moto.url())
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}/creds", ecs.url()),
-        )
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "proxy-test-token")
+        .envs(container_env(&ecs, "proxy-test-token"))
         .env("MACKEREL_APIBASE", mackerel.url())
         .env("MACKEREL_APIKEY", MACKEREL_KEY)
         .env("CW2MACKEREL_SERVICE", "cdn")

@@ -145,14 +145,6 @@ fn an_internal_error_is_retried_with_the_next_token() {
     );
 }
 
-fn iso(secs: i64) -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[test]
 fn json_protocol_throttling_with_a_namespace_and_uri_is_retried() {
     // smithy awsJson1_1 errors.smithy and botocore parsers.py: `ns#FooError:uri` is FooError.
@@ -203,10 +195,7 @@ fn the_china_partition_has_its_own_cloudfront_endpoint() {
 fn lambda_answers_before_its_deadline_and_keeps_what_was_left() {
     // Lambda developer guide, runtime API: Lambda-Runtime-Deadline-Ms, "the date that the
     // function times out in Unix time milliseconds".
-    let moto = Moto::shared();
-    let dists = moto.distributions("deadline-lambda", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("deadline-lambda");
     let mackerel = Fake::mackerel();
     // Mackerel asks to come back in a minute, past the invocation's deadline.
     mackerel.faults(
@@ -396,39 +385,29 @@ fn one_poisoned_resource_among_fifty_healthy_ones() {
         .collect();
     let config = temp_file("poison.json", &json!({ "jobs": jobs }).to_string());
     let mackerel = Fake::mackerel();
-    let ran = run(against(moto, "reader", &mackerel)
+    let failure = the_one_failure(moto, &mackerel, &config);
+    assert!(failure.contains("no service \"absent\""), "{failure}");
+    for id in &ids[..50] {
+        let name = format!("cloudfront.{id}.requests.request");
+        assert_eq!(series_len(&mackerel, "cdn", &name), 10, "{id}");
+    }
+}
+
+/// `run` of the jobs in the file `config`, which must fail in one part alone: what it says.
+fn the_one_failure(moto: &Moto, mackerel: &Fake, config: &std::path::Path) -> String {
+    let ran = run(against(moto, "reader", mackerel)
         .env_remove("CW2MACKEREL_SERVICE")
         .args(["run", "--config", config.to_str().unwrap()]));
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     let s = ran.summary();
     let failed = s["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{s}");
-    assert!(
-        failed[0]
-            .as_str()
-            .unwrap()
-            .contains("no service \"absent\""),
-        "{s}"
-    );
-    let points = service_points(&mackerel, "cdn");
-    for id in &ids[..50] {
-        assert_eq!(
-            points[&format!("cloudfront.{id}.requests.request")]
-                .as_object()
-                .unwrap()
-                .len(),
-            10,
-            "{id}"
-        );
-    }
+    failed[0].as_str().unwrap().to_string()
 }
 
 #[test]
 fn a_role_that_cannot_be_assumed_costs_its_job_alone() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("lonely", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("lonely");
     let config = temp_file(
         "roles.json",
         &json!({"jobs": [
@@ -440,20 +419,8 @@ fn a_role_that_cannot_be_assumed_costs_its_job_alone() {
         .to_string(),
     );
     let mackerel = Fake::mackerel();
-    let ran = run(against(moto, "reader", &mackerel)
-        .env_remove("CW2MACKEREL_SERVICE")
-        .args(["run", "--config", config.to_str().unwrap()]));
-    assert_eq!(ran.code, 1, "{}", ran.stderr);
-    let s = ran.summary();
-    let failed = s["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 1, "{s}");
-    assert!(
-        failed[0]
-            .as_str()
-            .unwrap()
-            .starts_with("job other-account:"),
-        "{s}"
-    );
+    let failure = the_one_failure(moto, &mackerel, &config);
+    assert!(failure.starts_with("job other-account:"), "{failure}");
     assert_eq!(
         series_len(
             &mackerel,
@@ -510,11 +477,7 @@ fn an_ipv6_container_endpoint_is_reached() {
     ecs.set_state(json!({"path": "/creds", "credentials": creds}));
     let ran = run(cw2mackerel()
         .env("AWS_ENDPOINT_URL", moto.url())
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}/creds", ecs.url()),
-        )
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "v6-token-a9")
+        .envs(container_env(&ecs, "v6-token-a9"))
         .args(["run", "--dry-run", "--distributions", "E1"]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ecs.state()["served"], 1);

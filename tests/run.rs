@@ -23,11 +23,7 @@ fn posts_every_point_with_its_cloudwatch_timestamp_through_ecs_role_credentials(
     let mut cmd = cw2mackerel();
     cmd.env("CW2MACKEREL_STATE_FILE", &state)
         .env("AWS_ENDPOINT_URL", moto.url())
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}/creds", ecs.url()),
-        )
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ecs-auth-token-9f2")
+        .envs(container_env(&ecs, "ecs-auth-token-9f2"))
         .env("MACKEREL_APIBASE", mackerel.url())
         .env("MACKEREL_APIKEY", MACKEREL_KEY)
         .env("CW2MACKEREL_SERVICE", "cdn")
@@ -179,10 +175,7 @@ fn posts_every_point_with_its_cloudwatch_timestamp_through_ecs_role_credentials(
 
 #[test]
 fn a_value_revised_in_cloudwatch_is_posted_again() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("revise", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("revise");
     let mackerel = Fake::mackerel();
     let mut cmd = against(moto, "reader", &mackerel);
     cmd.args(["run", "--distributions", &id]);
@@ -378,18 +371,9 @@ fn an_empty_selection_makes_no_cloudwatch_or_mackerel_call() {
     assert!(mackerel.requests().is_empty());
 }
 
-/// One busy distribution, for the Mackerel fault tests.
-fn one_busy(tag: &str) -> (&'static Moto, String) {
-    let moto = Moto::shared();
-    let dists = moto.distributions(tag, 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
-    (moto, id)
-}
-
 #[test]
 fn mackerel_429_and_5xx_are_retried_honouring_retry_after() {
-    let (moto, id) = one_busy("retry");
+    let (moto, id) = busy("retry");
     let mackerel = Fake::mackerel();
     // Three failures, then the fourth and last attempt gets through.
     mackerel.faults(json!([
@@ -429,7 +413,7 @@ fn mackerel_429_and_5xx_are_retried_honouring_retry_after() {
 
 #[test]
 fn a_body_refused_as_too_large_is_split_in_two() {
-    let (moto, id) = one_busy("toolarge");
+    let (moto, id) = busy("toolarge");
     // A Mackerel that takes no body over 2,000 bytes: the 60 points (5 KB) are refused whole,
     // then in halves, and go through in quarters.
     let mackerel = Fake::start(
@@ -462,7 +446,7 @@ fn a_body_refused_as_too_large_is_split_in_two() {
 
 #[test]
 fn mackerel_refusals_fail_the_run_with_mackerels_message() {
-    let (moto, id) = one_busy("refuse");
+    let (moto, id) = busy("refuse");
     let cases: [(&str, Value, &str, usize); 5] = [
         (
             "persistent 500",
@@ -578,11 +562,7 @@ fn an_expired_session_token_is_renewed_once_then_reported() {
     aws.faults(json!([{"status": 400, "count": 10, "body": "<ErrorResponse><Error><Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message></Error></ErrorResponse>"}]));
     let ran = run(cw2mackerel()
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", aws.url())
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}/creds", ecs.url()),
-        )
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "t0k")
+        .envs(container_env(&ecs, "t0k"))
         .args(["run", "--dry-run", "--distributions", "E1"]));
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert!(
@@ -597,7 +577,7 @@ fn an_expired_session_token_is_renewed_once_then_reported() {
 
 #[test]
 fn api_key_from_ssm_secure_string() {
-    let (moto, id) = one_busy("ssm");
+    let (moto, id) = busy("ssm");
     let p = moto.seed(&[
         "ssm-put",
         "--name",
@@ -689,11 +669,7 @@ fn credentials_about_to_expire_are_renewed_before_use() {
     let ecs = ecs_endpoint(&creds, "tok");
     let ran = run(cw2mackerel()
         .env("AWS_ENDPOINT_URL", moto.url())
-        .env(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            format!("{}/creds", ecs.url()),
-        )
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok")
+        .envs(container_env(&ecs, "tok"))
         .args(["run", "--dry-run", "--tag", "test=renew"]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let s = ran.summary();
@@ -701,14 +677,6 @@ fn credentials_about_to_expire_are_renewed_before_use() {
         s["calls"]["cloudfront"].as_u64().unwrap() + s["calls"]["cloudwatch"].as_u64().unwrap();
     assert_eq!(ecs.state()["served"].as_u64().unwrap(), aws_calls);
     assert_eq!(s["distributions"], dists.len());
-}
-
-fn iso(secs: i64) -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]
@@ -722,11 +690,7 @@ fn container_endpoint_failures_are_reported() {
     ] {
         let ran = run(cw2mackerel()
             .env("AWS_ENDPOINT_URL", moto.url())
-            .env(
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                format!("{}/creds", ecs.url()),
-            )
-            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token)
+            .envs(container_env(&ecs, token))
             .args(["run", "--dry-run", "--distributions", "E1"]));
         assert_eq!(ran.code, 1, "{}", ran.stderr);
         assert!(
@@ -885,10 +849,7 @@ fn help_and_version() {
 
 #[test]
 fn a_run_after_an_outage_reads_back_to_what_mackerel_did_not_take() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("outage", 1, &[]);
-    let id = id_of(&dists[0]).to_string();
-    moto.traffic(&[&id], 15);
+    let (moto, id) = busy("outage");
     let mackerel = Fake::mackerel();
     mackerel.faults(json!([{"path": "/tsdb", "status": 503, "count": 100}]));
     let mut cmd = against(moto, "reader", &mackerel);

@@ -360,21 +360,27 @@ pub fn fresh_path(name: &str) -> PathBuf {
 /// times each was posted.
 pub fn post_counts(mackerel: &Fake) -> std::collections::BTreeMap<(String, i64), usize> {
     let mut out = std::collections::BTreeMap::new();
+    for p in accepted_points(mackerel) {
+        let host = p["hostId"]
+            .as_str()
+            .map(|h| format!("{h}/"))
+            .unwrap_or_default();
+        let key = (
+            format!("{host}{}", p["name"].as_str().unwrap()),
+            p["time"].as_i64().unwrap(),
+        );
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Every point of every tsdb body Mackerel accepted, service and host, in order.
+fn accepted_points(mackerel: &Fake) -> Vec<Value> {
+    let mut out = Vec::new();
     for r in mackerel.requests_to("/tsdb") {
-        if r["status"] != 200 {
-            continue;
-        }
-        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-        for p in body.as_array().unwrap() {
-            let host = p["hostId"]
-                .as_str()
-                .map(|h| format!("{h}/"))
-                .unwrap_or_default();
-            let key = (
-                format!("{host}{}", p["name"].as_str().unwrap()),
-                p["time"].as_i64().unwrap(),
-            );
-            *out.entry(key).or_insert(0) += 1;
+        if r["status"] == 200 {
+            let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            out.extend(body.as_array().unwrap().iter().cloned());
         }
     }
     out
@@ -481,6 +487,35 @@ impl Moto {
     }
 }
 
+/// The variables that send credential lookups to `ecs` (an [`ecs_endpoint`]) with `token`.
+pub fn container_env(ecs: &Fake, token: &str) -> [(&'static str, String); 2] {
+    [
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/creds", ecs.url()),
+        ),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", token.to_string()),
+    ]
+}
+
+/// `secs` as ISO 8601 UTC, as AWS writes timestamps.
+pub fn iso(secs: i64) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// One distribution tagged `test=<tag>` with 15 minutes of traffic: the shared moto and its ID.
+pub fn busy(tag: &str) -> (&'static Moto, String) {
+    let moto = Moto::shared();
+    let dists = moto.distributions(tag, 1, &[]);
+    let id = id_of(&dists[0]).to_string();
+    moto.traffic(&[&id], 15);
+    (moto, id)
+}
+
 /// The ECS credentials endpoint, serving `creds` at `/creds` behind `token`.
 pub fn ecs_endpoint(creds: &Value, token: &str) -> Fake {
     let ecs = Fake::start("ecs", &["--token", token]);
@@ -524,18 +559,12 @@ pub fn series_len(mackerel: &Fake, service: &str, name: &str) -> usize {
 /// Every service point Mackerel accepted in the requests it recorded: (name, time) → value.
 pub fn posted_points(mackerel: &Fake) -> std::collections::BTreeMap<(String, i64), Value> {
     let mut out = std::collections::BTreeMap::new();
-    for r in mackerel.requests_to("/tsdb") {
-        if r["status"] != 200 {
-            continue;
-        }
-        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-        for p in body.as_array().unwrap() {
-            let key = (
-                p["name"].as_str().unwrap().to_string(),
-                p["time"].as_i64().unwrap(),
-            );
-            out.insert(key, p["value"].clone());
-        }
+    for p in accepted_points(mackerel) {
+        let key = (
+            p["name"].as_str().unwrap().to_string(),
+            p["time"].as_i64().unwrap(),
+        );
+        out.insert(key, p["value"].clone());
     }
     out
 }
