@@ -90,18 +90,25 @@ pub fn check_role_arn(arn: &str) -> Result<(), String> {
 pub fn from_json(body: &[u8]) -> Result<Credentials, String> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("unreadable credentials ({e})"))?;
+    from_object(&v, "Token", "the answer")
+}
+
+/// The credentials of a JSON object with `AccessKeyId`, `SecretAccessKey`, a session token
+/// under `token` and `Expiration`; messages call the object `subject`.
+pub fn from_object(v: &Value, token: &str, subject: &str) -> Result<Credentials, String> {
     let field = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
-        return Err("the answer lacks AccessKeyId or SecretAccessKey".into());
+        return Err(format!("{subject} lacks AccessKeyId or SecretAccessKey"));
     };
-    let expires = match field("Expiration") {
-        Some(e) => Some(
-            clock::parse_iso8601(&e)
-                .ok_or_else(|| format!("Expiration {e:?} is not a timestamp"))?,
-        ),
-        None => None,
-    };
-    Credentials::new(&id, &secret, field("Token").as_deref(), expires)
+    let expires =
+        match field("Expiration") {
+            Some(e) => Some(clock::parse_iso8601(&e).ok_or_else(|| {
+                format!("{subject} has an Expiration {e:?} that is not a timestamp")
+            })?),
+            None => None,
+        };
+    Credentials::new(&id, &secret, field(token).as_deref(), expires)
+        .map_err(|e| format!("{subject}: {e}"))
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@
 //! CLI's documented format). Without `Expiration` the credentials never expire; with it they
 //! are renewed like any temporary ones.
 
-use super::keys::Credentials;
-use crate::clock;
+use super::keys::{self, Credentials};
 use crate::error::{Error, Result};
 use crate::signals;
 use serde_json::Value;
@@ -92,19 +91,7 @@ fn parse(out: &[u8]) -> Result<Credentials, String> {
             v["Version"]
         ));
     }
-    let field = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
-    let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
-        return Err("its output lacks AccessKeyId or SecretAccessKey".into());
-    };
-    let expires = match field("Expiration") {
-        Some(e) => Some(
-            clock::parse_iso8601(&e)
-                .ok_or_else(|| format!("its Expiration {e:?} is not a timestamp"))?,
-        ),
-        None => None,
-    };
-    Credentials::new(&id, &secret, field("SessionToken").as_deref(), expires)
-        .map_err(|e| format!("its output: {e}"))
+    keys::from_object(&v, "SessionToken", "its output")
 }
 
 /// Splits a command line into words as a POSIX shell would (no expansions): blanks separate
