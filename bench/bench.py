@@ -33,6 +33,7 @@ exits 1 if any budget or check fails.
 """
 import argparse
 import ctypes
+import functools
 import importlib.util
 import json
 import math
@@ -64,16 +65,17 @@ DEFAULT_NS = [1, 10, 100, 1000, 5000]
 MOTO_MAX = 100
 CYCLES = 3
 FIRST, STEADY = 1, 3
+# The fakes' own modules: fake_aws's model of its data checks what was posted, and the
+# proxies below pipe bytes as the fakes' do.
+sys.path.insert(0, str(ROOT / "tests/peers"))
+import fake_aws  # noqa: E402
+import wire  # noqa: E402
+
 METRIC_NAMES = {"Requests": "requests.request", "BytesDownloaded": "transfer.download",
                 "BytesUploaded": "transfer.upload", "TotalErrorRate": "error_rate.total_error_rate",
                 "4xxErrorRate": "error_rate.4xx_error_rate", "5xxErrorRate": "error_rate.5xx_error_rate"}
 
 
-def load_fake_aws():
-    spec = importlib.util.spec_from_file_location("fake_aws", FAKE_AWS)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 class Proxy:
@@ -112,23 +114,13 @@ class Proxy:
             upstream = socket.create_connection(("127.0.0.1", self.target))
             for s in (client, upstream):  # forward each write at once, as a network would
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._pipe, args=(client, upstream, "sent"), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, "received"), daemon=True).start()
+            for src, dst, counter in ((client, upstream, "sent"), (upstream, client, "received")):
+                seen = functools.partial(self._count, counter)
+                threading.Thread(target=wire.pipe, args=(src, dst, seen), daemon=True).start()
 
-    def _pipe(self, src, dst, counter):
-        try:
-            while data := src.recv(65536):
-                with self.lock:
-                    self.events.append((time.time(), counter, len(data)))
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _count(self, counter, n):
+        with self.lock:
+            self.events.append((time.time(), counter, n))
 
 
 class Peer:
@@ -323,11 +315,10 @@ def daemon_cycles(n, opts):
 def one_minute_bytes(n):
     """The size of one minute of new points for N distributions, as the compact JSON array the
     Mackerel API takes: the reference of the bytes budget."""
-    fa = load_fake_aws()
-    fa.set_distributions(n)
+    fake_aws.set_distributions(n)
     minute = int(time.time()) // 60 * 60 - 240
-    points = [{"name": f"cloudfront.{fa.World.ids[i]}.{METRIC_NAMES[m]}", "time": minute,
-               "value": fa.settled(i, m, minute)} for i in range(n) for m in METRIC_NAMES]
+    points = [{"name": f"cloudfront.{fake_aws.World.ids[i]}.{METRIC_NAMES[m]}", "time": minute,
+               "value": fake_aws.settled(i, m, minute)} for i in range(n) for m in METRIC_NAMES]
     return len(json.dumps(points, separators=(",", ":")))
 
 
@@ -359,12 +350,11 @@ def plugin_minute(n, opts):
     aws, mk = fakes()
     try:
         aws.post("/_fake/state", {"distributions": n, "revise": opts.revise})
-        fa = load_fake_aws()
-        fa.set_distributions(n)
+        fake_aws.set_distributions(n)
         aws_proxy, mk_proxy = Proxy(aws.port), Proxy(mk.port)
         host = http_json(f"{mk.url}/api/v0/hosts", {"name": "agent-host", "meta": {}}, KEY)["id"]
         files = Path(tempfile.mkdtemp(prefix="cw2m-bench-"))
-        (files / "ids.json").write_text(json.dumps(fa.World.ids))
+        (files / "ids.json").write_text(json.dumps(fake_aws.World.ids))
         mk.post("/_fake/reset"), aws.post("/_fake/reset"), mk_proxy.take(), aws_proxy.take()
         env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "AWS_ACCESS_KEY_ID": AKID,
                "AWS_SECRET_ACCESS_KEY": SECRET}

@@ -47,9 +47,11 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 import socket
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import wire
 
 LOCK = threading.Lock()
 REQUESTS = []
@@ -67,41 +69,9 @@ def mackerel_error(status, message):
     return Reply(status, {"error": {"message": message}})
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without TCP_NODELAY the body waits for the
-    # client's delayed ACK (about 40 ms a request), which would swamp --latency.
-    disable_nagle_algorithm = True
+class Handler(wire.Handler):
     kind = None  # set in main
     latency = 0.0  # --latency: seconds before answering any request but /_fake/*
-
-    def log_message(self, *args):
-        pass
-
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def send(self, status, body=b"", headers=None, ctype="application/json", truncate=False):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body) + (len(body) // 2 + 10 if truncate else 0)))
-        self.end_headers()
-        self.wfile.write(body[: len(body) // 2] if truncate else body)
-        self.wfile.flush()
-        if truncate:
-            self.close_connection = True
 
     def handle_any(self):
         url = urlsplit(self.path)
@@ -666,22 +636,9 @@ def proxy_connect(h):
     h.close_connection = True
     client = h.connection
 
-    def pipe(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    t = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+    t = threading.Thread(target=wire.pipe, args=(upstream, client), daemon=True)
     t.start()
-    pipe(client, upstream)
+    wire.pipe(client, upstream)
     t.join()
 
 

@@ -77,9 +77,11 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote_plus
+
+import wire
 
 ACCOUNT = "123456789012"
 CF_NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
@@ -759,39 +761,8 @@ def cloudwatch(h, form, region):
 # ------------------------------------------------------------------------------------------
 # HTTP
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without TCP_NODELAY the body waits for the
-    # client's delayed ACK (about 40 ms a request), which would swamp --latency.
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args):
-        pass
-
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().strip(), 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def send(self, status, body, headers=None, ctype="text/xml", truncate=False):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body) + (len(body) // 2 + 10 if truncate else 0)))
-        self.end_headers()
-        self.wfile.write(body[: len(body) // 2] if truncate else body)
-        self.wfile.flush()
-        if truncate:
-            self.close_connection = True
+class Handler(wire.Handler):
+    content_type = "text/xml"
 
     def handle_any(self):
         raw_path, _, raw_query = self.path.partition("?")

@@ -1,0 +1,60 @@
+"""What the fakes in tests/peers share: an HTTP/1.1 request handler that reads plain and
+chunked bodies and answers, cut short when a fault asks for it, and a byte pipe for proxies."""
+
+import socket
+from http.server import BaseHTTPRequestHandler
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY the body waits for the
+    # client's delayed ACK (about 40 ms a request), which would swamp --latency.
+    disable_nagle_algorithm = True
+    content_type = "application/json"
+
+    def log_message(self, *args):
+        pass
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, status, body=b"", headers=None, ctype=None, truncate=False):
+        """Answers `status` with `body`; `truncate` promises more than it sends, then closes."""
+        self.send_response(status)
+        self.send_header("Content-Type", ctype or self.content_type)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body) + (len(body) // 2 + 10 if truncate else 0)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if truncate else body)
+        self.wfile.flush()
+        if truncate:
+            self.close_connection = True
+
+
+def pipe(src, dst, seen=None):
+    """Copies what `src` sends to `dst` until either side closes, then shuts both down;
+    `seen(n)` hears of every n bytes copied."""
+    try:
+        while data := src.recv(65536):
+            if seen:
+                seen(len(data))
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
