@@ -15,6 +15,9 @@ use std::ops::Range;
 /// pull request 6, by a Mackerel engineer).
 pub const MAX_BODY: usize = 102_400;
 
+/// How old a point Mackerel still accepts: it drops older ones.
+pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Cuts `items` into runs whose JSON arrays are at most `max` bytes, each filled as far as
 /// the next item allows (an item larger than `max` alone is a run of its own).
 pub fn runs<T: Serialize>(items: &[T], max: usize) -> Vec<Range<usize>> {

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::hosts::Hosts;
 use crate::jobs::Dest;
 use crate::jobs::Point;
-use crate::mackerel::{HostPoint, MAX_BODY, Mackerel, Refused, ServicePoint, runs, transient};
+use crate::mackerel::{
+    HostPoint, MAX_AGE, MAX_BODY, Mackerel, Refused, ServicePoint, runs, transient,
+};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
@@ -206,7 +208,6 @@ pub struct Backlog {
 impl Backlog {
     /// About 10 MB of points: hours of a few hundred distributions.
     pub const CAP: usize = 100_000;
-    const MAX_AGE: i64 = 24 * 3600;
 
     pub fn len(&self) -> usize {
         self.points.len()
@@ -227,7 +228,7 @@ impl Backlog {
             all.extend(older);
         }
         let before = all.len();
-        all.retain(|p| p.time > now - Self::MAX_AGE);
+        all.retain(|p| p.time > now - MAX_AGE.as_secs() as i64);
         self.dropped += (before - all.len()) as u64;
         all.sort_by_key(|p| p.time);
         all

@@ -442,13 +442,13 @@ fn note_hosts(record: &mut Record, hosts: &Hosts, jobs: &[HostJob]) {
 }
 
 /// The look-back that reaches `since` (a period start) from `now`, within the 24 hours
-/// Mackerel accepts.
+/// Mackerel accepts ([`mackerel::MAX_AGE`]).
 fn reach_back_to(since: i64, now: i64, delay: Duration) -> Duration {
     let reach = now
         .saturating_sub(delay.as_secs() as i64)
         .saturating_sub(since)
         .max(0);
-    Duration::from_secs(reach as u64).min(Duration::from_secs(24 * 3600).saturating_sub(delay))
+    Duration::from_secs(reach as u64).min(mackerel::MAX_AGE.saturating_sub(delay))
 }
 
 /// `run`: one cycle, with the state file.

@@ -49,7 +49,7 @@ pub enum Command {
 const CONFIG_LIMIT: u64 = 4 << 20;
 
 /// Mackerel drops points older than 24 hours, so no window may reach further back.
-const MAX_REACH: Duration = Duration::from_secs(24 * 3600);
+const MAX_REACH: Duration = mackerel::MAX_AGE;
 
 /// Reads the command line (without the program name) and the environment.
 pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Action> {
