@@ -90,17 +90,8 @@ class Handler(wire.Handler):
         }
         with LOCK:
             REQUESTS.append(record)
-            fault = next((f for f in FAULTS if f["count"] > 0 and re.search(f.get("path", ""), path)
-                          and f.get("method", self.command) == self.command), None)
-            if fault:
-                fault["count"] -= 1
-        if self.latency > 0:
-            time.sleep(self.latency)
-        if fault and fault.get("delay"):
-            time.sleep(fault["delay"])
-        if fault and fault.get("close"):
-            self.close_connection = True
-            self.connection.shutdown(2)
+            fault = wire.take_fault(FAULTS, path, method=self.command)
+        if self.wait_or_close(fault, self.latency):
             return
         if fault and "status" in fault:
             default = {"error": {"message": "injected fault"}} if self.kind == "mackerel" else {}

@@ -792,18 +792,8 @@ class Handler(wire.Handler):
             record["body"] = body.decode("utf-8", "replace")
         with LOCK:
             REQUESTS.append(record)
-            fault = next((f for f in FAULTS if f["count"] > 0 and re.search(f.get("path", ""), raw_path)
-                          and f.get("method", self.command) == self.command
-                          and f.get("action", action) == action), None)
-            if fault:
-                fault["count"] -= 1
-        if World.latency > 0:
-            time.sleep(World.latency)
-        if fault and fault.get("delay"):
-            time.sleep(fault["delay"])
-        if fault and fault.get("close"):
-            self.close_connection = True
-            self.connection.shutdown(2)
+            fault = wire.take_fault(FAULTS, raw_path, method=self.command, action=action)
+        if self.wait_or_close(fault, World.latency):
             return
         if fault and "status" in fault:
             st = fault["status"]

@@ -1,7 +1,9 @@
 """What the fakes in tests/peers share: an HTTP/1.1 request handler that reads plain and
 chunked bodies and answers, cut short when a fault asks for it, and a byte pipe for proxies."""
 
+import re
 import socket
+import time
 from http.server import BaseHTTPRequestHandler
 
 
@@ -40,6 +42,29 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         if truncate:
             self.close_connection = True
+
+    def wait_or_close(self, fault, latency):
+        """Waits the fake's latency and the fault's `delay`; `True` if the fault then asks to
+        close the connection without an answer, which is done."""
+        if latency > 0:
+            time.sleep(latency)
+        if fault and fault.get("delay"):
+            time.sleep(fault["delay"])
+        if fault and fault.get("close"):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return True
+        return False
+
+
+def take_fault(faults, path, **match):
+    """The first queued fault with count left whose `path` regex finds `path` and whose other
+    fields (method, action) equal `match`'s, its count taken one down. Call under the lock."""
+    fault = next((f for f in faults if f["count"] > 0 and re.search(f.get("path", ""), path)
+                  and all(f.get(k, v) == v for k, v in match.items())), None)
+    if fault:
+        fault["count"] -= 1
+    return fault
 
 
 def pipe(src, dst, seen=None):
