@@ -1,4 +1,4 @@
-//! Test harness: real peers on loopback. moto (started through `../shared/peers/moto-server`,
+//! Test harness: real peers on loopback. moto (started through `tests/peers/moto-server`,
 //! verifying every SigV4 signature) stands in for AWS; `tests/peers/fake.py` serves strict
 //! fakes of Mackerel, the ECS credentials endpoint, EC2 IMDS and the Lambda runtime API.
 //! Every peer dies with the test process (each watches its stdin). A missing peer is a test
@@ -145,10 +145,10 @@ impl Moto {
     fn start() -> Moto {
         let server = std::env::var_os("CW2MACKEREL_MOTO_SERVER")
             .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("../shared/peers/moto-server"));
+            .unwrap_or_else(|| root().join("tests/peers/moto-server"));
         assert!(
             server.exists(),
-            "{} is missing: the moto launcher comes from ../shared/peers",
+            "{} is missing: the moto launcher is part of the repository",
             server.display()
         );
         let port = free_port();
