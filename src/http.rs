@@ -1,13 +1,13 @@
 //! HTTP for every peer: ureq (rustls with built-in webpki roots, so a scratch image needs no
 //! CA file), a count of calls per service for the summary line, the cycle's deadline that
 //! bounds every request and every wait, and the retry loop with jittered exponential backoff
-//! that honours `Retry-After`. AWS and Mackerel requests go through `HTTPS_PROXY` when one is
-//! set (except hosts in `NO_PROXY`); the credential endpoints and the Lambda runtime API never
-//! do, as with the AWS SDKs.
+//! that honours `Retry-After` (a stop signal cuts its waits short and ends it). AWS and
+//! Mackerel requests go through `HTTPS_PROXY` when one is set (except hosts in `NO_PROXY`);
+//! the credential endpoints and the Lambda runtime API never do, as with the AWS SDKs.
 
 use crate::error::{Error, Result};
-use crate::log;
 use crate::url;
+use crate::{log, signals};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -99,8 +99,6 @@ pub struct Http {
     timeout: Duration,
     calls: RefCell<BTreeMap<&'static str, u32>>,
     seed: Cell<u64>,
-    /// Asked before every wait between retries: `true` ends the retrying.
-    stop: fn() -> bool,
     /// No request or wait begins after this; requests end by it.
     deadline: Cell<Option<Instant>>,
 }
@@ -144,7 +142,6 @@ impl Http {
             timeout,
             calls: RefCell::new(BTreeMap::new()),
             seed: Cell::new(seed | 1),
-            stop: || false,
             deadline: Cell::new(None),
         }
     }
@@ -167,12 +164,6 @@ impl Http {
         self.deadline
             .get()
             .map(|at| at.saturating_duration_since(Instant::now()))
-    }
-
-    /// Retries stop, and no wait begins, once `stop` says so (a daemon shutting down).
-    pub fn stop_when(mut self, stop: fn() -> bool) -> Http {
-        self.stop = stop;
-        self
     }
 
     /// Sends one request and reads the whole answer. `peer` names the service for the call
@@ -309,8 +300,6 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
             Attempt::Retry(e, _) if n >= tries => {
                 return Err(Error::runtime(format!("{e} (gave up after {n} attempts)")));
             }
-            // Shutting down: no more waiting on a peer.
-            Attempt::Retry(e, _) if (http.stop)() => return Err(e),
             Attempt::Retry(e, Some(after)) if after > MAX_RETRY_AFTER => {
                 return Err(Error::runtime(format!(
                     "{e} (asked to retry after {}s)",
@@ -331,7 +320,10 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
                         ("wait_ms", json!(wait.as_millis() as u64)),
                     ],
                 );
-                std::thread::sleep(wait);
+                // A stop signal cuts the wait short: no more waiting on a peer.
+                if !signals::sleep_until(Instant::now() + wait) {
+                    return Err(Error::runtime(format!("{e} (not retried: stopping)")));
+                }
             }
         }
     }
