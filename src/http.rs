@@ -233,6 +233,19 @@ impl Http {
     /// since the poll for the next invocation waits as long as it takes, and not counted
     /// among the API calls of a cycle.
     pub fn send_local(&self, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
+        let (mut reply, body) = self.send_local_parts(req, BODY_LIMIT)?;
+        reply.body = body?;
+        Ok(reply)
+    }
+
+    /// As [`Http::send_local`], but an answer whose body cannot be read (over `limit`, cut
+    /// short) still gives its status and headers: the body, or why it could not be read, comes
+    /// beside them (the reply's own body is left empty).
+    pub fn send_local_parts(
+        &self,
+        req: http::Request<Vec<u8>>,
+        limit: u64,
+    ) -> Result<(Reply, Result<Vec<u8>, String>), String> {
         let req = self
             .direct
             .configure_request(req)
@@ -240,7 +253,7 @@ impl Http {
             .timeout_recv_response(None)
             .timeout_recv_body(None)
             .build();
-        self.exchange(&self.direct, req, BODY_LIMIT)
+        answer(&self.direct, req, limit)
     }
 
     /// Runs the request and reads the whole answer.
@@ -250,18 +263,9 @@ impl Http {
         req: http::Request<Vec<u8>>,
         limit: u64,
     ) -> Result<Reply, String> {
-        let resp = agent.run(req).map_err(describe)?;
-        let (parts, mut body) = resp.into_parts();
-        let body = body
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(|e| format!("reading the response: {}", describe(e)))?;
-        Ok(Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        })
+        let (mut reply, body) = answer(agent, req, limit)?;
+        reply.body = body?;
+        Ok(reply)
     }
 
     /// Full jitter: a random wait up to `base * 2^attempt`, capped at 20 s (xorshift is
@@ -329,12 +333,35 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
     }
 }
 
+/// Runs the request: the answer's status and headers, and its body (up to `limit` bytes) or why
+/// it could not be read.
+fn answer(
+    agent: &ureq::Agent,
+    req: http::Request<Vec<u8>>,
+    limit: u64,
+) -> Result<(Reply, Result<Vec<u8>, String>), String> {
+    let resp = agent.run(req).map_err(describe)?;
+    let (parts, mut body) = resp.into_parts();
+    let body = body
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| format!("reading the response: {}", describe(e)));
+    let reply = Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: Vec::new(),
+    };
+    Ok((reply, body))
+}
+
 /// ureq's errors, said plainly and without any URL query or header.
 fn describe(e: ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::BodyExceedsLimit(limit) => format!("the body is over the {limit}-byte limit"),
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
             std::io::ErrorKind::UnexpectedEof => {

@@ -291,10 +291,14 @@ fn bootstrap(moto: &Moto, mackerel: &Fake, runtime: &Fake, id: &str) -> Command 
 }
 
 fn invoke(runtime: &Fake) -> String {
-    let id = post_json(
-        &format!("{}/_fake/invoke", runtime.url()),
-        &json!({"payload": {"source": "aws.scheduler"}}),
-    )["request_id"]
+    invoke_with(runtime, json!({}))
+}
+
+/// Hands out an invocation with the fake's `/_fake/invoke` `options` (`size`,
+/// `no_request_id`) and waits until it is answered.
+fn invoke_with(runtime: &Fake, mut options: Value) -> String {
+    options["payload"] = json!({"source": "aws.scheduler"});
+    let id = post_json(&format!("{}/_fake/invoke", runtime.url()), &options)["request_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -380,4 +384,63 @@ fn lambda_init_errors_are_reported() {
             .contains("CW2MACKEREL_LOOKBACK")
     );
     ran.assert_no_secret(&[MACKEREL_KEY]);
+}
+
+#[test]
+fn an_unreadable_lambda_event_is_that_invocations_error() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("lambda-event", 1, &[]);
+    let mackerel = Fake::mackerel();
+    let runtime = Fake::start("lambda", &[]);
+    let child = spawn(&mut bootstrap(moto, &mackerel, &runtime, id_of(&dists[0])));
+    // The runtime's first poll is waiting: the fault below meets its second one.
+    wait_for(Duration::from_secs(30), "the first poll", || {
+        !runtime.requests_to("/invocation/next").is_empty()
+    });
+    runtime.faults(json!([{"path": "/invocation/next$", "truncate": true}]));
+
+    // Over Lambda's 6 MB payload limit, then cut short, then a good one.
+    let oversized = invoke_with(&runtime, json!({"size": (6 << 20) + 1}));
+    let truncated = invoke(&runtime);
+    let ok = invoke(&runtime);
+    let state = runtime.state();
+    for (id, why) in [(&oversized, "limit"), (&truncated, "closed")] {
+        let error = &state["errors"][id];
+        assert_eq!(error["type"], "Cw2mackerel.InvalidEvent", "{state}");
+        let body: Value = serde_json::from_str(error["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["errorType"], "Cw2mackerel.InvalidEvent");
+        let message = body["errorMessage"].as_str().unwrap();
+        assert!(
+            message.contains("event could not be read") && message.contains(why),
+            "{message}"
+        );
+    }
+    let response: Value = serde_json::from_str(state["responses"][&ok].as_str().unwrap()).unwrap();
+    assert_eq!(response["status"], "ok");
+
+    // An invocation without its request ID cannot be answered: the runtime says why and
+    // exits, so that Lambda fails the invocation and starts a fresh environment.
+    post_json(
+        &format!("{}/_fake/invoke", runtime.url()),
+        &json!({"no_request_id": true}),
+    );
+    let (code, logs) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, 1, "{logs:#?}");
+    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "invocation failed",
+            "invocation failed",
+            "invocation ok",
+            "Lambda runtime API failed; exiting"
+        ],
+        "{logs:#?}"
+    );
+    assert!(
+        logs[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("without a request id")
+    );
 }
