@@ -359,9 +359,8 @@ fn lambda_runtime_answers_each_invocation() {
 
     signal(&child, "-KILL");
     let (_, logs) = finish(child, Duration::from_secs(5));
-    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
     assert_eq!(
-        msgs,
+        msgs(&logs),
         ["invocation failed", "invocation ok", "invocation ok"]
     );
 }
@@ -426,9 +425,8 @@ fn an_unreadable_lambda_event_is_that_invocations_error() {
     );
     let (code, logs) = finish(child, Duration::from_secs(30));
     assert_eq!(code, 1, "{logs:#?}");
-    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
     assert_eq!(
-        msgs,
+        msgs(&logs),
         [
             "invocation failed",
             "invocation failed",

@@ -19,13 +19,9 @@ fn state_at(path: &Path) -> Value {
 }
 
 /// Starts `command` (`daemon` or `run`) with Mackerel asking it to retry after 50 s, sends
-/// `sig` while it waits, and returns its status, its log lines, the state file it wrote, and
-/// the time it took to end after the signal.
-fn stopped_in_a_retry_after_wait(
-    command: &str,
-    tag: &str,
-    sig: &str,
-) -> (i32, Vec<Value>, Value, Duration) {
+/// `sig` while it waits, checks that it ended promptly with its state written and the
+/// unposted points owed to the next process, and returns its status and log lines.
+fn stopped_in_a_retry_after_wait(command: &str, tag: &str, sig: &str) -> (i32, Vec<Value>) {
     let (moto, id) = busy(tag);
     let mackerel = Fake::mackerel();
     mackerel.faults(json!([
@@ -47,7 +43,7 @@ fn stopped_in_a_retry_after_wait(
     signal(&child, sig);
     let sent = Instant::now();
     let (code, logs) = finish(child, Duration::from_secs(20));
-    let took = sent.elapsed();
+    assert!(sent.elapsed() < PROMPT, "{:?}", sent.elapsed());
     assert!(
         logs.iter()
             .all(|l| !l["msg"].as_str().unwrap().contains("stop deadline passed")),
@@ -63,39 +59,34 @@ fn stopped_in_a_retry_after_wait(
         written["completed"].as_i64().unwrap() >= started,
         "{written}"
     );
-    (code, logs, written, took)
+    assert!(written["unposted_since"].is_i64(), "{written}");
+    (code, logs)
 }
 
 #[test]
 fn sigterm_cuts_a_daemons_retry_after_wait_short() {
-    let (code, logs, state, took) = stopped_in_a_retry_after_wait("daemon", "stop-daemon", "-TERM");
+    let (code, logs) = stopped_in_a_retry_after_wait("daemon", "stop-daemon", "-TERM");
     assert_eq!(code, 0, "{logs:#?}");
-    assert!(took < PROMPT, "{took:?}");
-    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
-    assert_eq!(msgs, ["cycle failed", "stopped"], "{logs:#?}");
+    assert_eq!(msgs(&logs), ["cycle failed", "stopped"], "{logs:#?}");
     assert!(
         logs[0]["error"].as_str().unwrap().contains("not retried"),
         "{}",
         logs[0]
     );
     assert_eq!(logs[1]["signal"], "SIGTERM");
-    // The points Mackerel did not take are owed to the next process.
-    assert!(state["unposted_since"].is_i64(), "{state}");
 }
 
 #[test]
 fn sigterm_cuts_a_runs_retry_after_wait_short() {
-    let (code, logs, state, took) = stopped_in_a_retry_after_wait("run", "stop-run", "-TERM");
+    let (code, logs) = stopped_in_a_retry_after_wait("run", "stop-run", "-TERM");
     // Not everything was posted: the run failed, and says so.
     assert_eq!(code, 1, "{logs:#?}");
-    assert!(took < PROMPT, "{took:?}");
     // A first run has no record yet: a warning, then the summary line.
-    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
+    let msgs = msgs(&logs);
     assert_eq!(msgs.last(), Some(&"run failed"), "{logs:#?}");
     assert_eq!(msgs.iter().filter(|m| m.starts_with("run ")).count(), 1);
     let summary = logs.last().unwrap();
     assert!(summary["error"].as_str().unwrap().contains("not retried"));
-    assert!(state["unposted_since"].is_i64(), "{state}");
 }
 
 #[test]
@@ -119,8 +110,7 @@ fn sigint_ends_a_run_waiting_for_the_state_file() {
     let (code, logs) = finish(child, Duration::from_secs(40));
     assert!(sent.elapsed() < PROMPT, "{:?}", sent.elapsed());
     assert_eq!(code, 1, "{logs:#?}");
-    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
-    assert_eq!(msgs, ["run failed"], "{logs:#?}");
+    assert_eq!(msgs(&logs), ["run failed"], "{logs:#?}");
     assert!(
         logs[0]["error"]
             .as_str()
@@ -154,8 +144,7 @@ fn sighup_stops_the_daemon_like_sigterm() {
     let (code, logs) = finish(daemon, Duration::from_secs(20));
     assert!(sent.elapsed() < PROMPT, "{:?}", sent.elapsed());
     assert_eq!(code, 0, "{logs:#?}");
-    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
-    assert_eq!(msgs, ["cycle ok", "stopped"], "{logs:#?}");
+    assert_eq!(msgs(&logs), ["cycle ok", "stopped"], "{logs:#?}");
     assert_eq!(logs[1]["signal"], "SIGHUP");
     assert!(
         logs[1]["note"]

@@ -492,6 +492,11 @@ pub fn finish(mut child: Child, limit: Duration) -> (i32, Vec<Value>) {
     (code, logs)
 }
 
+/// The `msg` of each log line.
+pub fn msgs(logs: &[Value]) -> Vec<&str> {
+    logs.iter().map(|l| l["msg"].as_str().unwrap()).collect()
+}
+
 /// Polls `check` every 100 ms for up to `limit`.
 pub fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
