@@ -6,6 +6,9 @@
 //! the interval, at most 5 s): with 60s every run starts 5 s past the minute, however long
 //! the previous one took. The first cycle starts at once and reads the back-fill window, so
 //! a replacement closes the gap its predecessor left.
+//!
+//! A stop signal (SIGTERM, SIGINT, SIGHUP: see [`signals`]) cuts any wait short, lets the
+//! cycle in flight end with its summary line and state write, and ends the daemon with 0.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -17,14 +20,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn run(cfg: &Config) -> Result<()> {
-    signals::install(log::render(
-        cfg.log_format,
-        None,
-        log::Level::Warn,
-        "stop deadline passed; exiting with the cycle unfinished",
-        &[("grace_s", json!(signals::GRACE_SECS))],
-    ));
-    let http = cfg.http()?.stop_when(signals::stopping);
+    signals::install(cfg.log_format, "cycle", 0);
+    let http = cfg.http()?;
     let mut session = Session::new(cfg, &http, Keep::Health);
     let mut failures = 0;
     let mut lookback = cfg.backfill.max(cfg.lookback);
@@ -44,7 +41,18 @@ pub fn run(cfg: &Config) -> Result<()> {
             }
         }
         if !sleep_until(next_tick(now_ms(), cfg.interval)) {
-            log::info("stopped", &[]);
+            let signal = signals::stopped_by().unwrap_or_default();
+            let mut fields = vec![("signal", json!(signal))];
+            if signal == "SIGHUP" {
+                fields.push((
+                    "note",
+                    json!(
+                        "there is no configuration to reload: SIGHUP stops the daemon like \
+                         SIGTERM; start it again to apply a change"
+                    ),
+                ));
+            }
+            log::info("stopped", &fields);
             return Ok(());
         }
     }
@@ -63,20 +71,11 @@ fn next_tick(now: u64, interval: Duration) -> u64 {
     ((now.saturating_sub(offset)) / every + 1) * every + offset
 }
 
-/// Sleeps until `tick`, in short steps to notice a stop signal; `false` if one came.
+/// Sleeps until `tick` (epoch milliseconds); `false` if a stop signal came, which ends the
+/// sleep at once.
 fn sleep_until(tick: u64) -> bool {
-    loop {
-        if signals::stopping() {
-            return false;
-        }
-        let now = now_ms();
-        if now >= tick {
-            return true;
-        }
-        // Half a second between looks at the stop flag: a signal is noticed soon enough, and
-        // an idle daemon wakes twice a second.
-        std::thread::sleep(Duration::from_millis((tick - now).min(500)));
-    }
+    let left = Duration::from_millis(tick.saturating_sub(now_ms()));
+    signals::sleep_until(std::time::Instant::now() + left)
 }
 
 /// `healthcheck`: healthy when the daemon completed a cycle (failed or not: it is alive)

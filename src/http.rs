@@ -1,13 +1,13 @@
 //! HTTP for every peer: ureq (rustls with built-in webpki roots, so a scratch image needs no
 //! CA file), a count of calls per service for the summary line, the cycle's deadline that
 //! bounds every request and every wait, and the retry loop with jittered exponential backoff
-//! that honours `Retry-After`. AWS and Mackerel requests go through `HTTPS_PROXY` when one is
-//! set (except hosts in `NO_PROXY`); the credential endpoints and the Lambda runtime API never
-//! do, as with the AWS SDKs.
+//! that honours `Retry-After` (a stop signal cuts its waits short and ends it). AWS and
+//! Mackerel requests go through `HTTPS_PROXY` when one is set (except hosts in `NO_PROXY`);
+//! the credential endpoints and the Lambda runtime API never do, as with the AWS SDKs.
 
 use crate::error::{Error, Result};
-use crate::log;
 use crate::url;
+use crate::{log, signals};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -99,8 +99,6 @@ pub struct Http {
     timeout: Duration,
     calls: RefCell<BTreeMap<&'static str, u32>>,
     seed: Cell<u64>,
-    /// Asked before every wait between retries: `true` ends the retrying.
-    stop: fn() -> bool,
     /// No request or wait begins after this; requests end by it.
     deadline: Cell<Option<Instant>>,
 }
@@ -144,7 +142,6 @@ impl Http {
             timeout,
             calls: RefCell::new(BTreeMap::new()),
             seed: Cell::new(seed | 1),
-            stop: || false,
             deadline: Cell::new(None),
         }
     }
@@ -167,12 +164,6 @@ impl Http {
         self.deadline
             .get()
             .map(|at| at.saturating_duration_since(Instant::now()))
-    }
-
-    /// Retries stop, and no wait begins, once `stop` says so (a daemon shutting down).
-    pub fn stop_when(mut self, stop: fn() -> bool) -> Http {
-        self.stop = stop;
-        self
     }
 
     /// Sends one request and reads the whole answer. `peer` names the service for the call
@@ -242,6 +233,19 @@ impl Http {
     /// since the poll for the next invocation waits as long as it takes, and not counted
     /// among the API calls of a cycle.
     pub fn send_local(&self, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
+        let (mut reply, body) = self.send_local_parts(req, BODY_LIMIT)?;
+        reply.body = body?;
+        Ok(reply)
+    }
+
+    /// As [`Http::send_local`], but an answer whose body cannot be read (over `limit`, cut
+    /// short) still gives its status and headers: the body, or why it could not be read, comes
+    /// beside them (the reply's own body is left empty).
+    pub fn send_local_parts(
+        &self,
+        req: http::Request<Vec<u8>>,
+        limit: u64,
+    ) -> Result<(Reply, Result<Vec<u8>, String>), String> {
         let req = self
             .direct
             .configure_request(req)
@@ -249,7 +253,7 @@ impl Http {
             .timeout_recv_response(None)
             .timeout_recv_body(None)
             .build();
-        self.exchange(&self.direct, req, BODY_LIMIT)
+        answer(&self.direct, req, limit)
     }
 
     /// Runs the request and reads the whole answer.
@@ -259,18 +263,9 @@ impl Http {
         req: http::Request<Vec<u8>>,
         limit: u64,
     ) -> Result<Reply, String> {
-        let resp = agent.run(req).map_err(describe)?;
-        let (parts, mut body) = resp.into_parts();
-        let body = body
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(|e| format!("reading the response: {}", describe(e)))?;
-        Ok(Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        })
+        let (mut reply, body) = answer(agent, req, limit)?;
+        reply.body = body?;
+        Ok(reply)
     }
 
     /// Full jitter: a random wait up to `base * 2^attempt`, capped at 20 s (xorshift is
@@ -309,8 +304,6 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
             Attempt::Retry(e, _) if n >= tries => {
                 return Err(Error::runtime(format!("{e} (gave up after {n} attempts)")));
             }
-            // Shutting down: no more waiting on a peer.
-            Attempt::Retry(e, _) if (http.stop)() => return Err(e),
             Attempt::Retry(e, Some(after)) if after > MAX_RETRY_AFTER => {
                 return Err(Error::runtime(format!(
                     "{e} (asked to retry after {}s)",
@@ -331,10 +324,35 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
                         ("wait_ms", json!(wait.as_millis() as u64)),
                     ],
                 );
-                std::thread::sleep(wait);
+                // A stop signal cuts the wait short: no more waiting on a peer.
+                if !signals::sleep_until(Instant::now() + wait) {
+                    return Err(Error::runtime(format!("{e} (not retried: stopping)")));
+                }
             }
         }
     }
+}
+
+/// Runs the request: the answer's status and headers, and its body (up to `limit` bytes) or why
+/// it could not be read.
+fn answer(
+    agent: &ureq::Agent,
+    req: http::Request<Vec<u8>>,
+    limit: u64,
+) -> Result<(Reply, Result<Vec<u8>, String>), String> {
+    let resp = agent.run(req).map_err(describe)?;
+    let (parts, mut body) = resp.into_parts();
+    let body = body
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| format!("reading the response: {}", describe(e)));
+    let reply = Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: Vec::new(),
+    };
+    Ok((reply, body))
 }
 
 /// ureq's errors, said plainly and without any URL query or header.
@@ -343,6 +361,7 @@ fn describe(e: ureq::Error) -> String {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::BodyExceedsLimit(limit) => format!("the body is over the {limit}-byte limit"),
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
             std::io::ErrorKind::UnexpectedEof => {

@@ -6,6 +6,13 @@
 //! Each cycle ends before the invocation's deadline (`Lambda-Runtime-Deadline-Ms`) less a
 //! margin for the answer, so no retry runs past the function's timeout; what was not posted
 //! by then stays for the next invocation, and the answer says how much (`backlog`).
+//!
+//! The event itself is not used (the schedule is the trigger), but it is read whole: one that
+//! cannot be (over Lambda's own 6 MB payload limit, or cut short) is answered as that
+//! invocation's error, `Cw2mackerel.InvalidEvent`, without a cycle, and the loop goes on. An
+//! invocation without a request ID cannot be answered at all, since the ID names it in every
+//! path of the runtime API: the runtime logs why and exits, and Lambda fails the invocation
+//! (`Runtime.ExitError`) and starts a fresh environment.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -19,6 +26,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// `Lambda-Runtime-Function-Error-Type` of a failed cycle and of a bad configuration.
 const CYCLE_FAILED: &str = "Cw2mackerel.CycleFailed";
 const CONFIG_ERROR: &str = "Cw2mackerel.ConfigError";
+/// `Lambda-Runtime-Function-Error-Type` of an invocation whose event could not be read.
+const INVALID_EVENT: &str = "Cw2mackerel.InvalidEvent";
+/// The largest event read: Lambda's own limit for an invocation payload (6 MB, synchronous
+/// invocations; asynchronous ones are limited to 1 MB), so a real event always fits.
+const EVENT_LIMIT: u64 = 6 << 20;
 /// Time kept back from the invocation's deadline to answer the runtime API.
 const ANSWER_MARGIN: Duration = Duration::from_secs(2);
 
@@ -33,14 +45,8 @@ pub fn serve(cfg: &Config, api: &str) -> Result<()> {
     let base = base(api);
     let mut lookback = cfg.backfill.max(cfg.lookback);
     loop {
-        let next = send(
-            &http,
-            "GET",
-            &format!("{base}/invocation/next"),
-            None,
-            Vec::new(),
-        )
-        .map_err(|e| said(e.context("waiting for the next invocation")))?;
+        let (next, event) = next_invocation(&http, &base)
+            .map_err(|e| said(e.context("waiting for the next invocation")))?;
         let id = next
             .header("lambda-runtime-aws-request-id")
             .filter(|id| !id.is_empty())
@@ -50,6 +56,32 @@ pub fn serve(cfg: &Config, api: &str) -> Result<()> {
                 ))
             })?
             .to_string();
+        // The request ID goes into the path: percent-encoded, so it cannot walk elsewhere.
+        let answer = |path: &str, error_type: Option<&str>, body: Value| {
+            let url = format!("{base}/invocation/{}/{path}", encode(&id));
+            send(
+                &http,
+                "POST",
+                &url,
+                error_type,
+                log::redact(&body.to_string()).into_bytes(),
+            )
+            .map_err(|e| said(e.context("answering the invocation")))
+        };
+        if let Err(why) = event {
+            let message =
+                format!("the invocation's event could not be read ({why}); nothing was run for it");
+            log::error(
+                "invocation failed",
+                &[("error", json!(message)), ("request_id", json!(id))],
+            );
+            answer(
+                "error",
+                Some(INVALID_EVENT),
+                json!({"errorMessage": message, "errorType": INVALID_EVENT}),
+            )?;
+            continue;
+        }
         let deadline = invocation_deadline(next.header("lambda-runtime-deadline-ms"))
             .map_or(Instant::now() + cfg.cycle_timeout, |d| {
                 d.min(Instant::now() + cfg.cycle_timeout)
@@ -73,17 +105,21 @@ pub fn serve(cfg: &Config, api: &str) -> Result<()> {
                 ("error", Some(CYCLE_FAILED), body)
             }
         };
-        // The request ID goes into the path: percent-encoded, so it cannot walk elsewhere.
-        let url = format!("{base}/invocation/{}/{path}", encode(&id));
-        send(
-            &http,
-            "POST",
-            &url,
-            error_type,
-            log::redact(&body.to_string()).into_bytes(),
-        )
-        .map_err(|e| said(e.context("answering the invocation")))?;
+        answer(path, error_type, body)?;
     }
+}
+
+/// Asks for the next invocation: its answer's status and headers, and the event or why it
+/// could not be read.
+fn next_invocation(http: &Http, base: &str) -> Result<(crate::http::Reply, Result<(), String>)> {
+    let url = format!("{base}/invocation/next");
+    let (reply, event) = http
+        .send_local_parts(request("GET", &url, None, Vec::new())?, EVENT_LIMIT)
+        .map_err(|e| Error::runtime(format!("Lambda runtime API {url}: {e}")))?;
+    if !reply.ok() {
+        return Err(refused(&url, &reply, &event.unwrap_or_default()));
+    }
+    Ok((reply, event.map(drop)))
 }
 
 /// The instant before which an invocation must be answered: its `Lambda-Runtime-Deadline-Ms`
@@ -129,24 +165,36 @@ fn send(
     error_type: Option<&str>,
     body: Vec<u8>,
 ) -> Result<crate::http::Reply> {
+    let reply = http
+        .send_local(request(method, url, error_type, body)?)
+        .map_err(|e| Error::runtime(format!("Lambda runtime API {url}: {e}")))?;
+    if !reply.ok() {
+        return Err(refused(url, &reply, &reply.body));
+    }
+    Ok(reply)
+}
+
+fn request(
+    method: &str,
+    url: &str,
+    error_type: Option<&str>,
+    body: Vec<u8>,
+) -> Result<::http::Request<Vec<u8>>> {
     let mut req = ::http::Request::builder().method(method).uri(url);
     if let Some(t) = error_type {
         req = req.header("lambda-runtime-function-error-type", t);
     }
-    let req = req
-        .body(body)
-        .map_err(|e| Error::runtime(format!("Lambda runtime API: {e}")))?;
-    let reply = http
-        .send_local(req)
-        .map_err(|e| Error::runtime(format!("Lambda runtime API {url}: {e}")))?;
-    if !reply.ok() {
-        return Err(Error::runtime(format!(
-            "Lambda runtime API {url} answered HTTP {}: {}",
-            reply.status,
-            crate::log::excerpt(&reply.body)
-        )));
-    }
-    Ok(reply)
+    req.body(body)
+        .map_err(|e| Error::runtime(format!("Lambda runtime API: {e}")))
+}
+
+/// A runtime API answer that is not a 2xx, with what it said.
+fn refused(url: &str, reply: &crate::http::Reply, body: &[u8]) -> Error {
+    Error::runtime(format!(
+        "Lambda runtime API {url} answered HTTP {}: {}",
+        reply.status,
+        crate::log::excerpt(body)
+    ))
 }
 
 #[cfg(test)]

@@ -87,7 +87,13 @@ fn main() -> ExitCode {
         Ok(Action::Run(command, cfg)) => {
             log::init(cfg.log_level, cfg.log_format);
             match command {
-                Command::Run => session::run(&cfg),
+                Command::Run => {
+                    // systemd stopping its unit, ECS its task, Ctrl-C: the run ends promptly
+                    // with its summary line and state write; its status still says whether
+                    // everything was posted.
+                    signals::install(cfg.log_format, "run", 1);
+                    session::run(&cfg)
+                }
                 Command::List => list::list(&cfg),
                 Command::Daemon => daemon::run(&cfg),
                 Command::Check => {

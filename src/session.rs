@@ -19,7 +19,7 @@ use crate::jobs::{CloudFrontJob, Dest, Job, Point, Series, Target};
 use crate::mackerel::{self, Mackerel};
 use crate::presets::{cloudfront, namespace};
 use crate::record::Record;
-use crate::{clock, fetch, log, map, plan, post, state};
+use crate::{clock, fetch, log, map, plan, post, signals, state};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -184,6 +184,11 @@ impl<'a> Session<'a> {
         if self.keep != Keep::Nothing && !self.loaded && !cfg.dry_run {
             self.load();
         }
+        // A stop before anything was read (the state file's lock wait, say) ends the cycle.
+        if let Some(signal) = signals::stopped_by() {
+            let why = format!("stopped by {signal} before reading anything");
+            return Err(Error::runtime(why));
+        }
         let lookback = match self.unposted_since.take() {
             Some(since) => lookback.max(reach_back_to(since, clock::now(), cfg.delay)),
             None => lookback,
@@ -346,6 +351,7 @@ impl<'a> Session<'a> {
         // Another run may be posting: wait for it, but not past half an interval.
         match state::lock(path, self.cfg.interval / 2) {
             Ok(Some(lock)) => self.lock = Some(lock),
+            Ok(None) if signals::stopping() => return, // the cycle ends without the file
             Ok(None) => {
                 return log::warn(
                     "another run holds the state file; posting the whole window without it",
@@ -380,6 +386,8 @@ impl<'a> Session<'a> {
         {
             return;
         }
+        // What an earlier process left unposted and a stopped cycle did not read stays owed.
+        let owed = [self.backlog.oldest(), self.unposted_since];
         let mut s = state::State {
             config: self.fingerprint.clone(),
             completed: clock::now(),
@@ -387,7 +395,7 @@ impl<'a> Session<'a> {
             ok,
             pid: std::process::id(),
             hosts_created: self.hosts.created.clone(),
-            unposted_since: self.backlog.oldest(),
+            unposted_since: owed.into_iter().flatten().min(),
             ..state::State::default()
         };
         if self.keep == Keep::Everything {

@@ -5,9 +5,9 @@
 //! (a fingerprint of the Mackerel API base and key and the jobs); written atomically; and read
 //! back only when all of that matches.
 
-use crate::files;
 use crate::jobs::Dest;
 use crate::record::Record;
+use crate::{files, signals};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -168,7 +168,7 @@ pub fn save(path: &Path, state: &mut State) -> Result<(), String> {
 pub struct Lock(#[allow(dead_code)] File);
 
 /// Takes the lock of `path` (the file `<path>.lock`), waiting up to `wait` for another run to
-/// release it; `None` if it could not be had.
+/// release it; `None` if it could not be had, or a stop signal cut the wait short.
 pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, String> {
     let mut lock_path = PathBuf::from(path);
     lock_path.as_mut_os_string().push(".lock");
@@ -185,7 +185,9 @@ pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, String> {
         match file.try_lock() {
             Ok(()) => return Ok(Some(Lock(file))),
             Err(std::fs::TryLockError::WouldBlock) if Instant::now() < until => {
-                std::thread::sleep(Duration::from_millis(100));
+                if !signals::sleep_until(Instant::now() + Duration::from_millis(100)) {
+                    return Ok(None);
+                }
             }
             Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
             Err(std::fs::TryLockError::Error(e)) => {

@@ -4,63 +4,8 @@
 mod common;
 use common::*;
 use serde_json::{Value, json};
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Starts `cmd` in the background with stderr captured.
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn signal(child: &Child, sig: &str) {
-    assert!(
-        Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
-/// Waits for `child` to end (at most `limit`) and returns its status code and log lines.
-fn finish(mut child: Child, limit: Duration) -> (i32, Vec<Value>) {
-    let deadline = Instant::now() + limit;
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let logs = stderr
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
-    (code, logs)
-}
-
-/// Polls `check` every 100 ms for up to `limit`.
-fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn state_file(name: &str) -> std::path::PathBuf {
     let p = temp_file(name, "");
@@ -346,10 +291,14 @@ fn bootstrap(moto: &Moto, mackerel: &Fake, runtime: &Fake, id: &str) -> Command 
 }
 
 fn invoke(runtime: &Fake) -> String {
-    let id = post_json(
-        &format!("{}/_fake/invoke", runtime.url()),
-        &json!({"payload": {"source": "aws.scheduler"}}),
-    )["request_id"]
+    invoke_with(runtime, json!({}))
+}
+
+/// Hands out an invocation with the fake's `/_fake/invoke` `options` (`size`,
+/// `no_request_id`) and waits until it is answered.
+fn invoke_with(runtime: &Fake, mut options: Value) -> String {
+    options["payload"] = json!({"source": "aws.scheduler"});
+    let id = post_json(&format!("{}/_fake/invoke", runtime.url()), &options)["request_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -410,9 +359,8 @@ fn lambda_runtime_answers_each_invocation() {
 
     signal(&child, "-KILL");
     let (_, logs) = finish(child, Duration::from_secs(5));
-    let msgs: Vec<&str> = logs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
     assert_eq!(
-        msgs,
+        msgs(&logs),
         ["invocation failed", "invocation ok", "invocation ok"]
     );
 }
@@ -435,4 +383,62 @@ fn lambda_init_errors_are_reported() {
             .contains("CW2MACKEREL_LOOKBACK")
     );
     ran.assert_no_secret(&[MACKEREL_KEY]);
+}
+
+#[test]
+fn an_unreadable_lambda_event_is_that_invocations_error() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("lambda-event", 1, &[]);
+    let mackerel = Fake::mackerel();
+    let runtime = Fake::start("lambda", &[]);
+    let child = spawn(&mut bootstrap(moto, &mackerel, &runtime, id_of(&dists[0])));
+    // The runtime's first poll is waiting: the fault below meets its second one.
+    wait_for(Duration::from_secs(30), "the first poll", || {
+        !runtime.requests_to("/invocation/next").is_empty()
+    });
+    runtime.faults(json!([{"path": "/invocation/next$", "truncate": true}]));
+
+    // Over Lambda's 6 MB payload limit, then cut short, then a good one.
+    let oversized = invoke_with(&runtime, json!({"size": (6 << 20) + 1}));
+    let truncated = invoke(&runtime);
+    let ok = invoke(&runtime);
+    let state = runtime.state();
+    for (id, why) in [(&oversized, "limit"), (&truncated, "closed")] {
+        let error = &state["errors"][id];
+        assert_eq!(error["type"], "Cw2mackerel.InvalidEvent", "{state}");
+        let body: Value = serde_json::from_str(error["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["errorType"], "Cw2mackerel.InvalidEvent");
+        let message = body["errorMessage"].as_str().unwrap();
+        assert!(
+            message.contains("event could not be read") && message.contains(why),
+            "{message}"
+        );
+    }
+    let response: Value = serde_json::from_str(state["responses"][&ok].as_str().unwrap()).unwrap();
+    assert_eq!(response["status"], "ok");
+
+    // An invocation without its request ID cannot be answered: the runtime says why and
+    // exits, so that Lambda fails the invocation and starts a fresh environment.
+    post_json(
+        &format!("{}/_fake/invoke", runtime.url()),
+        &json!({"no_request_id": true}),
+    );
+    let (code, logs) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, 1, "{logs:#?}");
+    assert_eq!(
+        msgs(&logs),
+        [
+            "invocation failed",
+            "invocation failed",
+            "invocation ok",
+            "Lambda runtime API failed; exiting"
+        ],
+        "{logs:#?}"
+    );
+    assert!(
+        logs[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("without a request id")
+    );
 }

@@ -37,7 +37,7 @@ pub enum Command {
     Run,
     /// Print what a run would read.
     List,
-    /// A cycle every interval until SIGTERM/SIGINT.
+    /// A cycle every interval until SIGTERM, SIGINT or SIGHUP.
     Daemon,
     /// Serve the AWS Lambda runtime API: one cycle per invocation.
     Lambda,

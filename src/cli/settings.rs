@@ -240,7 +240,7 @@ Commands:
                   (exit 0: all posted; 1: AWS or Mackerel failed; 2: bad configuration)
   run --dry-run   print the datapoints as JSON lines instead of posting (no API key needed)
   list            print what a run would read: distributions, metrics, hosts
-  daemon          a cycle every interval until SIGTERM or SIGINT (exit 0), or until
+  daemon          a cycle every interval until SIGTERM, SIGINT or SIGHUP (exit 0), or until
                   CW2MACKEREL_MAX_FAILURES cycles in a row failed (exit 1)
   healthcheck     exit 0 if the daemon completed a cycle within 3 intervals, else 1
   check           check the configuration as run would, with no network call and no

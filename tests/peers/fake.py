@@ -12,7 +12,9 @@ when its stdin closes (so it dies with the test that started it) unless --no-std
 Kind `mackerel` with --unique-custom-identifier refuses a second live host with one
 customIdentifier; with --retired-keep-identifiers, a retired host's identifier is taken too.
 Kind `lambda` percent-decodes the request ID in a path, and `/_fake/invoke` takes a
-"request_id" to hand out.
+"request_id" to hand out, "size": bytes (the event is padded with blanks to that length, to
+hand out one over Lambda's 6 MB payload limit) and "no_request_id": true (the invocation comes
+without its Lambda-Runtime-Aws-Request-Id header).
 
 Options for every kind: --latency SECONDS answers each request (not the /_fake/* control API)
 only after that long (a float; default 0), to model a peer across a network: the bench runs
@@ -486,7 +488,7 @@ def imds_setup(data):
 
 class Lambda:
     cond = threading.Condition()
-    pending = []   # [(id, payload, timeout_ms)]
+    pending = []   # [(id, payload, timeout_ms, the /_fake/invoke body)]
     open_ids = set()
     responses, errors, init_errors = {}, {}, []
 
@@ -494,7 +496,7 @@ class Lambda:
 def lambda_invoke(data):
     rid = data.get("request_id") or str(uuid.uuid4())
     with Lambda.cond:
-        Lambda.pending.append((rid, data.get("payload", {}), data.get("timeout_ms", 60000)))
+        Lambda.pending.append((rid, data.get("payload", {}), data.get("timeout_ms", 60000), data))
         Lambda.cond.notify_all()
     return {"request_id": rid}
 
@@ -517,14 +519,19 @@ def lambda_api(h, path, query, body):
         with Lambda.cond:
             while not Lambda.pending:
                 Lambda.cond.wait(0.1)
-            rid, payload, timeout_ms = Lambda.pending.pop(0)
+            rid, payload, timeout_ms, asked = Lambda.pending.pop(0)
             Lambda.open_ids.add(rid)
-        return Reply(200, payload, headers={
+        raw = json.dumps(payload).encode()
+        raw += b" " * max(0, asked.get("size", 0) - len(raw))
+        headers = {
             "Lambda-Runtime-Aws-Request-Id": rid,
             "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + timeout_ms),
             "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:cw2mackerel",
             "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000;Sampled=0",
-        })
+        }
+        if asked.get("no_request_id"):
+            del headers["Lambda-Runtime-Aws-Request-Id"]
+        return Reply(200, raw=raw, headers=headers)
     if len(rest) == 3 and rest[0] == "invocation" and rest[2] in ("response", "error") and h.command == "POST":
         with Lambda.cond:
             if rest[1] not in Lambda.open_ids:

@@ -38,8 +38,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body) + (len(body) // 2 + 10 if truncate else 0)))
         self.end_headers()
-        self.wfile.write(body[: len(body) // 2] if truncate else body)
-        self.wfile.flush()
+        try:
+            self.wfile.write(body[: len(body) // 2] if truncate else body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client stopped reading (a body over its limit) and closed the connection.
+            truncate = True
         if truncate:
             self.close_connection = True
 
