@@ -413,3 +413,109 @@ fn the_lambda_zip_holds_an_executable_bootstrap() {
         "bootstrap 0o100755"
     );
 }
+
+/// `deploy/mackerel-monitor.json` with its placeholder replaced by `id`.
+fn monitor_for(id: &str) -> Value {
+    serde_json::from_str(&deploy("mackerel-monitor.json").replace("DISTRIBUTIONID", id)).unwrap()
+}
+
+/// Creates `monitor` in `mackerel` as the README's curl does; the status and the answer.
+fn create_monitor(mackerel: &Fake, monitor: &Value) -> (u16, Value) {
+    let mut r = agent()
+        .post(format!("{}/api/v0/monitors", mackerel.url()))
+        .header("X-Api-Key", MACKEREL_KEY)
+        .header("Content-Type", "application/json")
+        .send(monitor.to_string())
+        .unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn the_monitor_is_accepted_and_watches_a_series_cw2mackerel_posts() {
+    let (moto, id) = busy("monitor");
+    let mackerel = Fake::mackerel();
+    let monitor = monitor_for(&id);
+    let (status, answer) = create_monitor(&mackerel, &monitor);
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["id"].is_string(), "{answer}");
+    // Interruption detection is what the monitor is for.
+    assert!(monitor["missingDurationWarning"].as_i64().unwrap() >= 10);
+
+    let ran = run(against(moto, "reader", &mackerel)
+        .env("CW2MACKEREL_TAG", "test=monitor")
+        .arg("run"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let service = monitor["service"].as_str().unwrap();
+    let metric = monitor["metric"].as_str().unwrap();
+    assert!(
+        series_len(&mackerel, service, metric) > 0,
+        "the monitor watches {service}/{metric}, which a run does not post; it posted {:?}",
+        service_points(&mackerel, service)
+            .keys()
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_fake_refuses_a_monitor_mackerel_would_refuse() {
+    let mackerel = Fake::mackerel();
+    let good = monitor_for("E2QWRUHAPOMQZL");
+    for (key, bad) in [
+        ("missingDurationWarning", serde_json::json!(15)),
+        ("missingDurationCritical", serde_json::json!(10090)),
+        ("duration", serde_json::json!(11)),
+        ("service", serde_json::json!("nosuchservice")),
+        ("operator", serde_json::json!(">=")),
+        ("notificationInterval", serde_json::json!(5)),
+        ("scopes", serde_json::json!(["cdn"])),
+    ] {
+        let mut body = good.clone();
+        body[key] = bad;
+        let (status, answer) = create_monitor(&mackerel, &body);
+        assert_eq!(status, 400, "{key}: {answer}");
+    }
+    assert_eq!(create_monitor(&mackerel, &good).0, 200);
+}
+
+#[test]
+fn the_host_mode_sentinel_posts_the_series_the_monitor_watches() {
+    let (moto, id) = busy("sentinel");
+    let mackerel = Fake::mackerel();
+    let config = temp_file(
+        "host-mode-sentinel.json",
+        &deploy("host-mode-sentinel.json").replace("DISTRIBUTIONID", &id),
+    );
+    let checked = run(cw2mackerel()
+        .env("MACKEREL_APIKEY", MACKEREL_KEY)
+        .args(["check", "--config"])
+        .arg(&config));
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+    let ran = run(against(moto, "reader", &mackerel)
+        .env_remove("CW2MACKEREL_SERVICE")
+        .env("CW2MACKEREL_CONFIG", &config)
+        .arg("run"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let arn_suffix = format!("distribution/{id}");
+    assert!(
+        live_hosts(&mackerel)
+            .keys()
+            .any(|k| k.ends_with(&arn_suffix)),
+        "no host for {id}"
+    );
+    assert!(
+        !mackerel.state()["host_points"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
+    let monitor = monitor_for(&id);
+    let metric = monitor["metric"].as_str().unwrap();
+    assert!(
+        series_len(&mackerel, monitor["service"].as_str().unwrap(), metric) > 0,
+        "the sentinel does not post {metric}"
+    );
+}

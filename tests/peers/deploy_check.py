@@ -31,12 +31,17 @@ attached, AWS managed ones included), with wildcards; conditions are not evaluat
 one JSON document: per recipe, the commands run and skipped, and the problems found.
 """
 import argparse
+import ast
+import base64
 import fnmatch
+import hashlib
 import json
 import os
 import re
 import shlex
 import sys
+import tempfile
+import zipfile
 
 import boto3
 import botocore.session
@@ -256,8 +261,6 @@ def expand(line, variables):
 def workdir(recipe):
     """A copy of the repository's deploy/ with the placeholders replaced, as the user replaces
     them, and a stand-in for `make lambda-zip`'s zip."""
-    import tempfile
-    import zipfile
     root = tempfile.mkdtemp(prefix="cw2m-deploy-")
     os.makedirs(os.path.join(root, "deploy"))
     src = os.path.join(recipe["files"], "deploy")
@@ -317,9 +320,6 @@ def run_recipe(a, recipe):
     if recipe.get("update"):
         # A new zip, deployed by the update lines, must become the function's code.
         zip_path = os.path.join(aws.files, "target", "lambda", "cw2mackerel-lambda.zip")
-        import hashlib
-        import base64
-        import zipfile
         with zipfile.ZipFile(zip_path, "w") as z:
             z.writestr("bootstrap", "#!/bin/sh\n# the next release\n")
         with open(zip_path, "rb") as f:
@@ -360,7 +360,6 @@ def document(d):
     try:
         return json.loads(d)
     except ValueError:
-        import ast
         return ast.literal_eval(d)
 
 
