@@ -80,7 +80,7 @@ $(VENV)/ready: tests/peers/requirements.txt
 lint: venv
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	$(VENV)/bin/cfn-lint deploy/cloudformation.yaml
+	$(VENV)/bin/cfn-lint deploy/*.yaml
 
 # The tests `cargo test` leaves out (ignored: they check the static binaries, the Lambda zip
 # and the image) run here, where a missing component is a failure.

@@ -164,6 +164,9 @@ impl Moto {
             .arg("-c")
             .arg(launcher)
             .env("INITIAL_NO_AUTH_ACTION_COUNT", NO_AUTH_ACTIONS)
+            // AWS managed policies (AmazonECSTaskExecutionRolePolicy…) exist, as in AWS: the
+            // deploy recipes of tests/deploy.rs attach them.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .stdin(Stdio::piped())

@@ -11,6 +11,8 @@ binds 127.0.0.1 (--host ::1 for IPv6), prints one line `{"port": N}` once listen
 when its stdin closes (so it dies with the test that started it) unless --no-stdin is given.
 Kind `mackerel` with --unique-custom-identifier refuses a second live host with one
 customIdentifier; with --retired-keep-identifiers, a retired host's identifier is taken too.
+Kind `mackerel` takes service metric monitors (POST /api/v0/monitors, checked field by field as
+Mackerel's API documents them; other monitor types are refused) and lists them (GET).
 Kind `lambda` percent-decodes the request ID in a path, and `/_fake/invoke` takes a
 "request_id" to hand out, "size": bytes (the event is padded with blanks to that length, to
 hand out one over Lambda's 6 MB payload limit) and "no_request_id": true (the invocation comes
@@ -166,6 +168,7 @@ class Mackerel:
     retired_keep_identifiers = False
     max_body = 102400
     points, host_points, hosts, graph_defs, dropped = {}, {}, {}, {}, 0
+    monitors = []
     received = {"points": 0, "new": 0, "same": 0, "changed": 0}
 
 
@@ -281,6 +284,54 @@ def live_host(hid):
     return h
 
 
+MONITOR_KEYS = {"type", "name", "memo", "service", "duration", "metric", "operator", "warning", "critical",
+                "maxCheckAttempts", "missingDurationWarning", "missingDurationCritical", "notificationInterval",
+                "isMute"}
+
+
+def check_monitor(data):
+    """A service metric monitor as Mackerel's API documents it (api-docs/entry/monitors); other
+    monitor types are refused, since nothing here models them."""
+    if not isinstance(data, dict):
+        raise mackerel_error(400, "the body must be an object")
+    if data.get("type") != "service":
+        raise mackerel_error(400, f"monitor type {data.get('type')!r} is not supported by this fake")
+    unknown = set(data) - MONITOR_KEYS
+    if unknown:
+        raise mackerel_error(400, f"unknown keys {sorted(unknown)}")
+    if not isinstance(data.get("name"), str) or not data["name"]:
+        raise mackerel_error(400, "name is required")
+    if not isinstance(data.get("memo", ""), str) or len(data.get("memo", "")) > 2048:
+        raise mackerel_error(400, "memo must be a string of at most 2048 characters")
+    if data.get("service") not in Mackerel.services:
+        raise mackerel_error(400, f"service {data.get('service')!r} is not registered")
+    if not isinstance(data.get("metric"), str) or not data["metric"]:
+        raise mackerel_error(400, "metric is required")
+    if data.get("operator") not in (">", "<"):
+        raise mackerel_error(400, "operator must be > or <")
+    ranges = {"duration": (1, 10, True), "maxCheckAttempts": (1, 10, False)}
+    for key, (low, high, required) in ranges.items():
+        v = data.get(key)
+        if v is None and not required:
+            continue
+        if not is_int(v) or not low <= v <= high:
+            raise mackerel_error(400, f"{key} must be an integer from {low} to {high}")
+    if not any(k in data for k in ("warning", "critical")):
+        raise mackerel_error(400, "warning or critical is required")
+    for key in ("warning", "critical"):
+        if key in data and not is_number(data[key]):
+            raise mackerel_error(400, f"{key} must be a number")
+    for key in ("missingDurationWarning", "missingDurationCritical"):
+        v = data.get(key)
+        if v is not None and (not is_int(v) or v % 10 or not 10 <= v <= 7 * 24 * 60):
+            raise mackerel_error(400, f"{key} must be a multiple of 10 minutes, at most a week")
+    v = data.get("notificationInterval")
+    if v is not None and (not is_int(v) or v < 10):
+        raise mackerel_error(400, "notificationInterval must be 10 minutes or more")
+    if not isinstance(data.get("isMute", False), bool):
+        raise mackerel_error(400, "isMute must be a boolean")
+
+
 def mackerel(h, path, query, body):
     parts = path.strip("/").split("/")
     is_tsdb = parts == ["api", "v0", "tsdb"] or (len(parts) == 5 and parts[:3] == ["api", "v0", "services"]
@@ -383,6 +434,14 @@ def mackerel(h, path, query, body):
             for d in defs:
                 Mackerel.graph_defs[d["name"]] = d
             return {"success": True}
+        if parts == ["monitors"] and m == "POST":
+            data = json_body(h, body)
+            check_monitor(data)
+            monitor = dict(data, id="".join(random.choices(string.ascii_letters + string.digits, k=11)))
+            Mackerel.monitors.append(monitor)
+            return monitor
+        if parts == ["monitors"] and m == "GET":
+            return {"monitors": Mackerel.monitors}
     raise mackerel_error(404, "Not found")
 
 
@@ -390,7 +449,8 @@ def mackerel_state():
     with LOCK:
         return {"points": Mackerel.points, "host_points": Mackerel.host_points,
                 "hosts": list(Mackerel.hosts.values()), "graph_defs": list(Mackerel.graph_defs.values()),
-                "dropped": Mackerel.dropped, "received": dict(Mackerel.received)}
+                "dropped": Mackerel.dropped, "received": dict(Mackerel.received),
+                "monitors": Mackerel.monitors}
 
 
 def mackerel_setup(data):
