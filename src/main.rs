@@ -78,7 +78,12 @@ fn main() -> ExitCode {
             Ok(())
         }
         Ok(Action::Version) => {
-            say(&format!("cw2mackerel {}\n", env!("CARGO_PKG_VERSION")));
+            say(&format!(
+                "cw2mackerel {} ({}, {})\n",
+                env!("CARGO_PKG_VERSION"),
+                env!("CW2MACKEREL_COMMIT"),
+                env!("CW2MACKEREL_TARGET")
+            ));
             Ok(())
         }
         Ok(Action::Healthcheck(state_file)) => daemon::healthcheck(&state_file).inspect_err(|e| {

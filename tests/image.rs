@@ -1,8 +1,9 @@
 //! The promise "a binary you can copy anywhere and an image with nothing else in it", checked:
 //! the static binaries `make static` built (static, stripped, under the size budget), the
-//! x86_64 one run in an empty root, and the scratch image `make image` built, run with podman
-//! against moto and the strict Mackerel fake. `make test` builds both and runs these tests,
-//! which plain `cargo test` lists as ignored.
+//! x86_64 one run in an empty root, the scratch image `make image` built, run with podman
+//! against moto and the strict Mackerel fake, and the release files `make dist` built (their
+//! checksums, the tarballs' binaries and the OCI archives, each run). `make test` builds them
+//! all and runs these tests, which plain `cargo test` lists as ignored.
 
 mod common;
 use common::*;
@@ -355,4 +356,217 @@ fn the_scratch_image_holds_the_binary_alone_and_runs_as_non_root() {
         "{}",
         String::from_utf8_lossy(&logs.stderr)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// dist/
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// (tarball architecture, image architecture, Rust target) of each release build.
+const ARCHES: [(&str, &str, &str); 2] = [
+    ("x86_64", "amd64", "x86_64-unknown-linux-musl"),
+    ("aarch64", "arm64", "aarch64-unknown-linux-musl"),
+];
+
+fn dist() -> PathBuf {
+    let dir = root().join("dist");
+    assert!(
+        dir.join("SHA256SUMS").exists(),
+        "{} has no SHA256SUMS: run `make dist` (or `make test`, which does)",
+        dir.display()
+    );
+    dir
+}
+
+/// A fresh empty directory for one test's files.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = fresh_path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `cmd`, which must succeed; its stdout.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `binary --version`, natively or (aarch64) under qemu-aarch64-static.
+fn version_of(binary: &std::path::Path, target: &str) -> String {
+    let mut cmd = match target.starts_with("aarch64") {
+        true => {
+            let mut c = Command::new("qemu-aarch64-static");
+            c.arg(binary);
+            c
+        }
+        false => Command::new(binary),
+    };
+    stdout_of(cmd.arg("--version").env_clear())
+}
+
+#[test]
+#[ignore = "needs `make dist`; `make test` runs it"]
+fn dist_holds_the_release_files_and_their_checksums() {
+    let dir = dist();
+    let mut want: Vec<String> = ARCHES
+        .iter()
+        .flat_map(|(arch, image, _)| {
+            [
+                format!("cw2mackerel-{VERSION}-{arch}-linux-musl.tar.gz"),
+                format!("cw2mackerel-{VERSION}-image-{image}.oci.tar"),
+            ]
+        })
+        .chain([format!("cw2mackerel-{VERSION}-lambda-arm64.zip")])
+        .collect();
+    want.sort();
+    let mut listed: Vec<String> = std::fs::read_to_string(dir.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().last().unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, want, "SHA256SUMS covers every release file");
+    let mut present: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "SHA256SUMS")
+        .collect();
+    present.sort();
+    assert_eq!(
+        present, want,
+        "dist/ holds the release files and nothing else"
+    );
+    let checked = stdout_of(
+        Command::new("sha256sum")
+            .args(["--check", "--strict", "SHA256SUMS"])
+            .current_dir(&dir),
+    );
+    assert_eq!(checked.lines().filter(|l| l.ends_with(": OK")).count(), 5);
+    // The Lambda zip is the one `make lambda-zip` checked (tests/deploy.rs).
+    assert_eq!(
+        std::fs::read(dir.join(format!("cw2mackerel-{VERSION}-lambda-arm64.zip"))).unwrap(),
+        std::fs::read(root().join("target/lambda/cw2mackerel-lambda.zip")).unwrap()
+    );
+}
+
+#[test]
+#[ignore = "needs `make dist`; `make test` runs it"]
+fn each_release_tarball_unpacks_to_a_binary_that_names_its_build() {
+    for (arch, _, target) in ARCHES {
+        let name = format!("cw2mackerel-{VERSION}-{arch}-linux-musl");
+        let tarball = dist().join(format!("{name}.tar.gz"));
+        let listing = stdout_of(Command::new("tar").arg("-tvzf").arg(&tarball));
+        let entries: Vec<(&str, &str, &str)> = listing
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0], f[1], *f.last().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("drwxr-xr-x", "0/0", format!("{name}/").as_str()),
+                ("-rw-r--r--", "0/0", format!("{name}/LICENSE").as_str()),
+                ("-rw-r--r--", "0/0", format!("{name}/README.md").as_str()),
+                ("-rwxr-xr-x", "0/0", format!("{name}/cw2mackerel").as_str()),
+            ],
+            "{listing}"
+        );
+        let dir = scratch_dir("tarball");
+        stdout_of(
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(&tarball)
+                .arg("-C")
+                .arg(&dir),
+        );
+        let unpacked = dir.join(&name);
+        for doc in ["README.md", "LICENSE"] {
+            assert_eq!(
+                std::fs::read(unpacked.join(doc)).unwrap(),
+                std::fs::read(root().join(doc)).unwrap(),
+                "{name}/{doc}"
+            );
+        }
+        let binary = unpacked.join("cw2mackerel");
+        assert_eq!(
+            std::fs::read(&binary).unwrap(),
+            std::fs::read(static_binary(target)).unwrap(),
+            "{name}: the binary `make static` built"
+        );
+        assert_eq!(version_of(&binary, target), version_line(target));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+#[ignore = "needs `make dist`; `make test` runs it"]
+fn each_oci_archive_loads_and_runs() {
+    // A store of its own: what loads here came from the archive alone, and nothing another
+    // test or checkout tagged is touched.
+    let store = scratch_dir("store");
+    let podman_here = |args: &[&str]| {
+        let mut cmd = podman(&[]);
+        cmd.arg("--root")
+            .arg(store.join("root"))
+            .arg("--runroot")
+            .arg(store.join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args);
+        cmd
+    };
+    for (_, image, target) in ARCHES {
+        let archive = dist().join(format!("cw2mackerel-{VERSION}-image-{image}.oci.tar"));
+        let loaded = stdout_of(&mut podman_here(&["load", "-i", archive.to_str().unwrap()]));
+        let name = format!("localhost/cw2mackerel:{VERSION}");
+        assert!(loaded.contains(&name), "{loaded}");
+        let inspect = stdout_of(&mut podman_here(&[
+            "image",
+            "inspect",
+            &name,
+            "--format",
+            "{{.Architecture}} {{.Config.User}} {{json .Config.Entrypoint}}",
+        ]));
+        assert_eq!(
+            inspect.trim(),
+            format!("{image} 65534:65534 [\"/cw2mackerel\"]")
+        );
+        let mut run = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ];
+        // The arm64 image's binary runs under the emulator, mounted into the container: the
+        // image is scratch, so what runs is the image's own /cw2mackerel.
+        let qemu = "/usr/bin/qemu-aarch64-static:/qemu:ro";
+        match image {
+            "arm64" => run.extend([
+                "--arch",
+                "arm64",
+                "-v",
+                qemu,
+                "--entrypoint",
+                "/qemu",
+                &name,
+            ]),
+            _ => run.push(&name),
+        }
+        if image == "arm64" {
+            run.push("/cw2mackerel");
+        }
+        run.push("--version");
+        assert_eq!(stdout_of(&mut podman_here(&run)), version_line(target));
+    }
+    std::fs::remove_dir_all(&store).unwrap();
 }

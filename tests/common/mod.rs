@@ -509,6 +509,29 @@ pub fn wait_for(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// What `--version` prints for a build of this checkout for `target`: the version, the commit
+/// (`CW2MACKEREL_COMMIT` when set, as the build script reads it, else git's short hash of
+/// HEAD) and the target.
+pub fn version_line(target: &str) -> String {
+    let commit = std::env::var("CW2MACKEREL_COMMIT")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| {
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(root())
+                .args(["rev-parse", "--short", "HEAD"])
+                .output()
+                .expect("running git");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        });
+    format!(
+        "cw2mackerel {} ({}, {target})\n",
+        env!("CARGO_PKG_VERSION"),
+        commit.trim()
+    )
+}
+
 pub fn run(cmd: &mut Command) -> Ran {
     let Output {
         status,
