@@ -12,7 +12,6 @@
 
 use crate::error::{Error, Result};
 use crate::files;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A shared file larger than this is not read.
@@ -21,8 +20,81 @@ const FILE_LIMIT: u64 = 1 << 20;
 /// The only whitespace of the format.
 const BLANK: [char; 2] = [' ', '\t'];
 
-/// A section's `name = value` settings, names lower-cased, the last one of a name kept.
-pub type Section = BTreeMap<String, String>;
+/// Values by name, in the order first set, a later value replacing an earlier one. (A short
+/// list: the files hold a few dozen names, and a map would cost the binary more.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct Named<T>(Vec<(String, T)>);
+
+impl<T> Default for Named<T> {
+    fn default() -> Self {
+        Named(Vec::new())
+    }
+}
+
+impl<T: Default> Named<T> {
+    /// The value of `name`, made empty if there was none.
+    pub fn entry(&mut self, name: &str) -> &mut T {
+        let i = match self.0.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                self.0.push((name.to_string(), T::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+}
+
+impl<T> Named<T> {
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn insert(&mut self, name: String, value: T) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| n != name);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+}
+
+impl<T> Extend<(String, T)> for Named<T> {
+    fn extend<I: IntoIterator<Item = (String, T)>>(&mut self, items: I) {
+        for (n, v) in items {
+            self.insert(n, v);
+        }
+    }
+}
+
+impl<T> FromIterator<(String, T)> for Named<T> {
+    fn from_iter<I: IntoIterator<Item = (String, T)>>(items: I) -> Self {
+        let mut out = Named::default();
+        out.extend(items);
+        out
+    }
+}
+
+impl<T> std::ops::Index<&str> for Named<T> {
+    type Output = T;
+    /// Tests only look up what they know is there.
+    fn index(&self, name: &str) -> &T {
+        match self.get(name) {
+            Some(v) => v,
+            None => panic!("no {name:?}"),
+        }
+    }
+}
+
+/// A section's `name = value` settings, names lower-cased.
+pub type Section = Named<String>;
 
 /// One profile: its settings in the config file and in the credentials file.
 #[derive(Clone, Default)]
@@ -47,7 +119,7 @@ impl Profile {
     /// Both files' settings in one, the credentials file's winning.
     pub fn merged(&self) -> Section {
         let mut all = self.config.clone();
-        all.extend(self.credentials.clone());
+        all.extend(self.credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
         all
     }
 }
@@ -55,11 +127,11 @@ impl Profile {
 /// Everything the two files define.
 #[derive(Default)]
 pub struct Shared {
-    pub profiles: BTreeMap<String, Profile>,
+    pub profiles: Named<Profile>,
     /// `[sso-session NAME]` sections (only to recognise, and refuse, IAM Identity Center).
-    pub sso_sessions: BTreeMap<String, Section>,
+    pub sso_sessions: Named<Section>,
     /// `[services NAME]` sections: per-service settings such as `endpoint_url`.
-    pub services: BTreeMap<String, Section>,
+    pub services: Named<Section>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -137,16 +209,13 @@ impl Shared {
                     (Some(name), _, _) => (&mut self.profiles, name),
                     (_, Some(name), _) => {
                         if identifier(name) {
-                            self.sso_sessions
-                                .entry(name.into())
-                                .or_default()
-                                .extend(props);
+                            self.sso_sessions.entry(name).extend(props);
                         }
                         continue;
                     }
                     (_, _, Some(name)) => {
                         if identifier(name) {
-                            self.services.entry(name.into()).or_default().extend(props);
+                            self.services.entry(name).extend(props);
                         }
                         continue;
                     }
@@ -156,7 +225,7 @@ impl Shared {
             if !identifier(name) {
                 continue;
             }
-            let profile = target.entry(name.to_string()).or_default();
+            let profile = target.entry(name);
             match kind {
                 Kind::Config => profile.config.extend(props),
                 Kind::Credentials => profile.credentials.extend(props),
@@ -332,7 +401,10 @@ impl std::fmt::Debug for Selected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Selected")
             .field("name", &self.name)
-            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .field(
+                "settings",
+                &self.settings.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -44,6 +44,12 @@ fn env_of(v: &Value) -> HashMap<String, String> {
         .collect()
 }
 
+fn section(keys: &Value) -> Section {
+    let keys = keys.as_object().into_iter().flatten();
+    keys.map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
 /// A source as the suite writes a profile chain: base first, then each role assumed.
 fn chain_of(s: &Source) -> Vec<Value> {
     match s {
@@ -120,12 +126,10 @@ fn the_sdks_assume_role_suite() {
         let input = &case["input"];
         let mut shared = Shared::default();
         for (name, keys) in input["profiles"].as_object().unwrap() {
-            let p = shared.profiles.entry(name.clone()).or_default();
-            p.config = serde_json::from_value(keys.clone()).unwrap();
+            shared.profiles.entry(name).config = section(keys);
         }
         for (name, keys) in input["sso_sessions"].as_object().into_iter().flatten() {
-            let s = serde_json::from_value(keys.clone()).unwrap();
-            shared.sso_sessions.insert(name.clone(), s);
+            shared.sso_sessions.insert(name.clone(), section(keys));
         }
         let chain = Chain {
             var: &|_| None,
