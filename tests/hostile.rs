@@ -122,13 +122,6 @@ fn a_host_id_from_mackerel_cannot_walk_the_api() {
     );
 }
 
-/// A fake AWS that answers every request with `body` (status 200).
-fn answering(body: &str) -> Fake {
-    let aws = Fake::start("mackerel", &[]);
-    aws.faults(json!([{"status": 200, "body": body, "count": 10_000}]));
-    aws
-}
-
 #[test]
 fn deeply_nested_xml_is_an_error_not_a_crash() {
     let moto = Moto::shared();

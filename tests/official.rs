@@ -9,15 +9,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// A fake AWS that answers every request with `body` (status 200), recording each.
-fn answering(body: &str) -> Fake {
-    let aws = Fake::start("mackerel", &[]);
-    aws.faults(json!([{"status": 200, "body": body, "count": 10_000}]));
-    aws
-}
-
-const EMPTY_GMD: &str = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults/></GetMetricDataResult></GetMetricDataResponse>";
-
 /// The form fields of a recorded query-protocol request.
 fn form(request: &Value) -> Vec<(String, String)> {
     request["body"]

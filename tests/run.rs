@@ -660,26 +660,6 @@ fn credentials_from_web_identity_profile_and_imds() {
 }
 
 #[test]
-fn credentials_about_to_expire_are_renewed_before_use() {
-    let moto = Moto::shared();
-    let dists = moto.distributions("renew", 2, &[]);
-    let mut creds = moto.role_credentials();
-    // Valid for two more minutes: inside the five-minute renewal margin, so every use renews.
-    creds["Expiration"] = json!(iso(now() + 120));
-    let ecs = ecs_endpoint(&creds, "tok");
-    let ran = run(cw2mackerel()
-        .env("AWS_ENDPOINT_URL", moto.url())
-        .envs(container_env(&ecs, "tok"))
-        .args(["run", "--dry-run", "--tag", "test=renew"]));
-    assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let s = ran.summary();
-    let aws_calls =
-        s["calls"]["cloudfront"].as_u64().unwrap() + s["calls"]["cloudwatch"].as_u64().unwrap();
-    assert_eq!(ecs.state()["served"].as_u64().unwrap(), aws_calls);
-    assert_eq!(s["distributions"], dists.len());
-}
-
-#[test]
 fn container_endpoint_failures_are_reported() {
     let moto = Moto::shared();
     let ecs = Fake::start("ecs", &["--token", "right"]);

@@ -1,15 +1,16 @@
-//! The AWS client the service modules call through: the settings of the environment (region,
-//! endpoints, where credentials come from), checked before the first call, and [`Aws::call`],
-//! which signs with the right credentials and sends.
+//! The AWS client the service modules call through: the settings of the environment and the
+//! shared files (region, endpoints, where credentials come from), checked before the first
+//! call, and [`Aws::call`], which signs with the right credentials and sends.
 
 use super::credentials::{Provider, Source};
 use super::detect;
 use super::endpoint::{Endpoints, Partition, check_region};
+use super::profile::Shared;
 use super::request::{self, Call};
 use crate::error::{Error, Result};
 use crate::http::Http;
 
-/// AWS settings from the environment, all checked before the first call.
+/// AWS settings from the environment and the shared files, all checked before the first call.
 #[derive(Debug)]
 pub struct Settings {
     /// `AWS_REGION`, `AWS_DEFAULT_REGION`, or the profile's region.
@@ -25,12 +26,17 @@ impl Settings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let endpoints = Endpoints::from_env(&var)?;
-        let (credentials, profile_region) = detect::detect(env)?;
+        let shared = Shared::load(env)?;
+        let detected = detect::detect(env, &shared)?;
+        let profile = detected.profile;
+        let endpoints = Endpoints::resolve(&var, profile.as_ref())?;
         let region = match (var("AWS_REGION"), var("AWS_DEFAULT_REGION")) {
-            (Some(r), _) => Some(("AWS_REGION", r)),
-            (None, Some(r)) => Some(("AWS_DEFAULT_REGION", r)),
-            (None, None) => profile_region.map(|r| ("the profile's region", r)),
+            (Some(r), _) => Some(("AWS_REGION".to_string(), r)),
+            (None, Some(r)) => Some(("AWS_DEFAULT_REGION".to_string(), r)),
+            (None, None) => profile
+                .as_ref()
+                .and_then(|p| p.setting("region"))
+                .map(|(r, from)| (from, r)),
         };
         // A region goes into host names: nothing but a region may pass.
         if let Some((from, r)) = &region {
@@ -40,7 +46,7 @@ impl Settings {
         Ok(Settings {
             region,
             endpoints,
-            credentials,
+            credentials: detected.source,
         })
     }
 }

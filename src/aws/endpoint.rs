@@ -1,6 +1,7 @@
 //! Where each AWS service is: the default endpoint of a region, and the SDKs'
 //! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides, checked before the first call.
 
+use super::profile::{Selected, sub_properties};
 use crate::error::{Error, Result};
 use crate::url::check_url;
 
@@ -125,62 +126,115 @@ impl Partition {
     }
 }
 
-/// The endpoint overrides of the environment.
+/// Configured endpoint URLs, in botocore's order (`ConfiguredEndpointProvider`):
+/// `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, then the shared config file's
+/// `[services NAME]` entry for the service and the profile's own `endpoint_url`.
 #[derive(Debug, Default)]
 pub struct Endpoints {
-    services: Vec<(Service, String)>,
-    global: Option<String>,
+    /// Highest precedence first: the service it applies to (`None`: every service), where it
+    /// was set, the URL.
+    entries: Vec<(Option<Service>, String, String)>,
 }
 
 impl Endpoints {
+    /// The environment's endpoints alone.
+    #[cfg(test)]
     pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Endpoints> {
-        let ignore = var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let endpoint = |name: &str| -> Result<Option<String>> {
-            match var(name).filter(|_| !ignore) {
-                Some(url) => {
-                    check_url(&url).map_err(|e| Error::config(format!("{name}: {e}")))?;
-                    Ok(Some(url.trim_end_matches('/').to_string()))
-                }
-                None => Ok(None),
-            }
-        };
-        let mut services = Vec::new();
-        for s in Service::ALL {
-            if let Some(url) = endpoint(&format!("AWS_ENDPOINT_URL_{}", s.env_suffix()))? {
-                services.push((s, url));
-            }
-        }
-        Ok(Endpoints {
-            services,
-            global: endpoint("AWS_ENDPOINT_URL")?,
-        })
+        Endpoints::resolve(var, None)
     }
 
-    /// Every endpoint the environment sets, with the variable that set it.
+    /// The environment's endpoints, then the selected profile's; none of them if
+    /// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` (or else the profile's
+    /// `ignore_configured_endpoint_urls`) is true.
+    pub fn resolve(
+        var: &dyn Fn(&str) -> Option<String>,
+        profile: Option<&Selected>,
+    ) -> Result<Endpoints> {
+        let ignore = var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .or_else(|| {
+                profile?
+                    .setting("ignore_configured_endpoint_urls")
+                    .map(|(v, _)| v)
+            })
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let mut entries = Vec::new();
+        if ignore {
+            return Ok(Endpoints { entries });
+        }
+        for s in Service::ALL {
+            let name = format!("AWS_ENDPOINT_URL_{}", s.env_suffix());
+            if let Some(url) = var(&name) {
+                entries.push((Some(s), name, url));
+            }
+        }
+        if let Some(url) = var("AWS_ENDPOINT_URL") {
+            entries.push((None, "AWS_ENDPOINT_URL".into(), url));
+        }
+        if let Some(p) = profile {
+            entries.extend(profile_entries(p)?);
+        }
+        for (_, from, url) in &mut entries {
+            check_url(url).map_err(|e| Error::config(format!("{from}: {e}")))?;
+            *url = url.trim_end_matches('/').to_string();
+        }
+        Ok(Endpoints { entries })
+    }
+
+    /// Every endpoint configured, with where it was set.
     pub fn configured(&self) -> Vec<(String, &str)> {
-        let mut out: Vec<(String, &str)> = self
-            .services
+        self.entries
             .iter()
-            .map(|(s, u)| (format!("AWS_ENDPOINT_URL_{}", s.env_suffix()), u.as_str()))
-            .collect();
-        out.extend(
-            self.global
-                .as_deref()
-                .map(|u| ("AWS_ENDPOINT_URL".into(), u)),
-        );
-        out
+            .map(|(_, from, url)| (from.clone(), url.as_str()))
+            .collect()
     }
 
     /// The base URL (no trailing slash) for `service` in `region`.
     pub fn url(&self, service: Service, region: &str) -> String {
-        self.services
+        self.entries
             .iter()
-            .find(|(s, _)| *s == service)
-            .map(|(_, u)| u.clone())
-            .or_else(|| self.global.clone())
+            .find(|(s, _, _)| s.is_none_or(|s| s == service))
+            .map(|(_, _, url)| url.clone())
             .unwrap_or_else(|| service.default_endpoint(region))
     }
+}
+
+/// A profile's endpoints: `services = NAME` names a `[services NAME]` section, whose entry
+/// for a service (its botocore service ID in snake case) holds an indented `endpoint_url`;
+/// then the profile's own `endpoint_url`, for every service.
+fn profile_entries(p: &Selected) -> Result<Vec<(Option<Service>, String, String)>> {
+    let mut out = Vec::new();
+    if let Some((name, section)) = &p.services {
+        let fail = |what: String| Error::config(format!("profile {:?}: {what}", p.name));
+        let section = section.as_ref().ok_or_else(|| {
+            fail(format!(
+                "services = {name}, but the config file has no [services {name}] section"
+            ))
+        })?;
+        for s in Service::ALL {
+            let key = s.env_suffix().to_ascii_lowercase();
+            let Some(value) = section.get(&key) else {
+                continue;
+            };
+            let sub = sub_properties(value).ok_or_else(|| {
+                fail(format!(
+                    "[services {name}] {key} must be `{key} =` with indented `endpoint_url = …` lines under it"
+                ))
+            })?;
+            let Some(url) = sub.get("endpoint_url").cloned() else {
+                continue;
+            };
+            let from = format!("AWS config [services {name}] {key} endpoint_url");
+            out.push((Some(s), from, url));
+        }
+    }
+    if let Some((url, _)) = p.setting("endpoint_url") {
+        out.push((
+            None,
+            format!("AWS config profile {:?} endpoint_url", p.name),
+            url,
+        ));
+    }
+    Ok(out)
 }
 
 /// AWS region names: lower-case words and digits joined by dashes, at least three parts
@@ -286,6 +340,44 @@ mod tests {
         let err = endpoints(&[("AWS_ENDPOINT_URL_SSM", "localhost:5000")]).unwrap_err();
         assert!(
             matches!(err, Error::Config(ref m) if m.starts_with("AWS_ENDPOINT_URL_SSM")),
+            "{err}"
+        );
+    }
+
+    /// botocore's `ConfiguredEndpointProvider`: the variables, then the profile's
+    /// `[services]` entry, then its `endpoint_url`; all ignored on request.
+    #[test]
+    fn endpoints_from_the_shared_config_file() {
+        let shared = crate::aws::profile::Shared::parse(
+            "[default]\nendpoint_url = http://127.0.0.1:1\nservices = local\n\
+             [services local]\nsts =\n  endpoint_url = http://127.0.0.1:2\n\
+             resource_groups_tagging_api =\n  region = x\n",
+            "",
+        )
+        .unwrap();
+        let p = Selected::new("default", &shared.profiles["default"], &shared);
+        let with = |vars: &[(&str, &str)]| {
+            let map: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Endpoints::resolve(&move |k| map.get(k).cloned(), Some(&p)).unwrap()
+        };
+        let e = with(&[]);
+        assert_eq!(e.url(Service::Sts, "us-east-1"), "http://127.0.0.1:2");
+        assert_eq!(e.url(Service::Tagging, "us-east-1"), "http://127.0.0.1:1");
+        let e = with(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:3")]);
+        assert_eq!(e.url(Service::Sts, "us-east-1"), "http://127.0.0.1:3");
+        let e = with(&[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE")]);
+        assert_eq!(
+            e.url(Service::Sts, "us-east-1"),
+            "https://sts.us-east-1.amazonaws.com"
+        );
+        let mut q = Selected::new("default", &shared.profiles["default"], &shared);
+        q.services = Some(("gone".into(), None));
+        let err = Endpoints::resolve(&|_| None, Some(&q)).unwrap_err();
+        assert!(
+            err.to_string().contains("no [services gone] section"),
             "{err}"
         );
     }

@@ -26,9 +26,6 @@ impl std::fmt::Debug for Credentials {
 /// A token file (web identity, container authorization) larger than this is not read.
 pub const TOKEN_LIMIT: u64 = 64 << 10;
 
-/// Temporary credentials are renewed this long before they expire.
-const REFRESH_BEFORE: i64 = 5 * 60;
-
 impl Credentials {
     /// Credentials whose parts can go into a request's headers: printable ASCII without
     /// spaces, as AWS's keys and tokens always are (blanks around them are dropped).
@@ -57,11 +54,6 @@ impl Credentials {
             token: token.map(Secret::new),
             expires,
         })
-    }
-
-    /// Still good for more than [`REFRESH_BEFORE`] at `now`.
-    pub fn fresh(&self, now: i64) -> bool {
-        self.expires.is_none_or(|e| e - now > REFRESH_BEFORE)
     }
 }
 

@@ -13,22 +13,32 @@ use std::time::Duration;
 /// ECS task role endpoint for `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
 pub const ECS_HOST: &str = "http://169.254.170.2";
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
+/// EC2 instance metadata in the IPv6 endpoint mode.
+pub const IMDS_ENDPOINT_V6: &str = "http://[fd00:ec2::254]";
+/// Tries of one metadata request, as the SDKs make them.
+const TRIES: u32 = 3;
 /// Off EC2, nothing answers the metadata address: do not wait long for it.
 const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The SDKs' rule for `AWS_CONTAINER_CREDENTIALS_FULL_URI`: any https URL; plain http only to
 /// loopback or the ECS and EKS Pod Identity agent addresses. Host names are checked when
-/// resolved, at fetch time.
+/// resolved, at fetch time. A query is allowed, as the SDKs allow it.
 pub fn check_container_url(url: &str) -> Result<(), String> {
-    crate::url::check_url(url)?;
-    let uri: ::http::Uri = url.parse().map_err(|_| "not a URL".to_string())?;
+    let shown = crate::url::shown(url);
+    let uri: ::http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{shown:?} must start with http:// or https://"));
+    }
+    if uri.host().is_none_or(str::is_empty) || url.chars().any(|c| c.is_whitespace()) {
+        return Err(format!("{shown:?} is not a URL with a host"));
+    }
     if uri.scheme_str() == Some("https") {
         return Ok(());
     }
     let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
     match host.parse::<IpAddr>() {
         Ok(ip) if !allowed_container_ip(ip) => Err(format!(
-            "plain http is allowed only to loopback, 169.254.170.2 or 169.254.170.23, not {host}"
+            "plain http is allowed only to loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23, not {host}"
         )),
         _ => Ok(()),
     }
@@ -95,8 +105,11 @@ pub fn container(
             "the container authorization token contains a line break",
         ));
     }
-    let body = http::retry(http, 3, || {
-        let mut req = ::http::Request::get(url);
+    // botocore's ContainerMetadataFetcher tries three times whatever went wrong: a refused
+    // connection, any status but 200 (a 4xx too: the agent may not have the role's
+    // credentials yet), an answer that is not JSON.
+    let body = http::retry(http, TRIES, || {
+        let mut req = ::http::Request::get(url).header("accept", "application/json");
         if let Some(t) = &auth {
             req = req.header("authorization", t.expose());
         }
@@ -106,7 +119,13 @@ pub fn container(
         };
         match http.send(http::CREDENTIALS, req) {
             Err(e) => http::Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
-            Ok(r) if r.ok() => http::Attempt::Done(r.body),
+            Ok(r) if r.ok() && serde_json::from_slice::<Value>(&r.body).is_ok() => {
+                http::Attempt::Done(r.body)
+            }
+            Ok(r) if r.ok() => http::Attempt::Retry(
+                Error::runtime(format!("{what}: its answer is not JSON")),
+                None,
+            ),
             Ok(r) => {
                 let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
                 let msg = v["message"]
@@ -114,40 +133,32 @@ pub fn container(
                     .or(v["Message"].as_str())
                     .unwrap_or_default();
                 let e = Error::runtime(format!("{what} answered HTTP {}: {msg}", r.status));
-                if r.status >= 500 || r.status == 429 {
-                    http::Attempt::Retry(e, None)
-                } else {
-                    http::Attempt::Fail(e)
-                }
+                http::Attempt::Retry(e, None)
             }
         }
     })?;
     keys::from_json(&body).map_err(|e| Error::runtime(format!("{what}: {e}")))
 }
 
-/// The instance role's credentials, through an IMDSv2 session token.
+/// The instance role's credentials, through an IMDSv2 session token. Each request is tried
+/// three times when IMDS answers 5xx (it throttles that way), as the SDKs do; a connection
+/// that fails is not retried, because off EC2 nothing answers at all.
 pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
-    let send = |req: ::http::Request<Vec<u8>>| -> Result<Vec<u8>, String> {
-        let r = http.send_with(http::CREDENTIALS, req, Some(IMDS_TIMEOUT), http::BODY_LIMIT)?;
-        if r.ok() {
-            Ok(r.body)
-        } else {
-            Err(format!("HTTP {} from {}", r.status, endpoint))
-        }
-    };
-    let token = send(
-        ::http::Request::put(format!("{endpoint}/latest/api/token"))
-            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
-            .body(Vec::new())
-            .map_err(|e| e.to_string())?,
+    let token = imds_request(
+        http,
+        endpoint,
+        ::http::Method::PUT,
+        "/latest/api/token",
+        ("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
     )?;
     let token = String::from_utf8_lossy(&token).trim().to_string();
     let get = |path: &str| -> Result<Vec<u8>, String> {
-        send(
-            ::http::Request::get(format!("{endpoint}{path}"))
-                .header("x-aws-ec2-metadata-token", &token)
-                .body(Vec::new())
-                .map_err(|e| e.to_string())?,
+        imds_request(
+            http,
+            endpoint,
+            ::http::Method::GET,
+            path,
+            ("x-aws-ec2-metadata-token", &token),
         )
     };
     let roles = get("/latest/meta-data/iam/security-credentials/")?;
@@ -168,6 +179,47 @@ pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
         return Err(format!("instance role credentials not available ({code})"));
     }
     keys::from_json(&body)
+}
+
+/// One IMDS request with its one header, tried again on a 5xx.
+fn imds_request(
+    http: &Http,
+    endpoint: &str,
+    method: ::http::Method,
+    path: &str,
+    (name, value): (&str, &str),
+) -> Result<Vec<u8>, String> {
+    let url = format!("{endpoint}{path}");
+    let r = http::retry(http, TRIES, || {
+        let req = ::http::Request::builder()
+            .method(method.clone())
+            .uri(&url)
+            .header(name, value)
+            .body(Vec::new());
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => return http::Attempt::Fail(Error::runtime(e.to_string())),
+        };
+        match http.send_with(http::CREDENTIALS, req, Some(IMDS_TIMEOUT), http::BODY_LIMIT) {
+            Err(e) => http::Attempt::Fail(Error::runtime(e)),
+            Ok(r) if r.status >= 500 => http::Attempt::Retry(
+                Error::runtime(format!("HTTP {} from {endpoint}", r.status)),
+                None,
+            ),
+            Ok(r) => http::Attempt::Done(r),
+        }
+    })
+    .map_err(|e| e.message().to_string())?;
+    match r.status {
+        200..=299 => Ok(r.body),
+        403 if method == ::http::Method::PUT => Err(format!(
+            "HTTP 403 from {endpoint}: instance metadata is turned off on this instance"
+        )),
+        404 if path.ends_with("/security-credentials/") => {
+            Err("the instance has no IAM role attached (HTTP 404)".into())
+        }
+        s => Err(format!("HTTP {s} from {endpoint}")),
+    }
 }
 
 #[cfg(test)]

@@ -329,6 +329,16 @@ impl Fake {
 
 pub const MACKEREL_KEY: &str = "TEST-KEY-d2a8f1e9";
 
+/// A fake AWS that answers every request with `body` (status 200), recording each.
+pub fn answering(body: &str) -> Fake {
+    let aws = Fake::start("mackerel", &[]);
+    aws.faults(json!([{"status": 200, "body": body, "count": 10_000}]));
+    aws
+}
+
+/// A GetMetricData answer with no results.
+pub const EMPTY_GMD: &str = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults/></GetMetricDataResult></GetMetricDataResponse>";
+
 // ---------------------------------------------------------------------------------------------
 // the binary
 

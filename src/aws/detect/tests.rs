@@ -8,7 +8,12 @@ fn detect_with(vars: &[(&str, &str)]) -> Result<(Source, Option<String>)> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    detect(&move |k| map.get(k).cloned())
+    let env = move |k: &str| map.get(k).cloned();
+    let found = detect(&env, &Shared::load(&env)?)?;
+    let region = found
+        .profile
+        .and_then(|p| p.settings.get("region").cloned());
+    Ok((found.source, region))
 }
 
 #[test]
@@ -153,7 +158,8 @@ fn roles_from_profiles() {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        detect(&move |k| map.get(k).cloned()).map(|(s, _)| s)
+        let env = move |k: &str| map.get(k).cloned();
+        detect(&env, &Shared::load(&env)?).map(|d| d.source)
     };
     let Source::AssumeRole {
         base,
@@ -199,4 +205,137 @@ fn roles_from_profiles() {
         assert!(e.contains(expect), "{profile}: {e}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes `config` and `credentials` to fresh files and detects with them and `vars`.
+fn with_files(config: &str, credentials: &str, vars: &[(&str, &str)]) -> Result<Source> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("cw2m-detect-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(dir.join("credentials"), credentials).unwrap();
+    let (c, k) = (dir.join("config"), dir.join("credentials"));
+    let mut all = vec![
+        ("AWS_CONFIG_FILE", c.to_str().unwrap()),
+        ("AWS_SHARED_CREDENTIALS_FILE", k.to_str().unwrap()),
+    ];
+    all.extend(vars);
+    let found = detect_with(&all).map(|(s, _)| s);
+    std::fs::remove_dir_all(&dir).unwrap();
+    found
+}
+
+fn key_of(s: &Source) -> &str {
+    match s {
+        Source::Static { creds, .. } => &creds.access_key_id,
+        Source::Process { command, .. } => command,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_container_token_goes_with_the_relative_uri_too() {
+    let (s, _) = detect_with(&[
+        ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds"),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok-123456789"),
+    ])
+    .unwrap();
+    let Source::Container { token, .. } = s else {
+        panic!("{s:?}")
+    };
+    assert_eq!(token.unwrap().expose(), "tok-123456789");
+    let e = detect_with(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "v2/creds")]).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[test]
+fn profiles_as_botocore_selects_them() {
+    let keys = |id: &str| format!("aws_access_key_id = {id}\naws_secret_access_key = s\n");
+    // AWS_DEFAULT_PROFILE before AWS_PROFILE; `[profile default]` in the config file.
+    let config = format!(
+        "[profile default]\n{}[profile a]\n{}[profile b]\n{}",
+        keys("D"),
+        keys("A"),
+        keys("B")
+    );
+    let s = with_files(&config, "", &[]).unwrap();
+    assert_eq!(key_of(&s), "D");
+    let s = with_files(
+        &config,
+        "",
+        &[("AWS_DEFAULT_PROFILE", "a"), ("AWS_PROFILE", "b")],
+    )
+    .unwrap();
+    assert_eq!(key_of(&s), "A");
+    // A profile with a region alone lets the chain go on to the container endpoint.
+    let s = with_files(
+        "[profile r]\nregion = eu-west-1\n",
+        "",
+        &[
+            ("AWS_PROFILE", "r"),
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c"),
+        ],
+    )
+    .unwrap();
+    assert!(matches!(s, Source::Container { .. }), "{s:?}");
+    // mfa_serial beside static keys matters only to a role.
+    let s = with_files(
+        &format!(
+            "[default]\nmfa_serial = arn:aws:iam::1:mfa/me\n{}",
+            keys("M")
+        ),
+        "",
+        &[],
+    );
+    assert_eq!(key_of(&s.unwrap()), "M");
+    // The credentials file's keys, then credential_process, then the config file's keys.
+    let process = "credential_process = /bin/creds\n";
+    let s = with_files(&format!("[default]\n{process}{}", keys("C")), "", &[]).unwrap();
+    assert_eq!(key_of(&s), "/bin/creds");
+    let s = with_files(
+        &format!("[default]\n{process}"),
+        &format!("[default]\n{}", keys("K")),
+        &[],
+    );
+    assert_eq!(key_of(&s.unwrap()), "K");
+    // An SSO profile is refused even with keys beside it (botocore would sign in).
+    let e = with_files(
+        "[default]\nsso_account_id = 1\nsso_role_name = r\n",
+        &format!("[default]\n{}", keys("K")),
+        &[],
+    );
+    assert!(e.unwrap_err().to_string().contains("IAM Identity Center"));
+    let e = with_files(
+        "[default]\nlogin_session = arn:aws:iam::1:user/me\n",
+        "",
+        &[],
+    );
+    assert!(e.unwrap_err().to_string().contains("aws login"));
+}
+
+#[test]
+fn instance_metadata_endpoint_and_mode() {
+    let imds = |config: &str, vars: &[(&str, &str)]| match with_files(config, "", vars) {
+        Ok(Source::Imds { endpoint }) => Ok(endpoint),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e.to_string()),
+    };
+    assert_eq!(
+        imds("", &[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6")]).unwrap(),
+        "http://[fd00:ec2::254]"
+    );
+    let config = "[default]\nec2_metadata_service_endpoint_mode = ipv6\n";
+    assert_eq!(imds(config, &[]).unwrap(), "http://[fd00:ec2::254]");
+    let config = "[default]\nec2_metadata_service_endpoint = http://127.0.0.1:9/\n";
+    assert_eq!(imds(config, &[]).unwrap(), "http://127.0.0.1:9");
+    let e = imds(
+        "[default]\nec2_metadata_service_endpoint_mode = IPv7\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("profile \"default\": ec2_metadata_service_endpoint_mode: \"IPv7\""),
+        "{e}"
+    );
 }
