@@ -6,6 +6,7 @@ use super::credentials::{Provider, Source};
 use super::detect;
 use super::endpoint::{Endpoints, Partition, check_region};
 use super::request::{self, Call};
+use super::{profile, retries};
 use crate::error::{Error, Result};
 use crate::http::Http;
 
@@ -16,6 +17,8 @@ pub struct Settings {
     pub region: Option<String>,
     pub endpoints: Endpoints,
     pub credentials: Source,
+    /// Attempts per call: `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`, or 3.
+    pub max_attempts: u32,
 }
 
 impl Settings {
@@ -37,10 +40,21 @@ impl Settings {
             check_region(r).map_err(|e| Error::config(format!("{from}: {e}")))?;
         }
         let region = region.map(|(_, r)| r);
+        let max_attempts = match var("AWS_MAX_ATTEMPTS") {
+            Some(v) => retries::max_attempts(Some(&v), None),
+            None => {
+                let name = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
+                let profile = profile::load(env, &name)?;
+                let value = profile.as_ref().and_then(|p| p.get("max_attempts"));
+                retries::max_attempts(None, value.map(String::as_str))
+            }
+        }
+        .map_err(Error::config)?;
         Ok(Settings {
             region,
             endpoints,
             credentials,
+            max_attempts,
         })
     }
 }
@@ -53,6 +67,7 @@ pub struct Aws<'a> {
 
 impl<'a> Aws<'a> {
     pub fn new(http: &'a Http, settings: &'a Settings) -> Self {
+        retries::set_max_attempts(settings.max_attempts);
         Aws {
             http,
             settings,
