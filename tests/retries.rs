@@ -198,3 +198,30 @@ fn a_skewed_clock_is_corrected_from_awss_date_and_said_once() {
     assert!(clock_warnings(&ran).is_empty(), "{}", ran.stderr);
     assert_eq!(aws.state()["errors"], json!({}));
 }
+
+#[test]
+fn web_identity_is_retried_as_every_aws_call() {
+    let sts = Fake::start("sts", &[]);
+    let token = temp_file("retries-web-identity", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln\n");
+    let idp = "<ErrorResponse><Error><Type>Sender</Type><Code>IDPCommunicationError</Code>\
+               <Message>the provider did not answer</Message></Error></ErrorResponse>";
+    for (what, fault, attempts) in [
+        ("503", json!({"status": 503, "count": 10}), 3),
+        ("501", json!({"status": 501, "count": 10}), 1),
+        (
+            "IDPCommunicationError",
+            json!({"status": 400, "count": 10, "body": idp}),
+            3,
+        ),
+    ] {
+        sts.reset();
+        sts.faults(json!([fault]));
+        let ran = run(cw2mackerel()
+            .env("AWS_ENDPOINT_URL_STS", sts.url())
+            .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+            .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/reader")
+            .args(["run", "--dry-run", "--distributions", "E1"]));
+        assert_eq!(ran.code, 1, "{what}: {}", ran.stderr);
+        assert_eq!(sts.requests().len(), attempts, "{what}");
+    }
+}
