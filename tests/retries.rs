@@ -225,3 +225,19 @@ fn web_identity_is_retried_as_every_aws_call() {
         assert_eq!(sts.requests().len(), attempts, "{what}");
     }
 }
+
+#[test]
+fn the_cycle_deadline_bounds_the_retrying() {
+    let (aws, mackerel) = peers(&[]);
+    aws.faults(json!([{"action": "GetMetricData", "status": 400, "count": 100}]));
+    let started = std::time::Instant::now();
+    let ran = run(run_against(&aws, &mackerel)
+        .env("AWS_MAX_ATTEMPTS", "20")
+        .env("CW2MACKEREL_CYCLE_TIMEOUT", "4s"));
+    let took = started.elapsed();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let error = ran.summary()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("before the cycle's deadline"), "{error}");
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+    assert!(calls(&aws, "GetMetricData").len() < 20);
+}
