@@ -21,14 +21,8 @@ fn peers(args: &[&str]) -> (Fake, Fake) {
 
 /// `run` in service mode against `aws` and `mackerel`.
 fn run_against(aws: &Fake, mackerel: &Fake) -> std::process::Command {
-    let mut c = cw2mackerel();
-    c.env("AWS_ENDPOINT_URL", aws.url())
-        .env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("MACKEREL_APIBASE", mackerel.url())
-        .env("MACKEREL_APIKEY", MACKEREL_KEY)
-        .env("CW2MACKEREL_SERVICE", "cdn")
-        .arg("run");
+    let mut c = pointed_at(aws.url(), KEY_ID, SECRET, mackerel);
+    c.arg("run");
     c
 }
 

@@ -398,8 +398,14 @@ fn accepted_points(mackerel: &Fake) -> Vec<Value> {
 /// Points the binary at moto with static keys of `user` and at `mackerel`.
 pub fn against(moto: &Moto, user: &str, mackerel: &Fake) -> Command {
     let (id, secret) = moto.key(user);
+    pointed_at(moto.url(), &id, &secret, mackerel)
+}
+
+/// Points the binary at the AWS endpoint `aws` with the static keys `id` and `secret`, and
+/// at `mackerel`.
+pub fn pointed_at(aws: &str, id: &str, secret: &str, mackerel: &Fake) -> Command {
     let mut c = cw2mackerel();
-    c.env("AWS_ENDPOINT_URL", moto.url())
+    c.env("AWS_ENDPOINT_URL", aws)
         .env("AWS_ACCESS_KEY_ID", id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("MACKEREL_APIBASE", mackerel.url())
