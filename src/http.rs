@@ -323,6 +323,8 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
         let (e, wait) = match attempt() {
             Attempt::Done(v) => return Ok(v),
             Attempt::Fail(e) => return Err(e),
+            // With one attempt allowed, there was nothing to give up.
+            Attempt::Retry(e, _) | Attempt::Wait(e, _) if n >= tries && n == 1 => return Err(e),
             Attempt::Retry(e, _) | Attempt::Wait(e, _) if n >= tries => {
                 return Err(Error::runtime(format!("{e} (gave up after {n} attempts)")));
             }
