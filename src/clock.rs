@@ -31,6 +31,17 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
     })
 }
 
+/// An HTTP `Date` (`Wed, 25 Nov 2026 01:02:03 GMT`, RFC 9110's IMF-fixdate, the only form
+/// AWS sends) to Unix seconds.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    let fmt = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(s.trim(), &fmt)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
 /// `2026-11-25T01:02:03Z` (or with `.000` before the `Z`), the form CloudWatch answers
 /// hundreds of thousands of times a cycle, without the general parser. Anything else: `None`.
 fn fast_utc(s: &str) -> Option<i64> {
@@ -145,6 +156,7 @@ mod tests {
             |b| {
                 let s = String::from_utf8_lossy(b);
                 let _ = parse_iso8601(&s);
+                let _ = parse_http_date(&s);
                 parse_duration(&s).map_or(0, |_| 1)
             },
         );
@@ -170,6 +182,17 @@ mod tests {
         assert_eq!(parse_iso8601("2026-11-25T01:02:00.000Z"), Some(1795568520));
         assert_eq!(parse_iso8601("2026-11-25T10:02:00+09:00"), Some(1795568520));
         assert_eq!(parse_iso8601("yesterday"), None);
+        assert_eq!(
+            parse_http_date("Wed, 25 Nov 2026 01:02:00 GMT"),
+            Some(1795568520)
+        );
+        for bad in [
+            "25 Nov 2026 01:02:00 GMT",
+            "Wed, 25 Nov 2026 01:02:00 +0900",
+            "",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
         // The fast path agrees with the general parser.
         for s in [
             "1970-01-01T00:00:00Z",

@@ -268,17 +268,30 @@ impl Http {
         Ok(reply)
     }
 
-    /// Full jitter: a random wait up to `base * 2^attempt`, capped at 20 s (xorshift is
-    /// plenty to spread clients apart).
-    fn jitter(&self, attempt: u32) -> Duration {
+    /// A random fraction in `[0, 1)` for jitter (xorshift is plenty to spread clients apart).
+    pub fn random(&self) -> f64 {
         let mut x = self.seed.get();
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.seed.set(x);
-        let ceiling = (300u64 << attempt.min(6)).min(20_000);
-        Duration::from_millis(x % (ceiling + 1))
+        // The top 53 bits, the precision of an f64.
+        (x >> 11) as f64 / (1u64 << 53) as f64
     }
+}
+
+/// The longest jittered wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
+
+/// Full jitter for the `Retry` of `attempt` (0 for the wait after the first try): `random`
+/// (in `[0, 1)`) times 300 ms · 2^attempt, that ceiling held at 20 s.
+fn backoff(random: f64, attempt: u32) -> Duration {
+    let ceiling = (Duration::from_millis(300) * 2u32.pow(attempt.min(7))).min(MAX_BACKOFF);
+    ceiling.mul_f64(if random.is_finite() {
+        random.clamp(0.0, 1.0)
+    } else {
+        0.0
+    })
 }
 
 /// What one attempt of a retried operation came to.
@@ -286,22 +299,28 @@ pub enum Attempt<T> {
     Done(T),
     /// Worth another try (throttling, 5xx, transport failure), after `after` if the peer said.
     Retry(Error, Option<Duration>),
+    /// Worth another try after exactly this wait: the caller's own backoff (AWS standard
+    /// retry mode), or none for a cause fixed on this side (a corrected clock).
+    Wait(Error, Duration),
     Fail(Error),
 }
 
 /// Longest `Retry-After` we wait for; a peer that asks for more gets the error instead.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// Runs `attempt` up to `tries` times, sleeping between tries with jittered backoff, or for
-/// the `Retry-After` the peer sent when that is longer.
+/// Runs `attempt` up to `tries` times, sleeping between tries: for `Retry`, with jittered
+/// backoff, or for the `Retry-After` the peer sent when that is longer; for `Wait`, as long as
+/// it says. No wait begins that the cycle's deadline would cut.
 pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T> {
     let mut n = 0;
     loop {
         n += 1;
-        match attempt() {
+        let (e, wait) = match attempt() {
             Attempt::Done(v) => return Ok(v),
             Attempt::Fail(e) => return Err(e),
-            Attempt::Retry(e, _) if n >= tries => {
+            // With one attempt allowed, there was nothing to give up.
+            Attempt::Retry(e, _) | Attempt::Wait(e, _) if n >= tries && n == 1 => return Err(e),
+            Attempt::Retry(e, _) | Attempt::Wait(e, _) if n >= tries => {
                 return Err(Error::runtime(format!("{e} (gave up after {n} attempts)")));
             }
             Attempt::Retry(e, Some(after)) if after > MAX_RETRY_AFTER => {
@@ -311,24 +330,26 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
                 )));
             }
             Attempt::Retry(e, after) => {
-                let wait = after.unwrap_or_default().max(http.jitter(n - 1));
-                if http.time_left().is_some_and(|left| left <= wait) {
-                    return Err(Error::runtime(format!(
-                        "{e} (no time left to retry before the cycle's deadline)"
-                    )));
-                }
-                log::debug(
-                    "retrying",
-                    &[
-                        ("error", json!(e.message())),
-                        ("wait_ms", json!(wait.as_millis() as u64)),
-                    ],
-                );
-                // A stop signal cuts the wait short: no more waiting on a peer.
-                if !signals::sleep_until(Instant::now() + wait) {
-                    return Err(Error::runtime(format!("{e} (not retried: stopping)")));
-                }
+                let wait = after.unwrap_or_default().max(backoff(http.random(), n - 1));
+                (e, wait)
             }
+            Attempt::Wait(e, wait) => (e, wait),
+        };
+        if http.time_left().is_some_and(|left| left <= wait) {
+            return Err(Error::runtime(format!(
+                "{e} (no time left to retry before the cycle's deadline)"
+            )));
+        }
+        log::debug(
+            "retrying",
+            &[
+                ("error", json!(e.message())),
+                ("wait_ms", json!(wait.as_millis() as u64)),
+            ],
+        );
+        // A stop signal cuts the wait short: no more waiting on a peer.
+        if !signals::sleep_until(Instant::now() + wait) {
+            return Err(Error::runtime(format!("{e} (not retried: stopping)")));
         }
     }
 }
@@ -397,13 +418,54 @@ mod tests {
         );
     }
 
+    /// The ceiling of each wait is the documented one: 300 ms doubling to 19.2 s, then 20 s.
     #[test]
-    fn jitter_stays_under_its_ceiling() {
-        let http = Http::new(Duration::from_secs(1));
-        for attempt in 0..10 {
+    fn backoff_is_full_jitter_under_a_doubling_ceiling() {
+        let ceilings = [
+            300, 600, 1200, 2400, 4800, 9600, 19_200, 20_000, 20_000, 20_000,
+        ];
+        for (attempt, ms) in ceilings.into_iter().enumerate() {
+            let attempt = attempt as u32;
+            assert_eq!(backoff(0.0, attempt), Duration::ZERO, "{attempt}");
+            assert_eq!(
+                backoff(0.5, attempt),
+                Duration::from_millis(ms / 2),
+                "{attempt}"
+            );
+            let top = backoff(1.0 - f64::EPSILON, attempt);
             assert!(
-                http.jitter(attempt)
-                    <= Duration::from_millis((300u64 << attempt.min(6)).min(20_000))
+                top <= Duration::from_millis(ms) && top > Duration::from_millis(ms - 1),
+                "{attempt}: {top:?}"
+            );
+        }
+        assert_eq!(backoff(1.0, 40), MAX_BACKOFF);
+    }
+
+    /// The random fractions stay in [0, 1) and spread over it: every tenth of the range gets
+    /// its share, whatever the seed.
+    #[test]
+    fn random_fractions_spread_over_the_unit_interval() {
+        let http = Http::new(Duration::from_secs(1));
+        for seed in [1u64, 0x9E37_79B9_7F4A_7C15, u64::MAX, 12345] {
+            http.seed.set(seed);
+            let mut tenths = [0u32; 10];
+            let mut sum = 0.0;
+            for _ in 0..10_000 {
+                let r = http.random();
+                assert!((0.0..1.0).contains(&r), "{r}");
+                tenths[(r * 10.0) as usize] += 1;
+                sum += r;
+            }
+            for (i, n) in tenths.iter().enumerate() {
+                assert!(
+                    (800..1200).contains(n),
+                    "seed {seed}: tenth {i} got {n} of 10000"
+                );
+            }
+            assert!(
+                (sum / 10_000.0 - 0.5).abs() < 0.02,
+                "seed {seed}: mean {}",
+                sum / 10_000.0
             );
         }
     }

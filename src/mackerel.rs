@@ -141,6 +141,15 @@ pub fn transient(status: u16) -> bool {
     matches!(status, 408 | 429) || status >= 500
 }
 
+/// What a 403 means, as Mackerel's API documents it: the key (unknown, or without the
+/// permission), or a request from outside the organization's allowed IP ranges.
+const FORBIDDEN: &str = concat!(
+    "Mackerel rejected the API key or the address the request came from: check that ",
+    "MACKEREL_APIKEY is a key of the organization with write permission, and, if the ",
+    "organization allows API access only from some IP ranges (its API access restriction), ",
+    "that this machine's public address is in one of them"
+);
+
 /// Attempts per request; 429 storms and 5xx get three more tries.
 const TRIES: u32 = 4;
 
@@ -321,7 +330,8 @@ impl<'a> Mackerel<'a> {
                     let said = self.redact(&message(&r.body));
                     let said = if said.is_empty() { format!("HTTP {}", r.status) } else { format!("HTTP {}: {said}", r.status) };
                     let advice = match r.status {
-                        401 | 403 => "Mackerel rejected the API key; check MACKEREL_APIKEY (it needs write permission)",
+                        401 => "Mackerel rejected the API key; check MACKEREL_APIKEY (it needs write permission)",
+                        403 => FORBIDDEN,
                         404 => not_found,
                         429 => "Mackerel kept answering 429 Too Many Requests; post less often",
                         s if s >= 500 => "Mackerel kept failing",

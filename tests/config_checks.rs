@@ -37,6 +37,34 @@ fn bad_values_exit_2_before_any_network_call() {
         &job("sqs.{metric}").replace("\"Maximum\"", "\"p1e1\""),
     );
     let half = temp_file("half-profile", "[half]\naws_access_key_id = AKIDHALF\n");
+    let long_name = "n".repeat(64);
+    let long_role = format!("cdn:{}", "r".repeat(70));
+    let role_arn = "arn:aws:iam::123456789012:role/reader";
+    let files = [
+        ("period", json!({"period": 15})),
+        ("service", json!({"target": {"service": "_cdn"}})),
+        (
+            "host-roles",
+            json!({"target": {"host": {"custom_identifier": "{QueueName}", "roles": ["cdn:-edge"]}}}),
+        ),
+        ("abc-account", json!({"role_arn": "arn:aws:iam::abc:role/x"})),
+        (
+            "spaced-role",
+            json!({"role_arn": "arn:aws:iam::123456789012:role/a b"}),
+        ),
+        ("short-id", json!({"role_arn": role_arn, "external_id": "x"})),
+        ("spaced-id", json!({"role_arn": role_arn, "external_id": "a b"})),
+    ]
+    .map(|(name, patch)| {
+        let path = namespace_job(name, &patch);
+        path.to_str().unwrap().to_string()
+    });
+    let profiles = temp_file(
+        "retry-and-role-profiles",
+        "[profile zero]\nmax_attempts = 0\n\
+         [profile spaced]\nrole_arn = arn:aws:iam::123456789012:role/a b\ncredential_source = Environment\n",
+    );
+    let profiles = profiles.to_str().unwrap();
     let fifo = fresh_path("fifo.json");
     assert!(
         std::process::Command::new("mkfifo")
@@ -167,6 +195,101 @@ fn bad_values_exit_2_before_any_network_call() {
             s(&[]),
             "only one of aws_access_key_id and aws_secret_access_key",
         ),
+        // CloudWatch periods, Mackerel names, IAM role ARNs and STS external IDs, each by the
+        // rule of the API that would refuse it later.
+        (
+            vec![],
+            s(&["--config", &files[0]]),
+            "period: 15s is not a CloudWatch period",
+        ),
+        (
+            vec![],
+            s(&["--config", &files[1]]),
+            "target.service: \"_cdn\"",
+        ),
+        (vec![], s(&["--config", &files[2]]), "target.host.roles[0]"),
+        (
+            vec![],
+            s(&["--config", &files[3]]),
+            "role_arn: \"arn:aws:iam::abc:role/x\"",
+        ),
+        (vec![], s(&["--config", &files[4]]), "role_arn: "),
+        (vec![], s(&["--config", &files[5]]), "external_id: \"x\""),
+        (vec![], s(&["--config", &files[6]]), "external_id: \"a b\""),
+        (
+            vec![("CW2MACKEREL_SERVICE", "_cdn")],
+            s(&[]),
+            "CW2MACKEREL_SERVICE",
+        ),
+        (
+            vec![("CW2MACKEREL_SERVICE", "-cdn")],
+            s(&[]),
+            "CW2MACKEREL_SERVICE",
+        ),
+        (
+            vec![("CW2MACKEREL_SERVICE", &long_name)],
+            s(&[]),
+            "CW2MACKEREL_SERVICE",
+        ),
+        (
+            vec![
+                ("CW2MACKEREL_MODE", "host"),
+                ("CW2MACKEREL_ROLES", "cdn:_edge"),
+            ],
+            s(&[]),
+            "CW2MACKEREL_ROLES",
+        ),
+        (
+            vec![
+                ("CW2MACKEREL_MODE", "host"),
+                ("CW2MACKEREL_ROLES", "-cdn:edge"),
+            ],
+            s(&[]),
+            "CW2MACKEREL_ROLES",
+        ),
+        (
+            vec![
+                ("CW2MACKEREL_MODE", "host"),
+                ("CW2MACKEREL_ROLES", &long_role),
+            ],
+            s(&[]),
+            "CW2MACKEREL_ROLES",
+        ),
+        (
+            vec![("AWS_MAX_ATTEMPTS", "0")],
+            s(&[]),
+            "AWS_MAX_ATTEMPTS: \"0\"",
+        ),
+        (
+            vec![("AWS_MAX_ATTEMPTS", "three")],
+            s(&[]),
+            "AWS_MAX_ATTEMPTS",
+        ),
+        (
+            vec![("AWS_CONFIG_FILE", profiles), ("AWS_PROFILE", "zero")],
+            s(&[]),
+            "the profile's max_attempts: \"0\"",
+        ),
+        (
+            vec![
+                ("AWS_ACCESS_KEY_ID", ""),
+                ("AWS_SECRET_ACCESS_KEY", ""),
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent"),
+                ("AWS_ROLE_ARN", "arn:aws:iam::abc:role/x"),
+            ],
+            s(&[]),
+            "AWS_ROLE_ARN",
+        ),
+        (
+            vec![
+                ("AWS_ACCESS_KEY_ID", ""),
+                ("AWS_SECRET_ACCESS_KEY", ""),
+                ("AWS_CONFIG_FILE", profiles),
+                ("AWS_PROFILE", "spaced"),
+            ],
+            s(&[]),
+            "role_arn",
+        ),
         // A secret in the wrong setting is masked in that setting's error.
         (
             vec![("CW2MACKEREL_SERVICE", "TEST-KEY-long-enough!")],
@@ -179,6 +302,8 @@ fn bad_values_exit_2_before_any_network_call() {
             "CW2MACKEREL_LOOKBACK",
         ),
     ];
+    // Every row is tried; the ones that went otherwise are listed together.
+    let mut wrong = Vec::new();
     for (env, args, expect) in &cases {
         for command in ["run", "check"] {
             let mut cmd = cw2mackerel();
@@ -190,13 +315,101 @@ fn bad_values_exit_2_before_any_network_call() {
                 cmd.env_remove("CW2MACKEREL_SERVICE");
             }
             let ran = run(cmd.arg(command).args(args));
-            assert_eq!(ran.code, 2, "{command} {env:?} {args:?}: {}", ran.stderr);
-            let msg = ran.logs()[0]["msg"].as_str().unwrap().to_string();
-            assert!(msg.contains(expect), "{expect}: {msg}");
             ran.assert_no_secret(&["TEST-KEY-long-enough", "secret-key-example"]);
+            let logs = ran.logs();
+            let msg = logs
+                .first()
+                .and_then(|l| l["msg"].as_str())
+                .unwrap_or_default();
+            if ran.code != 2 || !msg.contains(expect) {
+                wrong.push(format!(
+                    "{command} {env:?} {args:?}: exit {}, {msg}",
+                    ran.code
+                ));
+            }
         }
     }
+    assert!(wrong.is_empty(), "{wrong:#?}");
     assert!(peer.requests().is_empty(), "{:#?}", peer.requests());
+}
+
+/// A namespace job in a file of its own, with `patch`'s fields set over the base ones.
+fn namespace_job(name: &str, patch: &serde_json::Value) -> std::path::PathBuf {
+    let mut job = json!({"regions": ["us-east-1"], "namespace": "AWS/SQS",
+        "dimensions": {"QueueName": "*"},
+        "metrics": [{"name": "ApproximateNumberOfMessagesVisible", "stat": "Maximum"}],
+        "target": {"service": "cdn"}, "name_template": "sqs.{QueueName}.{metric}"});
+    for (k, v) in patch.as_object().unwrap() {
+        job[k] = v.clone();
+    }
+    temp_file(&format!("{name}.json"), &json!({"jobs": [job]}).to_string())
+}
+
+/// The other side of each rule: what the APIs accept, `check` accepts too.
+#[test]
+fn values_the_apis_accept_pass_check() {
+    let base = [
+        ("MACKEREL_APIKEY", "TEST-KEY-long-enough"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-key-example"),
+    ];
+    let long_name = "n".repeat(63);
+    let long_id = "x".repeat(1224);
+    let mut files = Vec::new();
+    for period in [1, 5, 10, 20, 30, 60, 300, 86_400] {
+        files.push(json!({"period": period}));
+    }
+    files.extend([
+        json!({"target": {"service": "1cdn_edge-2"}}),
+        json!({"target": {"service": long_name}}),
+        json!({"target": {"host": {"custom_identifier": "{QueueName}",
+                                    "roles": ["web-1:edge_2", format!("{long_name}:{long_name}")]}}}),
+        json!({"role_arn": "arn:aws-cn:iam::123456789012:role/service-role/reader+x=y,z.w@v-u",
+               "external_id": "a+b=c,d.e@f:g/h-i_j"}),
+        json!({"role_arn": "arn:aws:iam::123456789012:role/r", "external_id": long_id}),
+        json!({"role_arn": "arn:aws-us-gov:iam::123456789012:role/r", "external_id": "ab"}),
+    ]);
+    let profiles = temp_file("good-profiles", "[profile twice]\nmax_attempts = 2\n");
+    let mut cases: Vec<Vec<(&str, String)>> = files
+        .iter()
+        .enumerate()
+        .map(|(i, patch)| {
+            let path = namespace_job(&format!("good-{i}"), patch);
+            vec![("CW2MACKEREL_CONFIG", path.to_str().unwrap().to_string())]
+        })
+        .collect();
+    for (k, v) in [
+        ("CW2MACKEREL_SERVICE", "1cdn_edge-2"),
+        ("CW2MACKEREL_SERVICE", long_name.as_str()),
+        ("AWS_MAX_ATTEMPTS", "1"),
+        ("AWS_MAX_ATTEMPTS", "10"),
+    ] {
+        // The later value of a variable wins.
+        cases.push(vec![
+            ("CW2MACKEREL_SERVICE", "cdn".into()),
+            (k, v.to_string()),
+        ]);
+    }
+    cases.push(vec![
+        ("CW2MACKEREL_MODE", "host".into()),
+        (
+            "CW2MACKEREL_ROLES",
+            format!("web-1:edge_2,{long_name}:{long_name}"),
+        ),
+    ]);
+    cases.push(vec![
+        ("CW2MACKEREL_SERVICE", "cdn".into()),
+        ("AWS_CONFIG_FILE", profiles.to_str().unwrap().into()),
+        ("AWS_PROFILE", "twice".into()),
+    ]);
+    let wrong: Vec<String> = cases
+        .into_iter()
+        .filter_map(|env| {
+            let ran = run(cw2mackerel().envs(base).envs(env.clone()).arg("check"));
+            (ran.code != 0).then(|| format!("{env:?}: {}", ran.stderr))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 #[test]

@@ -447,7 +447,7 @@ fn a_body_refused_as_too_large_is_split_in_two() {
 #[test]
 fn mackerel_refusals_fail_the_run_with_mackerels_message() {
     let (moto, id) = busy("refuse");
-    let cases: [(&str, Value, &str, usize); 5] = [
+    let cases: [(&str, Value, &str, usize); 6] = [
         (
             "persistent 500",
             json!([{"path": "/tsdb", "status": 500, "count": 10}]),
@@ -470,6 +470,14 @@ fn mackerel_refusals_fail_the_run_with_mackerels_message() {
             33,
         ),
         ("wrong key", json!([]), "rejected the API key", 1),
+        // Mackerel answers 403 for a key without the permission and for a request from
+        // outside the organization's allowed IP ranges alike.
+        (
+            "outside the allowed addresses",
+            json!([{"path": "/tsdb", "status": 403, "count": 10, "body": "{\"error\":{\"message\":\"Forbidden\"}}"}]),
+            "allows API access only from some IP ranges",
+            1,
+        ),
     ];
     for (what, faults, expect, attempts) in cases {
         let mackerel = Fake::mackerel();

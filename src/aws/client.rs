@@ -7,6 +7,7 @@ use super::detect;
 use super::endpoint::{Endpoints, Partition, check_region};
 use super::profile::Shared;
 use super::request::{self, Call};
+use super::retries;
 use crate::error::{Error, Result};
 use crate::http::Http;
 
@@ -17,6 +18,8 @@ pub struct Settings {
     pub region: Option<String>,
     pub endpoints: Endpoints,
     pub credentials: Source,
+    /// Attempts per call: `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`, or 3.
+    pub max_attempts: u32,
 }
 
 impl Settings {
@@ -43,10 +46,17 @@ impl Settings {
             check_region(r).map_err(|e| Error::config(format!("{from}: {e}")))?;
         }
         let region = region.map(|(_, r)| r);
+        let from_profile = profile.as_ref().and_then(|p| p.setting("max_attempts"));
+        let max_attempts = retries::max_attempts(
+            var("AWS_MAX_ATTEMPTS").as_deref(),
+            from_profile.as_ref().map(|(v, _)| v.as_str()),
+        )
+        .map_err(Error::config)?;
         Ok(Settings {
             region,
             endpoints,
             credentials: detected.source,
+            max_attempts,
         })
     }
 }
@@ -59,6 +69,7 @@ pub struct Aws<'a> {
 
 impl<'a> Aws<'a> {
     pub fn new(http: &'a Http, settings: &'a Settings) -> Self {
+        retries::set_max_attempts(settings.max_attempts);
         Aws {
             http,
             settings,

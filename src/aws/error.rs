@@ -8,6 +8,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// Seconds AWS's clock is ahead of the time the request was signed at (behind when
+    /// negative), when the answer's `Date` shows that is why it was refused.
+    pub skew: Option<i64>,
 }
 
 /// Reads the error out of a non-2xx answer; an unreadable body still gives the status.
@@ -48,6 +51,7 @@ pub fn parse(reply: &Reply) -> ApiError {
         status: reply.status,
         code,
         message,
+        skew: None,
     }
 }
 
@@ -59,43 +63,76 @@ fn bare_code(t: &str) -> &str {
     t.rsplit('#').next().unwrap_or(t).trim()
 }
 
+/// botocore's `ThrottledRetryableChecker._THROTTLED_ERROR_CODES` (`retries/standard.py`, 1.44.8).
+const THROTTLING_CODES: [&str; 14] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// `TransientRetryableChecker`: its error codes and statuses (501 is not among them).
+const TRANSIENT_CODES: [&str; 3] = [
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+];
+const TRANSIENT_STATUSES: [u16; 4] = [500, 502, 503, 504];
+
+/// Codes AWS answers a request signed at a time too far from its own with: the SDKs for
+/// Java (`AwsErrorCode`, definite and possible clock skew codes) and JavaScript
+/// (`CLOCK_SKEW_ERROR_CODES`) correct their clock on these when the answer's `Date` says so.
+/// CloudWatch, STS and CloudFront say `SignatureDoesNotMatch` ("Signature expired"), the JSON
+/// services `InvalidSignatureException`.
+const CLOCK_SKEW_CODES: [&str; 6] = [
+    "RequestTimeTooSkewed",
+    "RequestExpired",
+    "RequestInTheFuture",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+];
+
 impl ApiError {
-    /// Throttling and server-side trouble: worth another try after a pause. The codes are
-    /// botocore's standard retry mode (`retries/standard.py`: the throttled and transient
-    /// error codes, statuses 429 and 5xx), which retries `LimitExceededException` for every
-    /// service.
+    /// Throttling, as botocore's standard retry mode detects it: one of its throttling codes,
+    /// or a 429 (which no operation cw2mackerel calls models as an error of its own). Retried
+    /// with a base of 1 s.
+    pub fn throttling(&self) -> bool {
+        self.status == 429 || THROTTLING_CODES.contains(&self.code.as_str())
+    }
+
+    /// Transient trouble on AWS's side: a transient code or status 500, 502, 503 or 504.
+    /// Retried with a base of 50 ms.
+    pub fn transient(&self) -> bool {
+        TRANSIENT_STATUSES.contains(&self.status) || TRANSIENT_CODES.contains(&self.code.as_str())
+    }
+
+    /// Worth another try after a pause: exactly what botocore's standard mode retries (none of
+    /// the operations called models a retryable error of its own).
     pub fn retryable(&self) -> bool {
-        self.status >= 500
-            || self.status == 429
-            || matches!(
-                self.code.as_str(),
-                "Throttling"
-                    | "ThrottlingException"
-                    | "ThrottledException"
-                    | "RequestThrottledException"
-                    | "TooManyRequestsException"
-                    | "ProvisionedThroughputExceededException"
-                    | "TransactionInProgressException"
-                    | "RequestLimitExceeded"
-                    | "BandwidthLimitExceeded"
-                    | "LimitExceededException"
-                    | "RequestThrottled"
-                    | "SlowDown"
-                    | "PriorRequestNotComplete"
-                    | "EC2ThrottledException"
-                    | "RequestTimeout"
-                    | "RequestTimeoutException"
-                    | "InternalFailure"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-            )
+        self.throttling() || self.transient()
+    }
+
+    /// A refusal that may come from this machine's clock being off from AWS's.
+    pub fn clock_skew_code(&self) -> bool {
+        CLOCK_SKEW_CODES.contains(&self.code.as_str())
     }
 
     /// The session token ran out: fresh credentials may fix it.
     pub fn expired_token(&self) -> bool {
         matches!(
             self.code.as_str(),
-            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired"
+            "ExpiredToken" | "ExpiredTokenException" | "TokenRefreshRequired"
         )
     }
 
@@ -108,22 +145,37 @@ impl ApiError {
             format!("{} {}: {}", self.status, self.code, self.message)
         };
         let advice = match self.code.as_str() {
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "AuthorizationError" => {
-                format!("the AWS credentials lack the IAM permission {permission}; grant it to the role or user")
+            _ if self.skew.is_some() => clock_advice(self.skew),
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "AuthorizationError" => format!(
+                "the AWS credentials lack the IAM permission {permission}; grant it to the role or user"
+            ),
+            "RequestTimeTooSkewed" | "RequestExpired" | "RequestInTheFuture" => clock_advice(None),
+            // AWS's words when only the time was wrong (a proxy may have dropped the Date).
+            "SignatureDoesNotMatch" | "InvalidSignatureException"
+                if self.message.starts_with("Signature expired")
+                    || self.message.starts_with("Signature not yet current") =>
+            {
+                clock_advice(None)
             }
-            "SignatureDoesNotMatch" => {
-                "the secret access key does not match the access key ID; check AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key".into()
-            }
+            "SignatureDoesNotMatch" | "InvalidSignatureException" => concat!(
+                "the secret access key does not match the access key ID; ",
+                "check AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key"
+            )
+            .into(),
             "InvalidClientTokenId" | "UnrecognizedClientException" | "InvalidAccessKeyId" => {
-                "AWS does not know this access key ID (deleted, mistyped, or from another partition); check the credentials".into()
+                concat!(
+                    "AWS does not know this access key ID (deleted, mistyped, or from another ",
+                    "partition); check the credentials"
+                )
+                .into()
             }
-            "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+            "ExpiredToken" | "ExpiredTokenException" | "TokenRefreshRequired" => {
                 "the AWS session token has expired; supply fresh temporary credentials".into()
             }
-            "RequestTimeTooSkewed" | "InvalidSignatureException" => {
-                "check that this machine's clock is right".into()
-            }
-            c if self.retryable() && c.contains("hrottl") || self.status == 429 => {
+            _ if self.throttling() => {
                 "AWS kept throttling; run less often or ask for a higher quota".into()
             }
             _ => String::new(),
@@ -133,6 +185,19 @@ impl ApiError {
         } else {
             format!("{action} failed ({said}): {advice}")
         }
+    }
+}
+
+/// What to do about a clock AWS refused; `skew` is how far AWS's clock is ahead of ours.
+fn clock_advice(skew: Option<i64>) -> String {
+    let fix = "set this machine's clock right (NTP, chrony or systemd-timesyncd)";
+    match skew {
+        Some(s) => format!(
+            "this machine's clock is {} {} AWS's (the answer's Date); {fix}",
+            crate::clock::format_duration(std::time::Duration::from_secs(s.unsigned_abs())),
+            if s > 0 { "behind" } else { "ahead of" }
+        ),
+        None => format!("AWS refused the time the request was signed at; {fix}"),
     }
 }
 

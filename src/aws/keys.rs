@@ -64,16 +64,85 @@ pub struct Role {
     pub external_id: Option<String>,
 }
 
-/// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+/// The partitions of botocore 1.44.8's `partitions.json`.
+const PARTITIONS: [&str; 8] = [
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+];
+
+/// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`, as IAM's model has them: a
+/// known partition, no region, a 12-digit account, an optional path of printable ASCII (at
+/// most 512 characters with its slashes) and a name of 1 to 64 of `[A-Za-z0-9_+=,.@-]`.
 pub fn check_role_arn(arn: &str) -> Result<(), String> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    let ok =
-        parts.len() == 6 && parts[0] == "arn" && parts[2] == "iam" && parts[5].starts_with("role/");
+    let problem = role_arn_problem(arn);
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(format!(
+            "{arn:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/name ({p})"
+        )),
+    }
+}
+
+fn role_arn_problem(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts[..] else {
+        return Some("it needs six parts separated by ':'".into());
+    };
+    if prefix != "arn" || service != "iam" {
+        return Some("it starts with arn:PARTITION:iam:".into());
+    }
+    if !PARTITIONS.contains(&partition) {
+        return Some(format!("{partition:?} is not an AWS partition"));
+    }
+    if !region.is_empty() {
+        return Some("IAM ARNs have no region".into());
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!("the account {account:?} is not 12 digits"));
+    }
+    let Some(rest) = resource.strip_prefix("role/") else {
+        return Some("the resource is role/NAME".into());
+    };
+    let (path, name) = rest.rsplit_once('/').unwrap_or(("", rest));
+    let name_ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b));
+    if !name_ok {
+        return Some(format!(
+            "the role name {name:?} is not 1 to 64 letters, digits or _+=,.@-"
+        ));
+    }
+    // The path, "/" or "/a/b/", of printable ASCII without spaces.
+    if path.len() + 2 > 512 || !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Some(format!(
+            "the path /{path}/ is not up to 512 printable characters without spaces"
+        ));
+    }
+    None
+}
+
+/// STS's `ExternalId`: 2 to 1224 of `[A-Za-z0-9_+=,.@:/-]`.
+pub fn check_external_id(id: &str) -> Result<(), String> {
+    let ok = (2..=1224).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b));
     match ok {
         true => Ok(()),
-        false => Err(format!(
-            "{arn:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/name"
-        )),
+        false => {
+            let shown: String = id.chars().take(64).collect();
+            let more = if shown.len() < id.len() { "…" } else { "" };
+            Err(format!(
+                "{shown:?}{more} is not an external ID STS takes (2 to 1224 letters, digits or _+=,.@:/-)"
+            ))
+        }
     }
 }
 
@@ -114,6 +183,55 @@ mod tests {
             &[br#"{"AccessKeyId":"A","SecretAccessKey":"S","Token":"T","Expiration":"2026-11-25T01:02:00Z","Code":"Success"}"#],
             |b| from_json(b).map_or(0, |c| c.access_key_id.len()),
         );
+    }
+
+    #[test]
+    fn role_arns_follow_iams_model() {
+        for good in [
+            "arn:aws:iam::123456789012:role/r",
+            "arn:aws-cn:iam::123456789012:role/service-role/cw2mackerel_reader+x=y,z.w@v-u",
+            "arn:aws-us-gov:iam::123456789012:role/a/b/c",
+            &format!("arn:aws:iam::123456789012:role/{}", "n".repeat(64)),
+        ] {
+            assert_eq!(check_role_arn(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("arn:aws:iam::abc:role/x", "not 12 digits"),
+            ("arn:aws:iam::1234567890123:role/x", "not 12 digits"),
+            ("arn:aws:iam::123456789012:role/a b", "role name"),
+            ("arn:aws:iam::123456789012:role/a b/x", "path"),
+            ("arn:aws:iam::123456789012:role/", "role name"),
+            ("arn:aws:iam::123456789012:role/p/", "role name"),
+            ("arn:aws:iam::123456789012:user/x", "role/NAME"),
+            (
+                "arn:aws:sts::123456789012:assumed-role/x/s",
+                "arn:PARTITION:iam:",
+            ),
+            ("arn:aws:iam:us-east-1:123456789012:role/x", "no region"),
+            ("arn:mars:iam::123456789012:role/x", "partition"),
+            ("arn:aws:iam::123456789012", "six parts"),
+            (
+                &format!("arn:aws:iam::123456789012:role/{}", "n".repeat(65)),
+                "role name",
+            ),
+            (
+                &format!("arn:aws:iam::123456789012:role/{}/n", "p".repeat(511)),
+                "path",
+            ),
+        ] {
+            let e = check_role_arn(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn external_ids_follow_stss_model() {
+        for good in ["ab", "mackerel", "a+b=c,d.e@f:g/h-i_j", &"x".repeat(1224)] {
+            assert_eq!(check_external_id(good), Ok(()), "{good}");
+        }
+        for bad in ["x", "", "a b", "ü-id", &"x".repeat(1225), "id\n"] {
+            assert!(check_external_id(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

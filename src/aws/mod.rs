@@ -1,8 +1,9 @@
 //! AWS without an SDK. The service modules (`cloudfront`, `cloudwatch`, `ssm`, `tagging`)
 //! call through [`client::Aws`]; below it, `request` signs, sends and retries one call,
-//! `credentials` finds what to sign with (the SDKs' chain, with `profile`, `metadata` and
-//! `sts`), `endpoint` says where each service is, `error` what an error answer means and `pages`
-//! when a paginated listing has gone on too long.
+//! `retries` says how often and after how long (and corrects a skewed clock), `credentials`
+//! finds what to sign with (the SDKs' chain, with `profile`, `metadata` and `sts`), `endpoint`
+//! says where each service is, `error` what an error answer means and `pages` when a paginated
+//! listing has gone on too long.
 //! Nothing here knows about jobs or Mackerel.
 
 pub mod client;
@@ -18,6 +19,7 @@ pub mod pages;
 mod process;
 mod profile;
 pub mod request;
+mod retries;
 mod sign;
 pub mod ssm;
 mod sts;

@@ -1,14 +1,15 @@
-//! One AWS request: how it is described ([`Call`]), signed with credentials, sent, retried on
-//! throttling, server errors and transport failures (with one renewal of an expired session
-//! token), and how an error answer becomes a message that names the missing permission.
+//! One AWS request: how it is described ([`Call`]), signed with credentials, sent, retried as
+//! the SDKs' standard retry mode does (with one renewal of an expired session token and one
+//! correction of a skewed clock), and how an error answer becomes a message that names the
+//! missing permission.
 
 use super::endpoint::{Endpoints, Service};
 use super::error;
 use super::keys::{Credentials, Role};
-use super::sign;
+use super::{retries, sign};
 use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Http};
-use std::time::SystemTime;
+use std::time::Duration;
 
 /// One API request, described for signing, retrying and explaining failures.
 pub struct Call<'a> {
@@ -94,12 +95,10 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Attempts per call, as the SDKs' standard retry mode does (plus one).
-const TRIES: u32 = 4;
-
-/// Signs `call` with what `credentials` hands out and sends it, retrying throttling, 5xx and
-/// transport failures with backoff. An expired session token calls `renew` and is tried
-/// again once. Returns the body of the 2xx answer.
+/// Signs `call` with what `credentials` hands out and sends it, retrying as the SDKs'
+/// standard mode does ([`retries`]). An expired session token calls `renew` and is tried again
+/// at once; so is a request refused for a clock AWS's `Date` shows to be off, signed anew with
+/// AWS's time. Each counts among the attempts. Returns the body of the 2xx answer.
 pub fn send(
     http: &Http,
     endpoints: &Endpoints,
@@ -108,8 +107,9 @@ pub fn send(
     renew: &dyn Fn(),
 ) -> Result<Vec<u8>> {
     let url = format!("{}{}", endpoints.url(call.service, call.region), call.path);
-    let mut renewed = false;
-    http::retry(http, TRIES, || {
+    let (mut renewed, mut corrected, mut attempt) = (false, false, 0);
+    http::retry(http, retries::attempts(), || {
+        attempt += 1;
         let creds = match credentials() {
             Ok(c) => c,
             Err(e) => return Attempt::Fail(e),
@@ -132,26 +132,37 @@ pub fn send(
             &creds,
             call.service.signing_region(call.region),
             call.service.signing_name(),
-            SystemTime::now(),
+            retries::signing_time(),
         ) {
             return Attempt::Fail(Error::runtime(format!("{}: {e}", call.action)));
         }
-        match http.send_with(call.service.name(), req, None, call.body_limit) {
-            Err(e) => Attempt::Retry(Error::runtime(format!("{} failed: {e}", call.action)), None),
-            Ok(r) if r.ok() => Attempt::Done(r.body),
-            Ok(r) => {
-                let api = error::parse(&r);
-                let e = Error::runtime(api.explain(call.action, call.permission));
-                if api.expired_token() && !renewed {
-                    renewed = true;
-                    renew();
-                    Attempt::Retry(e, None)
-                } else if api.retryable() {
-                    Attempt::Retry(e, r.retry_after())
-                } else {
-                    Attempt::Fail(e)
-                }
+        let r = match http.send_with(call.service.name(), req, None, call.body_limit) {
+            Err(e) => {
+                let e = Error::runtime(format!("{} failed: {e}", call.action));
+                return Attempt::Wait(e, retries::delay(None, attempt, http.random(), None));
             }
+            Ok(r) if r.ok() => return Attempt::Done(r.body),
+            Ok(r) => r,
+        };
+        let mut api = error::parse(&r);
+        api.skew = retries::skew(&api, &r);
+        let e = Error::runtime(api.explain(call.action, call.permission));
+        match api.skew {
+            Some(skew) if !corrected => {
+                corrected = true;
+                retries::correct(skew);
+                Attempt::Wait(e, Duration::ZERO)
+            }
+            _ if api.expired_token() && !renewed => {
+                renewed = true;
+                renew();
+                Attempt::Wait(e, Duration::ZERO)
+            }
+            _ if api.retryable() => {
+                let after = r.header("x-amz-retry-after");
+                Attempt::Wait(e, retries::delay(Some(&api), attempt, http.random(), after))
+            }
+            _ => Attempt::Fail(e),
         }
     })
 }

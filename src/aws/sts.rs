@@ -4,6 +4,7 @@
 use super::endpoint::{Endpoints, Service};
 use super::keys::{Credentials, Role};
 use super::request::{self, Call};
+use super::retries;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::http::{self, Attempt, Http};
@@ -57,7 +58,10 @@ pub fn assume_role_with_web_identity(
         .add(format_args!("RoleSessionName"), session_name)
         .add(format_args!("WebIdentityToken"), token);
     let body = form.into_bytes();
-    let answer = http::retry(http, 4, || {
+    let mut attempt = 0;
+    // Unsigned, so no clock to correct; otherwise retried as every AWS call.
+    let answer = http::retry(http, retries::attempts(), || {
+        attempt += 1;
         let req = ::http::Request::post(format!("{endpoint}/"))
             .header(
                 "content-type",
@@ -69,7 +73,10 @@ pub fn assume_role_with_web_identity(
             Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: {e}"))),
         };
         match http.send("sts", req) {
-            Err(e) => Attempt::Retry(Error::runtime(format!("{action} failed: {e}")), None),
+            Err(e) => {
+                let e = Error::runtime(format!("{action} failed: {e}"));
+                Attempt::Wait(e, retries::delay(None, attempt, http.random(), None))
+            }
             Ok(r) if r.ok() => Attempt::Done(r.body),
             Ok(r) => {
                 let api = super::error::parse(&r);
@@ -77,8 +84,11 @@ pub fn assume_role_with_web_identity(
                     action,
                     "sts:AssumeRoleWithWebIdentity (in the role's trust policy)",
                 ));
+                // botocore's `RetryIDPCommunicationError` (retries/special.py) adds STS's
+                // IDPCommunicationError to what standard mode retries.
                 if api.retryable() || api.code == "IDPCommunicationError" {
-                    Attempt::Retry(e, r.retry_after())
+                    let after = r.header("x-amz-retry-after");
+                    Attempt::Wait(e, retries::delay(Some(&api), attempt, http.random(), after))
                 } else {
                     Attempt::Fail(e)
                 }

@@ -264,6 +264,8 @@ Options (each has an environment variable; the option wins):
 AWS credentials, region and endpoints come from the standard AWS variables and files:
 AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_PROFILE, the ECS container endpoint,
 EC2 instance metadata; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> redirect endpoints.
+AWS calls retry as the SDKs' standard mode: AWS_MAX_ATTEMPTS (or the profile's max_attempts)
+attempts, 3 by default.
 HTTPS_PROXY (with NO_PROXY) sends AWS and Mackerel requests through a proxy.
 ";
     out

@@ -2,31 +2,49 @@
 //! so both say the same about the same value. Each returns the sentence that follows the name
 //! of the field at fault.
 
-/// Mackerel service names: 2 to 63 of `[a-zA-Z0-9_-]`.
+/// Mackerel service names, as its API documents them ("Register Services"): 2 to 63 of
+/// `[a-zA-Z0-9_-]`, not starting with `-` or `_`.
 pub fn service_name(name: &str) -> Result<(), String> {
-    let ok = (2..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    match ok {
+    match mackerel_name(name) {
         true => Ok(()),
         false => Err(format!(
-            "{name:?} is not a Mackerel service name (2 to 63 letters, digits, '-' or '_')"
+            "{name:?} is not a Mackerel service name ({NAME_RULE})"
         )),
     }
 }
 
-/// `service:role` as Mackerel allows it: `[A-Za-z0-9][A-Za-z0-9_-]+` on each side.
+/// `service:role`, each part a Mackerel name: roles follow the services' rule.
 pub fn role_fullname(role: &str) -> Result<(), String> {
-    let part = |s: &str| {
-        s.len() >= 2
-            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
     match role.split_once(':') {
-        Some((svc, r)) if part(svc) && part(r) => Ok(()),
-        _ => Err(format!("{role:?} is not a role; write service:role")),
+        Some((svc, r)) if mackerel_name(svc) && mackerel_name(r) => Ok(()),
+        Some(_) => Err(format!(
+            "{role:?} is not a role: the service and the role are each {NAME_RULE}"
+        )),
+        None => Err(format!("{role:?} is not a role; write service:role")),
+    }
+}
+
+const NAME_RULE: &str = "2 to 63 letters, digits, '-' or '_', starting with a letter or digit";
+
+/// Mackerel's rule for service and role names.
+fn mackerel_name(name: &str) -> bool {
+    (2..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// CloudWatch periods in seconds, as the model lists them: 1, 5, 10, 20, 30 (high
+/// resolution) or a multiple of 60, here up to a day.
+pub fn period(seconds: u32) -> Result<(), String> {
+    let ok = matches!(seconds, 1 | 5 | 10 | 20 | 30)
+        || (seconds >= 60 && seconds.is_multiple_of(60) && seconds <= 86_400);
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "{seconds}s is not a CloudWatch period (1, 5, 10, 20, 30, or a multiple of 60 up to a day)"
+        )),
     }
 }
 
@@ -83,9 +101,14 @@ pub fn stat(s: &str) -> Result<(), String> {
     ))
 }
 
-/// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+/// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`, as IAM has them.
 pub fn role_arn(arn: &str) -> Result<(), String> {
     crate::aws::keys::check_role_arn(arn)
+}
+
+/// The external ID of a role, as STS takes it.
+pub fn external_id(id: &str) -> Result<(), String> {
+    crate::aws::keys::check_external_id(id)
 }
 
 /// The literal text of a metric name template: what Mackerel allows in metric names,
@@ -123,13 +146,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checks() {
-        assert!(service_name("cdn").is_ok() && service_name("c d").is_err());
-        assert!(service_name("c").is_err());
-        assert!(role_fullname("cdn:edge").is_ok());
-        for bad in ["edge", "c:-x", "cdn:e", ":x"] {
-            assert!(role_fullname(bad).is_err(), "{bad}");
+    fn mackerel_names() {
+        let long = "n".repeat(63);
+        for good in ["cdn", "C1", "cdn_edge-1", "1cdn", long.as_str()] {
+            assert_eq!(service_name(good), Ok(()), "{good}");
+            assert_eq!(role_fullname(&format!("{good}:{good}")), Ok(()), "{good}");
         }
+        let too_long = "n".repeat(64);
+        for bad in [
+            "c",
+            "c d",
+            "_cdn",
+            "-cdn",
+            "cdn.x",
+            "ü1",
+            too_long.as_str(),
+            "",
+        ] {
+            assert!(service_name(bad).is_err(), "{bad}");
+            assert!(role_fullname(&format!("cdn:{bad}")).is_err(), "{bad}");
+            assert!(role_fullname(&format!("{bad}:edge")).is_err(), "{bad}");
+        }
+        assert!(
+            role_fullname("edge")
+                .unwrap_err()
+                .contains("write service:role")
+        );
+    }
+
+    #[test]
+    fn periods() {
+        for good in [1, 5, 10, 20, 30, 60, 120, 300, 86_400] {
+            assert_eq!(period(good), Ok(()), "{good}");
+        }
+        for bad in [0, 2, 15, 25, 45, 90, 86_460] {
+            assert!(period(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn checks() {
         assert!(distribution_id("E2QWRUHAPOMQZL").is_ok());
         assert!(distribution_id("e1").is_err() && distribution_id("").is_err());
         assert_eq!(

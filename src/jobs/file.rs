@@ -203,14 +203,7 @@ fn metrics_job(job: JobDoc, at: &At) -> Result<Job, String> {
         check::region(r).map_err(|e| at.err(&format!("regions[{i}]"), e))?;
     }
     let period = job.period.map_or(60, |p| p.0);
-    if !(matches!(period, 1 | 5 | 10 | 30)
-        || (period >= 60 && period.is_multiple_of(60) && period <= 86_400))
-    {
-        return Err(at.err(
-            "period",
-            format!("{period}s is not a CloudWatch period (1, 5, 10, 30, or a multiple of 60 up to a day)"),
-        ));
-    }
+    check::period(period).map_err(|e| at.err("period", e))?;
     let mut dimensions = Vec::new();
     for (k, p) in job.dimensions.map(|d| d.0).unwrap_or_default() {
         if p.is_empty() {
@@ -352,6 +345,9 @@ fn role(arn: Option<String>, external_id: Option<String>, at: &At) -> Result<Opt
         };
     };
     check::role_arn(&arn).map_err(|e| at.err("role_arn", e))?;
+    if let Some(id) = &external_id {
+        check::external_id(id).map_err(|e| at.err("external_id", e))?;
+    }
     Ok(Some(Role { arn, external_id }))
 }
 

@@ -255,22 +255,31 @@ pub struct Fake {
 impl Fake {
     /// Starts `tests/peers/fake.py KIND ARGS…` and waits for its port.
     pub fn start(kind: &str, args: &[&str]) -> Fake {
+        Fake::spawn("fake.py", Some(kind), args)
+    }
+
+    /// Starts `tests/peers/fake_aws.py ARGS…`, the fast CloudFront and CloudWatch.
+    pub fn aws(args: &[&str]) -> Fake {
+        Fake::spawn("fake_aws.py", None, args)
+    }
+
+    fn spawn(script: &str, kind: Option<&str>, args: &[&str]) -> Fake {
         let mut child = Command::new(python())
-            .arg(root().join("tests/peers/fake.py"))
-            .arg(kind)
+            .arg(root().join("tests/peers").join(script))
+            .args(kind)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("starting fake.py");
+            .unwrap_or_else(|e| panic!("starting {script}: {e}"));
         let stdin = child.stdin.take().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let port = serde_json::from_str::<Value>(&line)
-            .unwrap_or_else(|_| panic!("fake.py {kind} said {line:?}"))["port"]
+            .unwrap_or_else(|_| panic!("{script} {kind:?} said {line:?}"))["port"]
             .as_u64()
             .unwrap();
         let host = match args.iter().position(|a| *a == "--host") {
@@ -402,8 +411,14 @@ fn accepted_points(mackerel: &Fake) -> Vec<Value> {
 /// Points the binary at moto with static keys of `user` and at `mackerel`.
 pub fn against(moto: &Moto, user: &str, mackerel: &Fake) -> Command {
     let (id, secret) = moto.key(user);
+    pointed_at(moto.url(), &id, &secret, mackerel)
+}
+
+/// Points the binary at the AWS endpoint `aws` with the static keys `id` and `secret`, and
+/// at `mackerel`.
+pub fn pointed_at(aws: &str, id: &str, secret: &str, mackerel: &Fake) -> Command {
     let mut c = cw2mackerel();
-    c.env("AWS_ENDPOINT_URL", moto.url())
+    c.env("AWS_ENDPOINT_URL", aws)
         .env("AWS_ACCESS_KEY_ID", id)
         .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("MACKEREL_APIBASE", mackerel.url())

@@ -3,7 +3,8 @@
 
     python3 tests/peers/fake_aws.py [--distributions N] [--latency S] [--revise MINUTES]
                                     [--access-key-id AKID --secret-access-key SECRET]
-                                    [--tag KEY=VALUE ...] [--tag-every K] [--port N] [--no-stdin]
+                                    [--tag KEY=VALUE ...] [--tag-every K] [--clock-offset S]
+                                    [--port N] [--no-stdin]
     python3 tests/peers/fake_aws.py --check-sigv4 fixtures/sigv4   # the signer against AWS's vectors
 
 moto holds real datums and is far too slow past a few hundred distributions (seconds per
@@ -23,7 +24,7 @@ CloudFront (REST XML, signed for `cloudfront` in us-east-1):
 
 CloudWatch (the query protocol: POST / with a form body, or GET /?…; signed for `monitoring`):
   GetMetricData      MetricStat queries only; at most 500 per call, Ids unique and starting with
-                     a lower-case letter, Period 1, 5, 10, 30 or a multiple of 60, StartTime <
+                     a lower-case letter, Period 1, 5, 10, 20, 30 or a multiple of 60, StartTime <
                      EndTime; ScanBy honoured (AWS's default, TimestampDescending, without it);
                      MaxDatapoints (default 100,800) pages with NextToken as AWS does.
   GetMetricStatistics (what mackerel-plugin-aws-cloudfront calls; at most 1,440 datapoints)
@@ -46,6 +47,13 @@ service and date right: otherwise 403 MissingAuthenticationToken (no Authorizati
 IncompleteSignature (malformed) or SignatureDoesNotMatch (wrong scope or date). Given
 --access-key-id and --secret-access-key, the key must be that one (else InvalidClientTokenId)
 and the signature is verified as SigV4 computes it (else SignatureDoesNotMatch).
+X-Amz-Date must be within 5 minutes of the fake's clock, as AWS requires, else 403
+SignatureDoesNotMatch "Signature expired: <X-Amz-Date> is now earlier than <now - 5 min> (<now>
+- 5 min.)" (or "Signature not yet current: … is still later than …"), the words CloudWatch and
+CloudFront answer a skewed clock with. --clock-offset S runs the fake's clock S seconds ahead
+of this machine's (behind when negative): its 5-minute window and the Date header of every
+answer follow it (the data stays on this machine's time), so a client whose clock is off from
+AWS's can be tried without changing its clock.
 
 Every request is answered only after --latency seconds (default 0; the bench uses 0.03).
 
@@ -121,6 +129,7 @@ class World:
     revise = 0
     latency = 0.0
     access_key_id = secret = None
+    clock_offset = 0.0
     tags, tag_every = [], 1
     summaries = {}
     counters = {}
@@ -408,6 +417,7 @@ def check_signature(service, method, raw_path, raw_query, headers, body):
     if date != amz_date[:8]:
         raise AwsError(403, "SignatureDoesNotMatch", f"Date in Credential scope does not match YYYYMMDD from "
                        f"ISO-8601 version of date from HTTP: '{date}' != '{amz_date[:8]}'")
+    check_time(amz_date)
     if World.access_key_id is not None and akid != World.access_key_id:
         raise AwsError(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
     if World.secret is not None:
@@ -417,6 +427,25 @@ def check_signature(service, method, raw_path, raw_query, headers, body):
             raise AwsError(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
                            "signature you provided. Check your AWS Secret Access Key and signing method.")
     return region
+
+
+def amz(t):
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+
+
+def check_time(amz_date):
+    """AWS refuses a request signed more than 5 minutes from its own clock."""
+    try:
+        signed = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        raise AwsError(403, "IncompleteSignature", f"X-Amz-Date {amz_date!r} is not a date")
+    now = time.time() + World.clock_offset
+    if signed < now - 300:
+        raise AwsError(403, "SignatureDoesNotMatch", f"Signature expired: {amz_date} is now earlier than "
+                       f"{amz(now - 300)} ({amz(now)} - 5 min.)")
+    if signed > now + 300:
+        raise AwsError(403, "SignatureDoesNotMatch", f"Signature not yet current: {amz_date} is still later than "
+                       f"{amz(now + 300)} ({amz(now)} + 5 min.)")
 
 
 def check_vectors(directory):
@@ -536,8 +565,11 @@ def check_period(raw, where):
     if raw is None or not re.match(r"^\d+$", raw) or int(raw) < 1:
         raise AwsError(400, "ValidationError", f"{where}: Period must be a positive integer, not {raw!r}")
     p = int(raw)
-    if p not in (1, 5, 10, 30) and p % 60:
-        raise AwsError(400, "ValidationError", f"{where}: The parameter Period must be 1, 5, 10, 30 or a multiple of 60.")
+    # The model (botocore cloudwatch service-2.json, Period): 1, 5, 10, 20, 30, 60, or any
+    # multiple of 60.
+    if p not in (1, 5, 10, 20, 30) and p % 60:
+        raise AwsError(400, "ValidationError",
+                       f"{where}: The parameter Period must be 1, 5, 10, 20, 30 or a multiple of 60.")
     return p
 
 
@@ -764,6 +796,10 @@ def cloudwatch(h, form, region):
 class Handler(wire.Handler):
     content_type = "text/xml"
 
+    def date_time_string(self, timestamp=None):
+        # The Date header of every answer, on the fake's clock.
+        return super().date_time_string(time.time() + World.clock_offset if timestamp is None else timestamp)
+
     def handle_any(self):
         raw_path, _, raw_query = self.path.partition("?")
         body = self.read_body()
@@ -887,6 +923,8 @@ def main():
     p.add_argument("--secret-access-key", help="its secret: verify every signature")
     p.add_argument("--tag", action="append", default=[], help="KEY=VALUE on the tagged distributions")
     p.add_argument("--tag-every", type=int, default=1, help="tag distributions whose index is a multiple of K")
+    p.add_argument("--clock-offset", type=float, default=0.0,
+                   help="seconds the fake's clock runs ahead of this machine's (its Date and signing window)")
     p.add_argument("--check-sigv4", metavar="DIR", help="check the signer against AWS's test vectors and exit")
     a = p.parse_args()
     if a.check_sigv4:
@@ -896,6 +934,7 @@ def main():
     set_distributions(max(0, a.distributions))
     World.latency, World.revise = max(0.0, a.latency), max(0, a.revise)
     World.access_key_id, World.secret = a.access_key_id, a.secret_access_key
+    World.clock_offset = a.clock_offset
     World.tags = [tuple(t.split("=", 1)) for t in a.tag]
     World.tag_every = max(1, a.tag_every)
     server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)

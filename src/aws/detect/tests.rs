@@ -141,12 +141,12 @@ fn roles_from_profiles() {
          [profile box]\nrole_arn = arn:aws:iam::123456789012:role/r\ncredential_source = Ec2InstanceMetadata\n\
          [profile envsrc]\nrole_arn = arn:aws:iam::123456789012:role/r\ncredential_source = Environment\n\
          [profile tool]\ncredential_process = /usr/bin/get-creds --json\n\
-         [profile loop-a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = loop-b\n\
-         [profile loop-b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = loop-a\n\
-         [profile both]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = base\ncredential_source = Environment\n\
-         [profile neither]\nrole_arn = arn:aws:iam::1:role/a\n\
-         [profile long]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = base\nduration_seconds = 1h\n\
-         [profile mfa]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = base\nmfa_serial = arn:aws:iam::1:mfa/me\n",
+         [profile loop-a]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = loop-b\n\
+         [profile loop-b]\nrole_arn = arn:aws:iam::123456789012:role/b\nsource_profile = loop-a\n\
+         [profile both]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = base\ncredential_source = Environment\n\
+         [profile neither]\nrole_arn = arn:aws:iam::123456789012:role/a\n\
+         [profile long]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = base\nduration_seconds = 1h\n\
+         [profile mfa]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = base\nmfa_serial = arn:aws:iam::1:mfa/me\n",
     )
     .unwrap();
     let with = |profile: &str| {

@@ -13,7 +13,7 @@ fn a_full_file() {
            "dimensions": {"LoadBalancer": "app/web-*"},
            "metrics": [{"name": "RequestCount", "stat": "Sum", "nil_to_zero": true}, {"name": "TargetResponseTime", "stat": "p99"}],
            "target": {"service": "web"}, "name_template": "alb.{LoadBalancer}.{metric}_{stat}",
-           "role_arn": "arn:aws:iam::123456789012:role/reader", "external_id": "x"}]}"#,
+           "role_arn": "arn:aws:iam::123456789012:role/reader", "external_id": "ext-id"}]}"#,
     )
     .unwrap();
     assert_eq!(f.discovery_ttl, Duration::from_secs(300));
@@ -29,7 +29,10 @@ fn a_full_file() {
         panic!()
     };
     assert_eq!((m.period, m.metrics.len(), m.regions.len()), (300, 2, 2));
-    assert_eq!(m.role.as_ref().unwrap().external_id.as_deref(), Some("x"));
+    assert_eq!(
+        m.role.as_ref().unwrap().external_id.as_deref(),
+        Some("ext-id")
+    );
 }
 
 #[test]
