@@ -252,22 +252,31 @@ pub struct Fake {
 impl Fake {
     /// Starts `tests/peers/fake.py KIND ARGS…` and waits for its port.
     pub fn start(kind: &str, args: &[&str]) -> Fake {
+        Fake::spawn("fake.py", &[&[kind], args].concat())
+    }
+
+    /// Starts `tests/peers/fake_aws.py ARGS…` (CloudFront and CloudWatch, strict and fast,
+    /// with faults that change a GetMetricData answer) and waits for its port.
+    pub fn aws(args: &[&str]) -> Fake {
+        Fake::spawn("fake_aws.py", args)
+    }
+
+    fn spawn(script: &str, args: &[&str]) -> Fake {
         let mut child = Command::new(python())
-            .arg(root().join("tests/peers/fake.py"))
-            .arg(kind)
+            .arg(root().join("tests/peers").join(script))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("starting fake.py");
+            .unwrap_or_else(|e| panic!("starting {script}: {e}"));
         let stdin = child.stdin.take().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let port = serde_json::from_str::<Value>(&line)
-            .unwrap_or_else(|_| panic!("fake.py {kind} said {line:?}"))["port"]
+            .unwrap_or_else(|_| panic!("{script} {args:?} said {line:?}"))["port"]
             .as_u64()
             .unwrap();
         let host = match args.iter().position(|a| *a == "--host") {
