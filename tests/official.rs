@@ -16,7 +16,13 @@ fn answering(body: &str) -> Fake {
     aws
 }
 
-const EMPTY_GMD: &str = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults/></GetMetricDataResult></GetMetricDataResponse>";
+/// A GetMetricData answer for queries q0, q1 and q2 with no data: CloudWatch answers every
+/// query, an empty one with StatusCode Complete (a query left out is not "no data").
+const EMPTY_GMD: &str = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults>\
+    <member><Id>q0</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
+    <member><Id>q1</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
+    <member><Id>q2</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
+    </MetricDataResults></GetMetricDataResult></GetMetricDataResponse>";
 
 /// The form fields of a recorded query-protocol request.
 fn form(request: &Value) -> Vec<(String, String)> {
