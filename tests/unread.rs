@@ -173,3 +173,97 @@ fn a_timestamp_off_the_period_is_dropped_with_a_debug_line() {
         ran.stderr
     );
 }
+
+/// A config file of one namespace job reading the fake distribution's Requests every 10 s.
+fn high_resolution(id: &str) -> String {
+    let job = json!({"jobs": [{"name": "hires", "regions": ["us-east-1"], "namespace": "AWS/CloudFront",
+        "period": 10, "dimensions": {"DistributionId": id, "Region": "Global"},
+        "metrics": [{"name": "Requests", "stat": "Sum", "nil_to_zero": true}],
+        "target": {"service": "cdn"}, "name_template": "hires.{metric}"}]});
+    temp_file(&format!("hires-{id}.json"), &job.to_string())
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn check_refuses_a_window_past_what_cloudwatch_keeps_at_the_period() {
+    let config = high_resolution("E1");
+    for (var, value) in [
+        ("CW2MACKEREL_LOOKBACK", "4h"),
+        ("CW2MACKEREL_BACKFILL", "3h"),
+    ] {
+        for command in ["check", "run"] {
+            let ran = run(cw2mackerel()
+                .env("MACKEREL_APIKEY", "k")
+                .env("AWS_ACCESS_KEY_ID", "A")
+                .env("AWS_SECRET_ACCESS_KEY", "S")
+                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .env(var, value)
+                .args([command, "--config", &config]));
+            assert_eq!(ran.code, 2, "{var}={value} {command}: {}", ran.stderr);
+            assert!(
+                ran.stderr.contains(var) && ran.stderr.contains("3h"),
+                "{}",
+                ran.stderr
+            );
+        }
+    }
+    // Within three hours, with the delay, is fine.
+    let ran = run(cw2mackerel()
+        .env("MACKEREL_APIKEY", "k")
+        .env("CW2MACKEREL_LOOKBACK", "2h")
+        .args(["check", "--config", &config]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+}
+
+#[test]
+fn the_read_back_stops_where_cloudwatch_keeps_nothing_at_the_period() {
+    let (aws, id) = one_distribution();
+    let mackerel = Fake::mackerel();
+    let config = high_resolution(&id);
+    let state = fresh_path("hires.state");
+    let mut cmd = against_fakes(&aws, &mackerel);
+    cmd.env("CW2MACKEREL_STATE_FILE", &state)
+        .env_remove("CW2MACKEREL_SERVICE")
+        .env("CW2MACKEREL_LOOKBACK", "10m")
+        .args(["run", "--config", &config]);
+    mackerel.faults(json!([{"path": "/tsdb", "status": 503, "count": 100}]));
+    let down = run(&mut cmd);
+    assert_eq!(down.code, 1, "{}", down.stderr);
+    // As if Mackerel had been down for five hours: the next run reads back to then, but not
+    // past the three hours CloudWatch keeps 10-second data, which would come back empty and be
+    // zero-filled over what Mackerel holds.
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(saved["unposted_since"].is_i64(), "{saved}");
+    let now = now();
+    saved["unposted_since"] = json!(now - 5 * 3600);
+    std::fs::write(&state, saved.to_string()).unwrap();
+    mackerel.reset();
+    aws.reset();
+    let back = run(&mut cmd);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let starts: Vec<String> = aws
+        .requests()
+        .iter()
+        .filter(|r| r["action"] == "GetMetricData")
+        .map(|r| {
+            let body = r["body"].as_str().unwrap_or_default().to_string();
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix("StartTime="))
+                .unwrap()
+                .replace("%3A", ":")
+        })
+        .collect();
+    assert!(!starts.is_empty());
+    let oldest = iso(now - 3 * 3600);
+    for s in &starts {
+        assert!(*s >= oldest, "StartTime {s} is before {oldest}");
+    }
+    let posted = series(&service_points(&mackerel, "cdn"), "hires.Requests");
+    assert!(
+        posted.first().is_some_and(|(t, _)| *t >= now - 3 * 3600),
+        "{:?}",
+        posted.first()
+    );
+}

@@ -91,6 +91,14 @@ impl Job {
             Job::Metrics(j) => &j.target,
         }
     }
+
+    /// The period of its series, in seconds.
+    pub fn period(&self) -> u32 {
+        match self {
+            Job::CloudFront(_) => cloudfront::PERIOD,
+            Job::Metrics(j) => j.period,
+        }
+    }
 }
 
 /// How long a daemon reuses discovery answers unless a config file says otherwise.
