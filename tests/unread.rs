@@ -267,3 +267,65 @@ fn the_read_back_stops_where_cloudwatch_keeps_nothing_at_the_period() {
         posted.first()
     );
 }
+
+#[test]
+fn a_distribution_id_not_in_the_account_is_said_and_not_read() {
+    let moto = Moto::shared();
+    let dists = moto.distributions("ghost", 1, &[]);
+    let real = id_of(&dists[0]).to_string();
+    moto.traffic(&[&real], 5);
+    let ghost = "E0NOSUCHDIST01";
+    let mackerel = Fake::mackerel();
+    let ran = run(against(moto, "reader", &mackerel).args([
+        "run",
+        "--distributions",
+        &format!("{real},{ghost}"),
+        "--metrics",
+        "requests",
+    ]));
+    let warned: Vec<Value> = ran
+        .logs()
+        .into_iter()
+        .filter(|l| l["level"] == "warn" && l.to_string().contains(ghost))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", ran.stderr);
+    assert!(!warned[0].to_string().contains(&real), "{warned:?}");
+    let held = service_points(&mackerel, "cdn");
+    assert!(
+        held.keys().all(|name| !name.contains(ghost)),
+        "no zeros for a distribution that does not exist: {held:?}"
+    );
+    assert!(!series(&held, &format!("cloudfront.{real}.requests.request")).is_empty());
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    // Without the CloudFront permission the IDs cannot be checked: they are read as given,
+    // as before, and that is said at debug level only.
+    mackerel.reset();
+    let ran = run(against(moto, "nocloudfront", &mackerel)
+        .env("CW2MACKEREL_LOG", "debug")
+        .args(["run", "--distributions", &real, "--metrics", "requests"]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(
+        ran.logs().iter().all(|l| l["level"] == "debug"
+            || l["level"] == "info"
+            || l["msg"]
+                .as_str()
+                .unwrap()
+                .contains("no record of earlier posts")),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.logs().iter().any(|l| l["level"] == "debug"
+            && l["msg"].as_str().unwrap().contains("could not be checked")),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !series(
+            &service_points(&mackerel, "cdn"),
+            &format!("cloudfront.{real}.requests.request")
+        )
+        .is_empty()
+    );
+}
