@@ -44,6 +44,7 @@ pub fn distributions(aws: &Aws, sel: &Selection, cache: &mut Cache) -> Result<Ve
         return Ok(found.clone());
     }
     let found = list(aws, sel)?;
+    cache.refreshed = true;
     cache
         .distributions
         .insert(key, (Instant::now(), found.clone()));
@@ -119,6 +120,8 @@ pub struct Cache {
     distributions: HashMap<String, (Instant, Vec<Distribution>)>,
     metrics: HashMap<MetricKey, (Instant, Dimensions)>,
     tagged: HashMap<TagKey, (Instant, Vec<String>)>,
+    /// Whether an answer was asked for afresh since [`Cache::take_refreshed`].
+    refreshed: bool,
 }
 
 impl Cache {
@@ -131,6 +134,12 @@ impl Cache {
 
     fn fresh(&self, at: &Instant) -> bool {
         at.elapsed() < self.ttl
+    }
+
+    /// Whether discovery asked AWS anything since the last time this was asked: what it
+    /// found is then worth one warning.
+    pub fn take_refreshed(&mut self) -> bool {
+        std::mem::take(&mut self.refreshed)
     }
 }
 
@@ -148,6 +157,7 @@ pub fn metrics(aws: &Aws, job: &MetricsJob, cache: &mut Cache) -> Result<Vec<Fou
                     Some((_, arns)) => Some(arns.clone()),
                     None => {
                         let arns = tagging::tagged_arns(aws, region, role, &job.tags)?;
+                        cache.refreshed = true;
                         cache.tagged.insert(key, (Instant::now(), arns.clone()));
                         Some(arns)
                     }
@@ -167,13 +177,18 @@ pub fn metrics(aws: &Aws, job: &MetricsJob, cache: &mut Cache) -> Result<Vec<Fou
             let sets = match cache.metrics.get(&key).filter(|(at, _)| cache.fresh(at)) {
                 Some((_, sets)) => sets.clone(),
                 None => {
-                    let sets = cloudwatch::list_metrics(aws, region, role, &job.namespace, name)?;
+                    let mut sets =
+                        cloudwatch::list_metrics(aws, region, role, &job.namespace, name)?;
+                    // Sorted, so that of two metrics that would post under one name the same
+                    // one is read every time, whatever order ListMetrics gives.
+                    sets.iter_mut().for_each(|dims| dims.sort());
+                    sets.sort();
+                    cache.refreshed = true;
                     cache.metrics.insert(key, (Instant::now(), sets.clone()));
                     sets
                 }
             };
-            for mut dims in sets {
-                dims.sort();
+            for dims in sets {
                 let wanted = dims.len() == job.dimensions.len()
                     && dims
                         .iter()
