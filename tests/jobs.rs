@@ -564,11 +564,7 @@ fn dimension_values_that_make_one_name_keep_the_first_and_say_so() {
         let ran = run(&mut cmd);
         assert_eq!(ran.code, 0, "{}", ran.stderr);
         assert_eq!(ran.summary()["collisions"], 1, "{}", ran.stderr);
-        let warned: Vec<Value> = ran
-            .logs()
-            .into_iter()
-            .filter(|l| l["level"] == "warn" && l.to_string().contains("collide.a_b"))
-            .collect();
+        let warned = ran.said("warn", "collide.a_b");
         assert_eq!(warned.len(), 1, "one warning per discovery: {}", ran.stderr);
     }
     let points = service_points(&mackerel, "cdn");

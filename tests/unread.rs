@@ -59,39 +59,36 @@ fn series(held: &Map<String, Value>, name: &str) -> Vec<(i64, f64)> {
     out
 }
 
+/// What Mackerel holds for the CloudFront metric `metric` (`requests.request`) of `id`.
+fn cloudfront(held: &Map<String, Value>, id: &str, metric: &str) -> Vec<(i64, f64)> {
+    series(held, &format!("cloudfront.{id}.{metric}"))
+}
+
 fn failed(ran: &Ran) -> String {
     ran.summary()["failed"].to_string()
 }
 
+/// Runs with `answer` spoiling q0 (Requests): the run fails naming `said`, Requests gets no
+/// point (no zeros either), and `other` is read and posted whole.
+fn requests_unread(answer: Value, said: &str, other: &str) {
+    let (ran, id, held) = run_changed(answer);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(failed(&ran).contains(said), "{}", ran.stderr);
+    assert!(
+        cloudfront(&held, &id, "requests.request").is_empty(),
+        "no zeros for a series CloudWatch did not answer whole: {held:?}"
+    );
+    assert_eq!(cloudfront(&held, &id, other).len(), 10);
+}
+
 #[test]
 fn a_query_left_out_of_every_page_is_unread_and_named() {
-    let (ran, id, held) = run_changed(json!({"omit": ["q0"]}));
-    assert_eq!(ran.code, 1, "{}", ran.stderr);
-    assert!(failed(&ran).contains("Requests"), "{}", ran.stderr);
-    assert!(
-        series(&held, &format!("cloudfront.{id}.requests.request")).is_empty(),
-        "no zeros for a series CloudWatch did not answer: {held:?}"
-    );
-    // The rest is read and posted.
-    assert_eq!(
-        series(&held, &format!("cloudfront.{id}.transfer.download")).len(),
-        10
-    );
+    requests_unread(json!({"omit": ["q0"]}), "Requests", "transfer.download");
 }
 
 #[test]
 fn partial_data_with_no_next_token_is_unread_and_named() {
-    let (ran, id, held) = run_changed(json!({"partial": ["q0"]}));
-    assert_eq!(ran.code, 1, "{}", ran.stderr);
-    assert!(failed(&ran).contains("PartialData"), "{}", ran.stderr);
-    assert!(
-        series(&held, &format!("cloudfront.{id}.requests.request")).is_empty(),
-        "{held:?}"
-    );
-    assert_eq!(
-        series(&held, &format!("cloudfront.{id}.transfer.upload")).len(),
-        10
-    );
+    requests_unread(json!({"partial": ["q0"]}), "PartialData", "transfer.upload");
 }
 
 #[test]
@@ -110,17 +107,13 @@ fn a_top_level_message_fails_the_run_and_invents_nothing() {
         ran.stderr
     );
     assert!(failed(&ran).contains("BytesUploaded"), "{}", ran.stderr);
-    assert!(series(&held, &format!("cloudfront.{id}.transfer.upload")).is_empty());
+    assert!(cloudfront(&held, &id, "transfer.upload").is_empty());
     // What did come back is CloudWatch's own values: posted, but no minute is zero-filled.
-    let requests = series(&held, &format!("cloudfront.{id}.requests.request"));
+    let requests = cloudfront(&held, &id, "requests.request");
     assert_eq!(requests.len(), 9, "{requests:?}");
     assert!(requests.iter().all(|(_, v)| *v > 0.0), "{requests:?}");
     assert_eq!(
-        series(
-            &held,
-            &format!("cloudfront.{id}.error_rate.total_error_rate")
-        )
-        .len(),
+        cloudfront(&held, &id, "error_rate.total_error_rate").len(),
         10
     );
 }
@@ -134,7 +127,7 @@ fn values_that_are_not_finite_numbers_leave_their_minute_empty() {
         {"id": "q3", "index": 0, "value": "-inf"},
     ]}));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let requests = series(&held, &format!("cloudfront.{id}.requests.request"));
+    let requests = cloudfront(&held, &id, "requests.request");
     assert_eq!(requests.len(), 7, "{requests:?}");
     assert!(
         requests.iter().all(|(_, v)| *v > 0.0),
@@ -145,11 +138,7 @@ fn values_that_are_not_finite_numbers_leave_their_minute_empty() {
         assert!(requests.iter().all(|(t, _)| *t != first + 60 * k));
     }
     assert_eq!(
-        series(
-            &held,
-            &format!("cloudfront.{id}.error_rate.total_error_rate")
-        )
-        .len(),
+        cloudfront(&held, &id, "error_rate.total_error_rate").len(),
         9
     );
 }
@@ -158,20 +147,14 @@ fn values_that_are_not_finite_numbers_leave_their_minute_empty() {
 fn a_timestamp_off_the_period_is_dropped_with_a_debug_line() {
     let (ran, id, held) = run_changed(json!({"edit": [{"id": "q0", "index": 4, "shift": 30}]}));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    let requests = series(&held, &format!("cloudfront.{id}.requests.request"));
+    let requests = cloudfront(&held, &id, "requests.request");
     assert!(
         requests.iter().all(|(t, _)| t % 60 == 0),
         "off the minute: {requests:?}"
     );
     assert_eq!(requests.len(), 9, "{requests:?}");
     assert!(requests.iter().all(|(_, v)| *v > 0.0), "{requests:?}");
-    assert!(
-        ran.logs()
-            .iter()
-            .any(|l| l["level"] == "debug" && l["msg"].as_str().unwrap().contains("period")),
-        "{}",
-        ran.stderr
-    );
+    assert!(!ran.said("debug", "period").is_empty(), "{}", ran.stderr);
 }
 
 /// A config file of one namespace job reading the fake distribution's Requests every 10 s.
@@ -283,11 +266,7 @@ fn a_distribution_id_not_in_the_account_is_said_and_not_read() {
         "--metrics",
         "requests",
     ]));
-    let warned: Vec<Value> = ran
-        .logs()
-        .into_iter()
-        .filter(|l| l["level"] == "warn" && l.to_string().contains(ghost))
-        .collect();
+    let warned = ran.said("warn", ghost);
     assert_eq!(warned.len(), 1, "{}", ran.stderr);
     assert!(!warned[0].to_string().contains(&real), "{warned:?}");
     let held = service_points(&mackerel, "cdn");
@@ -295,7 +274,7 @@ fn a_distribution_id_not_in_the_account_is_said_and_not_read() {
         held.keys().all(|name| !name.contains(ghost)),
         "no zeros for a distribution that does not exist: {held:?}"
     );
-    assert!(!series(&held, &format!("cloudfront.{real}.requests.request")).is_empty());
+    assert!(!cloudfront(&held, &real, "requests.request").is_empty());
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 
     // Without the CloudFront permission the IDs cannot be checked: they are read as given,
@@ -306,26 +285,15 @@ fn a_distribution_id_not_in_the_account_is_said_and_not_read() {
         .args(["run", "--distributions", &real, "--metrics", "requests"]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(
-        ran.logs().iter().all(|l| l["level"] == "debug"
-            || l["level"] == "info"
-            || l["msg"]
-                .as_str()
-                .unwrap()
-                .contains("no record of earlier posts")),
+        ran.said("warn", "distribution").is_empty(),
         "{}",
         ran.stderr
     );
+    assert!(ran.said("error", "").is_empty(), "{}", ran.stderr);
     assert!(
-        ran.logs().iter().any(|l| l["level"] == "debug"
-            && l["msg"].as_str().unwrap().contains("could not be checked")),
+        !ran.said("debug", "could not be checked").is_empty(),
         "{}",
         ran.stderr
     );
-    assert!(
-        !series(
-            &service_points(&mackerel, "cdn"),
-            &format!("cloudfront.{real}.requests.request")
-        )
-        .is_empty()
-    );
+    assert!(!cloudfront(&service_points(&mackerel, "cdn"), &real, "requests.request").is_empty());
 }

@@ -423,6 +423,14 @@ impl Ran {
             .collect()
     }
 
+    /// The log lines at `level` (`warn`, `debug`, …) that mention `needle`.
+    pub fn said(&self, level: &str, needle: &str) -> Vec<Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["level"] == level && l.to_string().contains(needle))
+            .collect()
+    }
+
     /// The one summary line of a run.
     pub fn summary(&self) -> Value {
         let logs = self.logs();
