@@ -48,18 +48,24 @@ fn text(s: &str) -> Shape {
 /// A string both shapes hold, if there is one, with `*` for wildcard characters: an example
 /// for the message.
 fn meet(a: &[Tok], b: &[Tok]) -> Option<String> {
+    if apart(a, b) {
+        return None;
+    }
     // Breadth first over (position in a, position in b): each step reads one character both
-    // accept, or passes a `Many` by.
+    // accept, or passes a `Many` by. `came[state]` is the state before and the character read.
     type At = (usize, usize);
-    let mut came: HashMap<At, Option<(At, Option<char>)>> = HashMap::from([((0, 0), None)]);
+    let width = b.len() + 1;
+    let mut came: Vec<Option<(At, Option<char>)>> = vec![None; (a.len() + 1) * width];
     let mut queue = VecDeque::from([(0, 0)]);
     while let Some((i, j)) = queue.pop_front() {
         if (i, j) == (a.len(), b.len()) {
             let mut chars = Vec::new();
             let mut at = (i, j);
-            while let Some(Some((from, c))) = came.get(&at) {
-                chars.extend(*c);
-                at = *from;
+            while at != (0, 0)
+                && let Some((from, c)) = came[at.0 * width + at.1]
+            {
+                chars.extend(c);
+                at = from;
             }
             let mut example = String::new();
             for c in chars.into_iter().rev() {
@@ -83,13 +89,52 @@ fn meet(a: &[Tok], b: &[Tok]) -> Option<String> {
             next.push(((after(x, i), after(y, j)), Some(c)));
         }
         for (to, c) in next {
-            if let Entry::Vacant(e) = came.entry(to) {
-                e.insert(Some(((i, j), c)));
+            let seen = &mut came[to.0 * width + to.1];
+            if seen.is_none() && to != (0, 0) {
+                *seen = Some(((i, j), c));
                 queue.push_back(to);
             }
         }
     }
     None
+}
+
+/// Whether two shapes surely hold no common string, by their literal text alone: most names
+/// part there, so no search is needed for them (a configuration of thousands of ways is
+/// checked at every start). Where no wildcard can make a dot, names meet only part by part
+/// between the dots.
+fn apart(a: &[Tok], b: &[Tok]) -> bool {
+    // The literal characters at one end of each must agree as far as both go.
+    let ends_differ = |x: &[Tok], y: &[Tok]| {
+        let differ = |x: &mut dyn Iterator<Item = &Tok>, y: &mut dyn Iterator<Item = &Tok>| {
+            x.zip(y)
+                .map_while(|p| match p {
+                    (Tok::Char(p), Tok::Char(q)) => Some(p != q),
+                    _ => None,
+                })
+                .any(|d| d)
+        };
+        differ(&mut x.iter(), &mut y.iter()) || differ(&mut x.iter().rev(), &mut y.iter().rev())
+    };
+    let dotless = |s: &[Tok]| {
+        s.iter()
+            .all(|t| !matches!(t, Tok::One(Class::Any) | Tok::Many(Class::Any)))
+    };
+    if ends_differ(a, b) {
+        return true;
+    }
+    if !(dotless(a) && dotless(b)) {
+        return false;
+    }
+    let dot = |t: &Tok| *t == Tok::Char('.');
+    let (mut pa, mut pb) = (a.split(dot), b.split(dot));
+    loop {
+        match (pa.next(), pb.next()) {
+            (Some(x), Some(y)) if !ends_differ(x, y) => {}
+            (None, None) => return false,
+            _ => return true,
+        }
+    }
 }
 
 /// A character both tokens accept (`*` for a wildcard's).
@@ -373,91 +418,4 @@ fn warn(collided: &[String]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names(template: &str) -> Shape {
-        let t = Template::parse(template).unwrap();
-        let job = MetricsJob {
-            name: "j".into(),
-            regions: vec!["us-east-1".into()],
-            namespace: "N".into(),
-            period: 60,
-            dimensions: vec![
-                ("Any".into(), super::super::template::Pattern::new("*")),
-                (
-                    "Web".into(),
-                    super::super::template::Pattern::new("web-*.x?"),
-                ),
-                ("Lit".into(), super::super::template::Pattern::new("a.b")),
-            ],
-            tags: vec![],
-            metrics: vec![],
-            target: Target::Service("s".into()),
-            name_template: t.clone(),
-            role: None,
-        };
-        let m = MetricSpec {
-            name: "Orders".into(),
-            stat: "Sum".into(),
-            nil_to_zero: false,
-        };
-        shape(&job, &t, "us-east-1", &m, true)
-    }
-
-    #[test]
-    fn shapes_meet_where_names_can_agree() {
-        let meets = |a: &str, b: &str| meet(&names(a), &names(b));
-        assert_eq!(
-            meets("o.{Any}.{metric}", "o.{Any}.Orders").as_deref(),
-            Some("o.*.Orders")
-        );
-        assert_eq!(
-            meets("o.{region}", "o.us-east-1").as_deref(),
-            Some("o.us-east-1")
-        );
-        assert_eq!(meets("o.{stat}", "o.sum").as_deref(), Some("o.sum"));
-        assert_eq!(meets("o.{Lit}", "o.a_b").as_deref(), Some("o.a_b"));
-        assert_eq!(meets("{Web}", "web-1_x9").as_deref(), Some("web-1_x9"));
-        assert_eq!(meets("x{Any}", "{Any}y").as_deref(), Some("xy"));
-        assert_eq!(meets("x.{Any}", "{Any}.y").as_deref(), Some("x.y"));
-        assert_eq!(meets("o.{Any}{Any}", "o.{Any}").as_deref(), Some("o.*"));
-        for (a, b) in [
-            ("o.{Any}", "o.a.b"),
-            ("x{Any}", "x"),
-            ("api.{Any}", "web.{Any}"),
-            ("{Web}", "api-{Any}"),
-            ("o.{region}", "o.eu-west-1"),
-            ("{Any}.{metric}", "{Any}.{stat}"),
-        ] {
-            assert_eq!(meets(a, b), None, "{a} {b}");
-        }
-        let custom = host_names(names("custom.{Any}"));
-        assert_eq!(custom.len(), 1);
-        assert_eq!(host_names(names("{Any}.x")).len(), 2);
-        assert_eq!(host_names(names("o.x")).len(), 1);
-    }
-
-    #[test]
-    fn the_first_keeps_a_name_and_the_same_series_is_no_collision() {
-        let s = |name: &str, dim: &str| Series {
-            region: "us-east-1".into(),
-            namespace: "N".into(),
-            metric: "M".into(),
-            dimensions: Rc::from([(Rc::from("D"), Rc::from(dim))]),
-            stat: "Sum".into(),
-            period: 60,
-            name: name.into(),
-            dest: Rc::new(Dest::Service("s".into())),
-            role: None,
-            fill_zero: true,
-        };
-        let (kept, collided) = unique(vec![s("a", "1"), s("a", "2"), s("b", "3"), s("a", "1")]);
-        let kept: Vec<(&str, &str)> = kept
-            .iter()
-            .map(|s| (&*s.name, &*s.dimensions[0].1))
-            .collect();
-        assert_eq!(kept, [("a", "1"), ("b", "3")]);
-        assert_eq!(collided, ["a (service s)"]);
-    }
-}
+mod tests;
