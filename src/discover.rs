@@ -1,8 +1,8 @@
-//! Discover: what each job reads. For CloudFront, the distributions (explicit IDs need no
-//! call at all; otherwise every page of ListDistributions, narrowed by IDs and tags). For any
-//! other namespace, the metrics ListMetrics finds with data in the last three hours, narrowed
-//! by the job's dimension filters and tags. A daemon or a warm Lambda reuses every answer for
-//! `discovery_ttl`.
+//! Discover: what each job reads. For CloudFront, the distributions (every page of
+//! ListDistributions, narrowed by IDs and tags; explicit IDs are read as given when it is
+//! refused). For any other namespace, the metrics ListMetrics finds with data in the last
+//! three hours, narrowed by the job's dimension filters and tags. A daemon or a warm Lambda
+//! reuses every answer for `discovery_ttl`.
 
 use crate::aws::Aws;
 use crate::aws::Role;
@@ -27,10 +27,12 @@ pub struct Selection<'a> {
     pub role: Option<&'a Role>,
 }
 
-/// Explicit IDs, when nothing more than the ID is needed, cost no call. Otherwise every page of
-/// ListDistributions, narrowed to the IDs if given; tags are read (one ListTagsForResource per
-/// distribution) only when the filter or the label needs them, and a distribution is kept when
-/// it carries every `key=value` of the filter.
+/// Every page of ListDistributions, narrowed to the IDs if given: an ID not in the account is
+/// named in one warning per refresh and not read (its sums would be zeros forever). Explicit
+/// IDs that need nothing more than the ID are read as given when the listing fails (the
+/// permission is optional then). Tags are read (one ListTagsForResource per distribution)
+/// only when the filter or the label needs them, and a distribution is kept when it carries
+/// every `key=value` of the filter.
 pub fn distributions(aws: &Aws, sel: &Selection, cache: &mut Cache) -> Result<Vec<Distribution>> {
     let key = format!(
         "{:?}",
@@ -42,6 +44,7 @@ pub fn distributions(aws: &Aws, sel: &Selection, cache: &mut Cache) -> Result<Ve
         return Ok(found.clone());
     }
     let found = list(aws, sel)?;
+    cache.refreshed = true;
     cache
         .distributions
         .insert(key, (Instant::now(), found.clone()));
@@ -53,16 +56,26 @@ fn list(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
         ids, tags, role, ..
     } = *sel;
     let need_tags = sel.need_tags || !tags.is_empty();
-    if !ids.is_empty() && !sel.need_details && !need_tags {
-        return Ok(ids
-            .iter()
-            .map(|id| Distribution {
-                id: id.clone(),
-                ..Distribution::default()
-            })
-            .collect());
-    }
-    let mut found = cloudfront::list_distributions(aws, role)?;
+    // Explicit IDs may be all that is needed: the listing then only checks that they exist,
+    // and without it (no cloudfront:ListDistributions, say) they are read as given.
+    let ids_only = !ids.is_empty() && !sel.need_details && !need_tags;
+    let as_given = |ids: &mut dyn Iterator<Item = &String>| -> Vec<Distribution> {
+        ids.map(|id| Distribution {
+            id: id.clone(),
+            ..Distribution::default()
+        })
+        .collect()
+    };
+    let mut found = match cloudfront::list_distributions(aws, role) {
+        Err(e) if ids_only => {
+            log::debug(
+                "the distribution IDs could not be checked; reading them as given",
+                &[("error", json!(e.message()))],
+            );
+            return Ok(as_given(&mut ids.iter()));
+        }
+        listed => listed?,
+    };
     if !ids.is_empty() {
         found.retain(|d| ids.contains(&d.id));
         let missing: Vec<&str> = ids
@@ -72,10 +85,17 @@ fn list(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
             .collect();
         if !missing.is_empty() {
             log::warn(
-                "distributions not in the account",
+                "distributions not in the account are not read (mistyped, or deleted?)",
                 &[("ids", json!(missing.join(",")))],
             );
         }
+    }
+    if ids_only {
+        // Nothing but the ID, as when the IDs could not be checked: the labels, and so the
+        // metric names, do not depend on whether the permission is there.
+        return Ok(as_given(
+            &mut ids.iter().filter(|id| found.iter().any(|d| &d.id == *id)),
+        ));
     }
     if need_tags {
         for d in &mut found {
@@ -100,6 +120,8 @@ pub struct Cache {
     distributions: HashMap<String, (Instant, Vec<Distribution>)>,
     metrics: HashMap<MetricKey, (Instant, Dimensions)>,
     tagged: HashMap<TagKey, (Instant, Vec<String>)>,
+    /// Whether an answer was asked for afresh since [`Cache::take_refreshed`].
+    refreshed: bool,
 }
 
 impl Cache {
@@ -112,6 +134,12 @@ impl Cache {
 
     fn fresh(&self, at: &Instant) -> bool {
         at.elapsed() < self.ttl
+    }
+
+    /// Whether discovery asked AWS anything since the last time this was asked: what it
+    /// found is then worth one warning.
+    pub fn take_refreshed(&mut self) -> bool {
+        std::mem::take(&mut self.refreshed)
     }
 }
 
@@ -129,6 +157,7 @@ pub fn metrics(aws: &Aws, job: &MetricsJob, cache: &mut Cache) -> Result<Vec<Fou
                     Some((_, arns)) => Some(arns.clone()),
                     None => {
                         let arns = tagging::tagged_arns(aws, region, role, &job.tags)?;
+                        cache.refreshed = true;
                         cache.tagged.insert(key, (Instant::now(), arns.clone()));
                         Some(arns)
                     }
@@ -148,13 +177,18 @@ pub fn metrics(aws: &Aws, job: &MetricsJob, cache: &mut Cache) -> Result<Vec<Fou
             let sets = match cache.metrics.get(&key).filter(|(at, _)| cache.fresh(at)) {
                 Some((_, sets)) => sets.clone(),
                 None => {
-                    let sets = cloudwatch::list_metrics(aws, region, role, &job.namespace, name)?;
+                    let mut sets =
+                        cloudwatch::list_metrics(aws, region, role, &job.namespace, name)?;
+                    // Sorted, so that of two metrics that would post under one name the same
+                    // one is read every time, whatever order ListMetrics gives.
+                    sets.iter_mut().for_each(|dims| dims.sort());
+                    sets.sort();
+                    cache.refreshed = true;
                     cache.metrics.insert(key, (Instant::now(), sets.clone()));
                     sets
                 }
             };
-            for mut dims in sets {
-                dims.sort();
+            for dims in sets {
                 let wanted = dims.len() == job.dimensions.len()
                     && dims
                         .iter()

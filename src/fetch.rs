@@ -1,16 +1,23 @@
 //! Fetch: run the plan's GetMetricData calls (one per batch, plus NextToken pages) and hand
-//! back each series' points, indexed like `plan.series`. A batch that fails (access denied in
-//! one region or account, say) costs its own series alone, and so does a query CloudWatch
-//! answers with `Forbidden`, or with `InternalError` twice; the rest is still read. A query's
-//! `InternalError` is retried with the NextToken when there is one, as the API reference says,
-//! else by asking for the page once more.
+//! back each series' points, indexed like `plan.series`, with how much of it was read. A batch
+//! that fails (access denied in one region or account, say) costs its own series alone, and so
+//! does a query CloudWatch answers with `Forbidden`, or with `InternalError` twice; the rest is
+//! still read. A query's `InternalError` is retried with the NextToken when there is one, as the
+//! API reference says, else by asking for the page once more.
+//!
+//! Unread is unread: a query left out of every page of the answer, or whose last word is
+//! `PartialData` with no NextToken to read the rest with, is not read (no points, no zeros)
+//! and is named in `failed`. A top-level message (`MaxMetricsExceeded`, say: "as much of the
+//! operation as possible is still executed") fails the batch too; the series it did answer
+//! keep CloudWatch's own points, but no period of theirs is zero-filled, since an answer that
+//! says it is not whole cannot tell "no traffic" from "not said".
 
 use crate::aws::Aws;
-use crate::aws::cloudwatch::{self, Query};
+use crate::aws::cloudwatch::{self, Query, Status};
 use crate::aws::pages::Pages;
 use crate::error::{Error, Result};
 use crate::plan::{Batch, Plan};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Pages of one batch, at most: each is billed, and a day of 500 series takes about eight.
 const MOST_PAGES: usize = 1000;
@@ -18,13 +25,24 @@ const MOST_PAGES: usize = 1000;
 /// One series' (timestamp, value) pairs.
 pub type Points = Vec<(i64, f64)>;
 
+/// How much of a series CloudWatch gave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Got {
+    /// Nothing to go by: no points, and no zeros either.
+    #[default]
+    Nothing,
+    /// CloudWatch's points, from an answer that says it is not whole: no zeros.
+    Points,
+    /// Every page: a settled period without a point had no data.
+    Whole,
+}
+
 #[derive(Debug, Default)]
 pub struct Fetched {
     /// The points of each series of the plan.
     pub data: Vec<Points>,
-    /// Whether each series of the plan was read whole: an unread one gets no points, and
-    /// no zeros either.
-    pub read: Vec<bool>,
+    /// How much of each series of the plan was read.
+    pub read: Vec<Got>,
     /// How many metrics GetMetricData was asked for in all the calls made (what it bills; a
     /// NextToken page asks again).
     pub requested: usize,
@@ -32,10 +50,37 @@ pub struct Fetched {
     pub failed: Vec<(String, Error)>,
 }
 
+/// Why a query of a batch was not read.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Unread {
+    Ended(Status),
+    NotAnswered,
+}
+
+impl Unread {
+    fn says(&self) -> String {
+        match self {
+            Unread::Ended(Status::PartialData) => {
+                "ended with PartialData and no NextToken to read the rest with".into()
+            }
+            Unread::Ended(status) => format!("ended with {}", status.as_str()),
+            Unread::NotAnswered => "were in no page of the answer".into(),
+        }
+    }
+}
+
+/// What one batch's pages said.
+#[derive(Default)]
+struct Answer {
+    unread: BTreeMap<usize, Unread>,
+    /// The top-level messages, each once.
+    messages: BTreeSet<(String, String)>,
+}
+
 pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
     let mut out = Fetched {
         data: vec![Vec::new(); plan.series.len()],
-        read: vec![false; plan.series.len()],
+        read: vec![Got::Nothing; plan.series.len()],
         ..Fetched::default()
     };
     // Which series belong to the batch being read: answers for others are refused.
@@ -49,38 +94,60 @@ pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
             None => format!("GetMetricData in {}", batch.region),
         };
         match read_batch {
-            Ok(unread) => {
+            Ok(answer) => {
+                let got = match answer.messages.is_empty() {
+                    true => Got::Whole,
+                    false => Got::Points,
+                };
                 for &i in &batch.series {
-                    out.read[i] = !unread.iter().any(|(u, _)| *u == i);
+                    out.read[i] = match answer.unread.contains_key(&i) {
+                        true => Got::Nothing,
+                        false => got,
+                    };
                 }
-                if let Some((_, status)) = unread.first() {
+                let mut why: BTreeMap<&Unread, Vec<usize>> = BTreeMap::new();
+                for (i, u) in &answer.unread {
+                    why.entry(u).or_default().push(*i);
+                }
+                for (u, series) in why {
                     let e = Error::runtime(format!(
-                        "{} of {} queries ended with {status} (the first: {})",
-                        unread.len(),
+                        "{} of {} queries {} (the first: {})",
+                        series.len(),
                         batch.series.len(),
-                        describe(plan, unread[0].0)
+                        u.says(),
+                        describe(plan, series[0])
                     ));
-                    out.failed.push((place, e));
+                    out.failed.push((place.clone(), e));
+                }
+                for (code, value) in &answer.messages {
+                    let e = Error::runtime(format!(
+                        "CloudWatch said {code}: {value}; the series it answered are posted without zero-filling"
+                    ));
+                    out.failed.push((place.clone(), e));
                 }
             }
             Err(e) => out.failed.push((place, e)),
         }
-        for &i in batch.series.iter().filter(|&&i| !out.read[i]) {
+        for &i in batch
+            .series
+            .iter()
+            .filter(|&&i| out.read[i] == Got::Nothing)
+        {
             out.data[i].clear();
         }
     }
     out
 }
 
-/// Reads one batch, every page. Returns the series CloudWatch would not give whole, with
-/// their status.
+/// Reads one batch, every page. Returns the series CloudWatch would not give whole, and why,
+/// and the messages it gave about the whole call.
 fn read(
     aws: &Aws,
     plan: &Plan,
     batch: &Batch,
     member: &[bool],
     out: &mut Fetched,
-) -> Result<Vec<(usize, String)>> {
+) -> Result<Answer> {
     let queries: Vec<Query> = batch
         .series
         .iter()
@@ -104,9 +171,10 @@ fn read(
     // Points are kept at `most` a series, whatever comes; the pages themselves are counted.
     let mut pages = Pages::new("CloudWatch GetMetricData", "NextToken").at_most(MOST_PAGES);
     let mut retried = false;
-    let mut unread: Vec<(usize, String)> = Vec::new();
-    // Queries whose last word was InternalError: a later page may still bring their data.
-    let mut internal = BTreeSet::new();
+    let mut answer = Answer::default();
+    // Each query's last word: a later page may still bring the data of one that said
+    // InternalError or PartialData.
+    let mut last: BTreeMap<usize, Status> = BTreeMap::new();
     loop {
         pages.read(0)?;
         out.requested += queries.len();
@@ -119,6 +187,7 @@ fn read(
             w.end,
             token.as_deref(),
         )?;
+        answer.messages.extend(page.messages);
         for r in page.results {
             let i =
                 r.id.strip_prefix('q')
@@ -145,30 +214,37 @@ fn read(
                 data.dedup_by_key(|(t, _)| *t);
                 data.truncate(most);
             }
-            match r.status.as_str() {
-                "Complete" | "PartialData" => {
-                    internal.remove(&i);
+            match r.status {
+                Status::Forbidden | Status::Other(_) => {
+                    answer.unread.insert(i, Unread::Ended(r.status.clone()));
                 }
-                "InternalError" => {
-                    internal.insert(i);
-                }
-                other => unread.push((i, other.to_string())),
+                _ => {}
             }
+            last.insert(i, r.status);
         }
+        let internal = last.values().any(|s| *s == Status::InternalError);
         match page.next_token {
             Some(t) => {
                 pages.next(&t)?;
                 token = Some(t);
             }
             // No NextToken to go on with: ask for the same page once more.
-            None if !internal.is_empty() && !retried => retried = true,
-            None => {
-                unread.extend(internal.iter().map(|&i| (i, "InternalError".into())));
-                break;
-            }
+            None if internal && !retried => retried = true,
+            None => break,
         }
     }
-    Ok(unread)
+    for &i in &batch.series {
+        match last.get(&i) {
+            None => {
+                answer.unread.insert(i, Unread::NotAnswered);
+            }
+            Some(s @ (Status::InternalError | Status::PartialData)) => {
+                answer.unread.entry(i).or_insert(Unread::Ended(s.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(answer)
 }
 
 /// A series, for messages: `AWS/CloudFront Requests DistributionId=E1,Region=Global Sum`.

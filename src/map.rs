@@ -1,10 +1,15 @@
 //! Map: CloudWatch points to Mackerel datapoints under each series' name, keeping CloudWatch's
 //! timestamps, and posting 0 for settled periods of sums where CloudWatch has nothing (no
-//! traffic), never for rates or latencies.
+//! traffic), never for rates or latencies, and never where CloudWatch did say something: a
+//! value that is not a finite number (NaN, Infinity, 1e309) or a timestamp off the period is
+//! dropped, and its period left empty.
 
+use crate::fetch::Got;
 use crate::jobs::Point;
+use crate::log;
 use crate::plan::Plan;
 use crate::record::Record;
+use serde_json::json;
 use std::rc::Rc;
 
 #[derive(Debug, Default)]
@@ -19,29 +24,61 @@ pub struct Mapped {
     pub skipped: usize,
 }
 
-/// `data[i]` holds the points read for `plan.series[i]`; `read[i]` says whether it was read
-/// (an unread series gives no points, and no zeros either). Points outside the window or not
-/// finite are dropped; a time given twice keeps the last value. A point the `record` holds
+/// `data[i]` holds the points read for `plan.series[i]`; `read[i]` says how much of it was
+/// read (an unread series gives no points, and one read in part no zeros). Points outside the
+/// window are dropped; a time given twice keeps the last value. A point the `record` holds
 /// (Mackerel has it already) is counted and left out, so a steady cycle's points take little
 /// room.
-pub fn map(plan: &Plan, mut data: Vec<Vec<(i64, f64)>>, read: &[bool], record: &Record) -> Mapped {
+pub fn map(plan: &Plan, mut data: Vec<Vec<(i64, f64)>>, read: &[Got], record: &Record) -> Mapped {
     let mut out = Mapped::default();
     for batch in &plan.batches {
         let w = batch.window;
-        for &i in batch.series.iter().filter(|&&i| read[i]) {
+        for &i in batch.series.iter().filter(|&&i| read[i] != Got::Nothing) {
             let s = &plan.series[i];
+            let period = i64::from(s.period.max(1));
             // Taken, not copied: what CloudWatch said is freed as it is mapped.
             let mut points = std::mem::take(&mut data[i]);
-            points.retain(|(t, v)| (w.start..w.end).contains(t) && v.is_finite());
+            // Periods CloudWatch gave something unusable for: no zero may stand in for it.
+            let mut spoiled: Vec<i64> = Vec::new();
+            let (mut off_period, mut not_finite) = (0, 0);
+            points.retain(|&(t, v)| {
+                if !(w.start..w.end).contains(&t) {
+                    return false;
+                }
+                let into = (t - w.start).rem_euclid(period);
+                if into == 0 && v.is_finite() {
+                    return true;
+                }
+                match into {
+                    0 => not_finite += 1,
+                    _ => off_period += 1,
+                }
+                spoiled.push(t - into);
+                false
+            });
+            if off_period + not_finite > 0 {
+                log::debug(
+                    "dropped points off the series' period or not finite numbers; their periods stay empty",
+                    &[
+                        ("name", json!(&*s.name)),
+                        ("period_s", json!(s.period)),
+                        ("off_period", json!(off_period)),
+                        ("not_finite", json!(not_finite)),
+                    ],
+                );
+            }
             // Stable: of two values for one time, the later one stays.
             points.sort_by_key(|(t, _)| *t);
             points.reverse();
             points.dedup_by_key(|(t, _)| *t);
             points.reverse();
-            if s.fill_zero {
+            if s.fill_zero && read[i] == Got::Whole {
                 let missing: Vec<i64> = w
                     .steps(s.period)
-                    .filter(|t| points.binary_search_by_key(t, |(pt, _)| *pt).is_err())
+                    .filter(|t| {
+                        points.binary_search_by_key(t, |(pt, _)| *pt).is_err()
+                            && !spoiled.contains(t)
+                    })
                     .collect();
                 out.zero_filled += missing.len();
                 points.extend(missing.into_iter().map(|t| (t, 0.0)));
@@ -102,9 +139,11 @@ mod tests {
             vec![(w.start, 1.5), (w.start, 2.5), (w.start + 120, f64::NAN)],
         ];
         let none = Record::default();
-        let m = map(&p, data.clone(), &[true, true], &none);
+        let m = map(&p, data.clone(), &[Got::Whole, Got::Whole], &none);
         assert_eq!(
-            map(&p, data.clone(), &[false, true], &none).points.len(),
+            map(&p, data.clone(), &[Got::Nothing, Got::Whole], &none)
+                .points
+                .len(),
             1,
             "only the rate"
         );
@@ -117,7 +156,7 @@ mod tests {
             .cloned()
             .collect();
         record.remember(&zeros);
-        let held = map(&p, data, &[true, true], &record);
+        let held = map(&p, data, &[Got::Whole, Got::Whole], &record);
         assert_eq!(
             (held.points.len(), held.skipped, held.datapoints),
             (2, 4, 6)
@@ -147,5 +186,31 @@ mod tests {
                 .iter()
                 .all(|p| p.time % 60 == 0 && p.time < now - 180)
         );
+    }
+
+    #[test]
+    fn what_cloudwatch_said_but_cannot_be_used_is_never_zero_filled() {
+        let p = plan::plan(
+            vec![series("sum", true)],
+            1_800_000_000,
+            Duration::from_secs(300),
+            Duration::ZERO,
+        );
+        let w = p.batches[0].window;
+        let data = vec![vec![
+            (w.start, 3.0),
+            (w.start + 90, 4.0),
+            (w.start + 180, f64::INFINITY),
+        ]];
+        let times = |got: Got| -> Vec<(i64, f64)> {
+            map(&p, data.clone(), &[got], &Record::default())
+                .points
+                .iter()
+                .map(|p| (p.time - w.start, p.value))
+                .collect()
+        };
+        assert_eq!(times(Got::Whole), [(0, 3.0), (120, 0.0), (240, 0.0)]);
+        assert_eq!(times(Got::Points), [(0, 3.0)]);
+        assert!(times(Got::Nothing).is_empty());
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::aws::Role;
 use crate::jobs::Series;
+use crate::jobs::check::retention;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -21,13 +22,18 @@ pub struct Window {
 impl Window {
     /// `end` is `now - delay` rounded down to the period: periods after it may still be
     /// revised by CloudWatch and are left for a later run. `start` is `lookback` before `end`
-    /// (rounded up to whole periods), so an outage shorter than `lookback` loses nothing.
+    /// (rounded up to whole periods), so an outage shorter than `lookback` loses nothing, but
+    /// never before what CloudWatch keeps at the period ([`retention`]): older periods would
+    /// come back empty and sums be zero-filled. `check` refuses a look-back or back-fill that
+    /// far; a read-back to the oldest unposted point is cut here.
     pub fn new(now: i64, lookback: Duration, delay: Duration, period: u32) -> Window {
         let p = i64::from(period.max(1));
         let end = (now - delay.as_secs() as i64).div_euclid(p) * p;
         let len = (lookback.as_secs() as i64 + p - 1) / p * p;
+        let oldest = now - retention(period).0.as_secs() as i64;
+        let oldest = (oldest + p - 1).div_euclid(p) * p;
         Window {
-            start: end - len,
+            start: (end - len).max(oldest).min(end),
             end,
         }
     }
@@ -115,6 +121,13 @@ mod tests {
         // A lookback that is not whole periods is rounded up, never down.
         let w = Window::new(now, Duration::from_secs(90), Duration::ZERO, 60);
         assert_eq!(w.end - w.start, 120);
+        // Never before what CloudWatch keeps at the period: 3 hours below a minute.
+        let day = Duration::from_secs(86_400);
+        let w = Window::new(now, day, Duration::from_secs(180), 10);
+        assert!(w.start >= now - 3 * 3600 && w.start < now - 3 * 3600 + 10);
+        assert_eq!((w.start % 10, w.end % 10), (0, 0));
+        let w = Window::new(now, day, Duration::ZERO, 60);
+        assert_eq!(w.end - w.start, 86_400, "a minute period is kept 15 days");
     }
 
     #[test]

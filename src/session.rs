@@ -15,7 +15,7 @@ use crate::discover::{self, Selection};
 use crate::error::{Error, Result, Secret};
 use crate::hosts::{HostJob, Hosts, Resolved};
 use crate::http::Http;
-use crate::jobs::{CloudFrontJob, Dest, Job, Point, Series, Target};
+use crate::jobs::{CloudFrontJob, Dest, Job, Point, Series, Target, names};
 use crate::mackerel::{self, Mackerel};
 use crate::presets::{cloudfront, namespace};
 use crate::record::Record;
@@ -37,6 +37,8 @@ struct Summary {
     zero_filled: usize,
     /// Points left out because Mackerel has them already, with the same value.
     skipped: usize,
+    /// Series not read because an earlier one has their name and place.
+    collisions: usize,
     posted: usize,
     /// Jobs with a host target only.
     hosts: Option<Resolved>,
@@ -152,6 +154,9 @@ impl<'a> Session<'a> {
             fields.push(("backlog", json!(self.backlog.len())));
             fields.push(("dropped", json!(self.backlog.dropped)));
         }
+        if summary.collisions > 0 {
+            fields.push(("collisions", json!(summary.collisions)));
+        }
         if !summary.failed.is_empty() {
             fields.push(("failed", json!(summary.failed)));
         }
@@ -195,6 +200,8 @@ impl<'a> Session<'a> {
         };
 
         let (series, host_jobs, graph_defs) = self.discover(summary);
+        let (series, collisions) = names::settle(series, self.cache.take_refreshed());
+        summary.collisions = collisions;
         // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
         if let Some(m) = self.mackerel.as_ref().filter(|_| !host_jobs.is_empty()) {
             match self

@@ -25,6 +25,18 @@ fn seed(
     start: i64,
     minutes: i64,
 ) {
+    seed_from(moto, (region, namespace, metric), 10, dims, start, minutes)
+}
+
+/// As [`seed`], each value `base` + its minute index.
+fn seed_from(
+    moto: &Moto,
+    (region, namespace, metric): (&str, &str, &str),
+    base: i64,
+    dims: &[String],
+    start: i64,
+    minutes: i64,
+) {
     let (id, secret) = moto.key("admin");
     let mut cmd = std::process::Command::new(python());
     cmd.arg(root().join("tests/peers/moto_seed.py"))
@@ -43,7 +55,11 @@ fn seed(
             "--minutes",
             &minutes.to_string(),
         ])
-        .args(["--metric", &format!("{metric}=10"), "--value-from-minute"]);
+        .args([
+            "--metric",
+            &format!("{metric}={base}"),
+            "--value-from-minute",
+        ]);
     for d in dims {
         cmd.args(["--each", d]);
     }
@@ -142,9 +158,9 @@ fn regions_namespaces_a_role_and_tags_in_one_run() {
     assert_eq!(s["calls"]["cloudwatch"], 3 + 3, "{s}");
     assert_eq!(s["calls"]["sts"], 1, "the role is assumed once");
     assert_eq!(s["calls"]["tagging"], 1);
-    assert!(
-        s["calls"].get("cloudfront").is_none(),
-        "explicit IDs in service mode"
+    assert_eq!(
+        s["calls"]["cloudfront"], 1,
+        "explicit IDs in service mode: one ListDistributions checks them"
     );
 
     let state = mackerel.state();
@@ -393,4 +409,206 @@ fn check_names_the_field_at_fault() {
     );
     let ran = run(cw2mackerel().args(["check", "--config", "/nonexistent.json"]));
     assert_eq!(ran.code, 2);
+}
+
+/// A namespace job reading `Orders` of App/Names in `regions` to service `app`.
+fn names_job(name: &str, regions: &[&str], dimensions: Value, template: &str) -> Value {
+    json!({"name": name, "regions": regions, "namespace": "App/Names", "dimensions": dimensions,
+           "metrics": [{"name": "Orders", "stat": "Sum"}], "target": {"service": "app"},
+           "name_template": template})
+}
+
+#[test]
+fn check_refuses_two_jobs_that_can_post_under_one_name() {
+    let check = |jobs: Value| {
+        let path = config_file("names.json", &json!({ "jobs": jobs }));
+        let ran = run(cw2mackerel()
+            .env("MACKEREL_APIKEY", "k")
+            .args(["check", "--config", &path]));
+        let msg = ran
+            .logs()
+            .first()
+            .map(|l| l["msg"].as_str().unwrap().to_string())
+            .unwrap_or_default();
+        (ran.code, msg, path)
+    };
+    let any = json!({"Service": "*"});
+    let template = "orders.{Service}.{metric}";
+    // A job copied for a second region, its name_template left without {region}.
+    let (code, msg, path) = check(json!([
+        names_job("orders", &["us-east-1"], any.clone(), template),
+        names_job("orders-eu", &["eu-west-1"], any.clone(), template),
+    ]));
+    assert_eq!(code, 2, "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "{path}: jobs[1] (\"orders-eu\") and jobs[0] (\"orders\")"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("service app") && msg.contains("{region}"),
+        "{msg}"
+    );
+    // run refuses it the same way, before any network call.
+    let peer = Fake::mackerel();
+    let ran = run(cw2mackerel()
+        .env("MACKEREL_APIKEY", "k")
+        .env("AWS_ACCESS_KEY_ID", "A")
+        .env("AWS_SECRET_ACCESS_KEY", "S")
+        .env("AWS_ENDPOINT_URL", peer.url())
+        .env("MACKEREL_APIBASE", peer.url())
+        .args(["run", "--config", &path]));
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(peer.requests().is_empty());
+
+    // One job, two regions, no {region}; one job, one metric twice, no {stat}.
+    for (job, what) in [
+        (
+            names_job("two", &["us-east-1", "eu-west-1"], any.clone(), template),
+            "us-east-1",
+        ),
+        (
+            json!({"name": "stats", "regions": ["us-east-1"], "namespace": "App/Names", "dimensions": {},
+                   "metrics": [{"name": "Orders", "stat": "Sum"}, {"name": "Orders", "stat": "Maximum"}],
+                   "target": {"service": "app"}, "name_template": "orders.{metric}"}),
+            "Maximum",
+        ),
+    ] {
+        let (code, msg, _) = check(json!([job]));
+        assert_eq!(code, 2, "{msg}");
+        assert!(msg.contains(what), "{msg}");
+    }
+    // A CloudFront job and a namespace job whose template can make CloudFront's names.
+    let (code, msg, _) = check(json!([
+        {"preset": "cloudfront", "label": "alias", "target": {"service": "app"}},
+        names_job("mimic", &["us-east-1"], any.clone(), "cloudfront.{Service}.requests.request"),
+    ]));
+    assert_eq!(code, 2, "{msg}");
+    assert!(msg.contains("\"cloudfront\""), "{msg}");
+
+    // What cannot collide passes: {region} in the template, another service, literal
+    // dimension values or globs that differ, another literal prefix, host targets with
+    // different customIdentifiers, CloudFront jobs labelled by ID (the same name is then the
+    // same distribution, the same series).
+    for jobs in [
+        json!([
+            names_job(
+                "a",
+                &["us-east-1"],
+                any.clone(),
+                "orders.{region}.{Service}"
+            ),
+            names_job(
+                "b",
+                &["eu-west-1"],
+                any.clone(),
+                "orders.{region}.{Service}"
+            ),
+        ]),
+        json!([
+            names_job("a", &["us-east-1"], json!({"Service": "api"}), template),
+            names_job("b", &["eu-west-1"], json!({"Service": "web"}), template),
+        ]),
+        json!([
+            names_job("a", &["us-east-1"], json!({"Service": "api-*"}), template),
+            names_job("b", &["eu-west-1"], json!({"Service": "web-*"}), template),
+        ]),
+        json!([
+            names_job("a", &["us-east-1"], any.clone(), "api.{Service}"),
+            names_job("b", &["eu-west-1"], any.clone(), "web.{Service}"),
+        ]),
+        json!([
+            names_job("a", &["us-east-1"], any.clone(), "x{Service}"),
+            names_job("b", &["eu-west-1"], any.clone(), "x"),
+        ]),
+        json!([
+            {"name": "a", "regions": ["us-east-1"], "namespace": "App/Names", "dimensions": {"Service": "*"},
+             "metrics": [{"name": "Orders", "stat": "Sum"}], "name_template": "orders",
+             "target": {"host": {"custom_identifier": "us:{Service}"}}},
+            {"name": "b", "regions": ["eu-west-1"], "namespace": "App/Names", "dimensions": {"Service": "*"},
+             "metrics": [{"name": "Orders", "stat": "Sum"}], "name_template": "orders",
+             "target": {"host": {"custom_identifier": "eu:{Service}"}}},
+        ]),
+        json!([
+            {"name": "cf1", "preset": "cloudfront", "target": {"service": "app"}},
+            {"name": "cf2", "preset": "cloudfront", "metrics": "all", "target": {"service": "app"},
+             "role_arn": "arn:aws:iam::123456789012:role/other"},
+        ]),
+    ] {
+        let (code, msg, _) = check(jobs.clone());
+        assert_eq!(code, 0, "{jobs}: {msg}");
+    }
+}
+
+#[test]
+fn dimension_values_that_make_one_name_keep_the_first_and_say_so() {
+    let moto = Moto::shared();
+    let start = minutes_ago(6);
+    // "a.b" and "a_b" both become "a_b" in a metric name; "a.b" sorts first.
+    let key = ("us-east-1", "App/Collide", "Orders");
+    seed_from(moto, key, 100, &["Service=a.b".to_string()], start, 6);
+    seed_from(moto, key, 500, &["Service=a_b".to_string()], start, 6);
+    seed_from(moto, key, 900, &["Service=c".to_string()], start, 6);
+    let config = config_file(
+        "collide.json",
+        &json!({"jobs": [{"name": "collide", "regions": ["us-east-1"], "namespace": "App/Collide",
+            "dimensions": {"Service": "*"}, "metrics": [{"name": "Orders", "stat": "Sum"}],
+            "target": {"service": "cdn"}, "name_template": "collide.{Service}"}]}),
+    );
+    let mackerel = Fake::mackerel();
+    let mut cmd = against(moto, "reader", &mackerel);
+    cmd.env_remove("CW2MACKEREL_SERVICE")
+        .args(["run", "--config", &config]);
+    for _ in 0..2 {
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        assert_eq!(ran.summary()["collisions"], 1, "{}", ran.stderr);
+        let warned = ran.said("warn", "collide.a_b");
+        assert_eq!(warned.len(), 1, "one warning per discovery: {}", ran.stderr);
+    }
+    let points = service_points(&mackerel, "cdn");
+    let kept = points["collide.a_b"].as_object().unwrap();
+    assert!(
+        kept.values()
+            .all(|v| (100.0..106.0).contains(&v.as_f64().unwrap())),
+        "the first by a stable order keeps the name, every run: {kept:?}"
+    );
+    assert!(!points["collide.c"].as_object().unwrap().is_empty());
+}
+
+#[test]
+fn a_label_suffix_never_makes_a_name_another_distribution_has() {
+    let moto = Moto::shared();
+    let tag = "suffix";
+    let first = moto.distributions(tag, 1, &["--comment", "site"]);
+    let first_id = id_of(&first[0]).to_string();
+    let second = moto.distributions(tag, 1, &["--comment", "site"]);
+    let third = moto.distributions(tag, 1, &["--comment", &format!("site_{first_id}")]);
+    let ids = [
+        first_id.clone(),
+        id_of(&second[0]).to_string(),
+        id_of(&third[0]).to_string(),
+    ];
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    moto.traffic(&refs, 4);
+    let mackerel = Fake::mackerel();
+    let ran = run(against(moto, "reader", &mackerel).args([
+        "run",
+        "--tag",
+        &format!("test={tag}"),
+        "--label",
+        "comment",
+        "--metrics",
+        "requests",
+    ]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let names: Vec<String> = service_points(&mackerel, "cdn").keys().cloned().collect();
+    assert_eq!(names.len(), 3, "one name per distribution: {names:?}");
+    // Each name is one distribution's whole window.
+    let posted = posted_points(&mackerel);
+    let per_name = |n: &str| posted.keys().filter(|(name, _)| name == n).count();
+    for n in &names {
+        assert_eq!(per_name(n), 10, "{n}: {posted:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! CloudWatch over the query protocol: GetMetricData (up to 500 queries per call, answers
 //! streamed, not built into a tree, since they can be tens of MB; each result keeps its
-//! CloudWatch timestamps and its StatusCode) and ListMetrics (every page).
+//! CloudWatch timestamps and its StatusCode, and the page its top-level `Messages`) and
+//! ListMetrics (every page).
 
 use super::client::Aws;
 use super::endpoint::Service;
@@ -27,17 +28,55 @@ pub struct Query<'a> {
 pub struct Page {
     pub results: Vec<QueryResult>,
     pub next_token: Option<String>,
+    /// The top-level `Messages` (botocore's `MetricDataResultMessages`): (Code, Value) about
+    /// the whole call, like `MaxMetricsExceeded`; "as much of the operation as possible is
+    /// still executed", so the results beside one may not be all there is.
+    pub messages: Vec<(String, String)>,
 }
 
 /// One query's part of a page.
 #[derive(Debug, Default, PartialEq)]
 pub struct QueryResult {
     pub id: String,
-    /// `Complete`, `PartialData` (more with the NextToken), `InternalError` (retry, with the
-    /// NextToken if there is one) or `Forbidden` (CloudWatch's StatusCode; absent: Complete).
-    pub status: String,
+    pub status: Status,
     /// (timestamp, value) pairs.
     pub points: Vec<(i64, f64)>,
+}
+
+/// A result's StatusCode (absent: Complete).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    #[default]
+    Complete,
+    /// More with the NextToken; without one, the rest cannot be had.
+    PartialData,
+    /// Retry, with the NextToken if there is one.
+    InternalError,
+    Forbidden,
+    /// A code this version does not know.
+    Other(String),
+}
+
+impl Status {
+    fn parse(s: &str) -> Status {
+        match s {
+            "" | "Complete" => Status::Complete,
+            "PartialData" => Status::PartialData,
+            "InternalError" => Status::InternalError,
+            "Forbidden" => Status::Forbidden,
+            other => Status::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Complete => "Complete",
+            Status::PartialData => "PartialData",
+            Status::InternalError => "InternalError",
+            Status::Forbidden => "Forbidden",
+            Status::Other(s) => s,
+        }
+    }
 }
 
 /// One GetMetricData call over `[start, end)`.
@@ -186,14 +225,17 @@ pub fn list_metrics(
 
 /// Reads a GetMetricData answer as it streams: `…Response/GetMetricDataResult/
 /// MetricDataResults/member` with `Id`, `StatusCode`, `Timestamps/member`, `Values/member`,
-/// and `NextToken`.
+/// then `NextToken` and `Messages/member` with `Code` and `Value`.
 fn parse(body: &[u8]) -> Result<Page, String> {
     const RESULT: [&str; 3] = ["GetMetricDataResult", "MetricDataResults", "member"];
+    const MESSAGE: [&str; 3] = ["GetMetricDataResult", "Messages", "member"];
     let mut page = Page {
         results: Vec::new(),
         next_token: None,
+        messages: Vec::new(),
     };
     let mut current: Option<(QueryResult, Vec<i64>, Vec<f64>)> = None;
+    let mut message: Option<(String, String)> = None;
     let mut seen_result = false;
     crate::xml::walk(body, &mut |step| {
         match step {
@@ -203,6 +245,9 @@ fn parse(body: &[u8]) -> Result<Page, String> {
                 }
                 if path.len() == 4 && path[1..] == RESULT {
                     current = Some(Default::default());
+                }
+                if path.len() == 4 && path[1..] == MESSAGE {
+                    message = Some(Default::default());
                 }
             }
             Step::Close(path, text) => {
@@ -214,7 +259,7 @@ fn parse(body: &[u8]) -> Result<Page, String> {
                     if at(&["Id"]) {
                         result.id = text.to_string();
                     } else if at(&["StatusCode"]) {
-                        result.status = text.to_string();
+                        result.status = Status::parse(text);
                     } else if at(&["Timestamps", "member"]) {
                         times.push(
                             clock::parse_iso8601(text)
@@ -237,11 +282,24 @@ fn parse(body: &[u8]) -> Result<Page, String> {
                             result.id
                         ));
                     }
-                    if result.status.is_empty() {
-                        result.status = "Complete".into();
-                    }
                     result.points = times.into_iter().zip(values).collect();
                     page.results.push(result);
+                }
+                if let Some((code, value)) = message.as_mut()
+                    && path.len() == 5
+                    && path[1..4] == MESSAGE
+                {
+                    match path[4].as_str() {
+                        "Code" => *code = text.to_string(),
+                        "Value" => *value = text.to_string(),
+                        _ => {}
+                    }
+                }
+                if path.len() == 4
+                    && path[1..] == MESSAGE
+                    && let Some(m) = message.take()
+                {
+                    page.messages.push(m);
                 }
                 if path.len() == 3
                     && path[1] == "GetMetricDataResult"
@@ -281,14 +339,23 @@ mod tests {
       <member><Id>q0</Id><Label>Requests</Label>
         <Timestamps><member>2026-11-25T01:01:00Z</member><member>2026-11-25T01:02:00.000Z</member></Timestamps>
         <Values><member>1.0</member><member>2.5</member></Values><StatusCode>PartialData</StatusCode></member>
-      <member><Id>q1</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>
+      <member><Id>q1</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode>
+        <Messages><member><Code>Note</Code><Value>about this query alone</Value></member></Messages></member>
     </MetricDataResults>
-    <NextToken>tok</NextToken><Messages/>
+    <NextToken>tok</NextToken>
+    <Messages><member><Code>MaxMetricsExceeded</Code><Value>Maximum number of allowed metrics exceeded</Value></member></Messages>
   </GetMetricDataResult>
   <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>
 </GetMetricDataResponse>"#;
         let page = parse(doc).unwrap();
         assert_eq!(page.next_token.as_deref(), Some("tok"));
+        assert_eq!(
+            page.messages,
+            [(
+                "MaxMetricsExceeded".to_string(),
+                "Maximum number of allowed metrics exceeded".to_string()
+            )]
+        );
         let r = &page.results[0];
         assert_eq!(
             (r.id.as_str(), r.status.as_str(), r.points.as_slice()),
@@ -317,6 +384,7 @@ mod tests {
             assert!(parse(b.as_bytes()).is_err(), "{b}");
         }
         let forbidden = parse(b"<R><GetMetricDataResult><MetricDataResults><member><Id>q0</Id><StatusCode>Forbidden</StatusCode></member></MetricDataResults></GetMetricDataResult></R>").unwrap();
-        assert_eq!(forbidden.results[0].status, "Forbidden");
+        assert_eq!(forbidden.results[0].status, Status::Forbidden);
+        assert!(forbidden.messages.is_empty());
     }
 }

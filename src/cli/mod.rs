@@ -196,11 +196,32 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
             ))),
         }
     };
+    // Nor past what CloudWatch keeps at a job's period: that part would come back empty.
+    let kept = |len: Duration, len_from: &lookup::Given| -> Result<()> {
+        for (i, job) in jobs.iter().enumerate() {
+            let (kept, said) = jobs::check::retention(job.period());
+            if len.saturating_add(delay) > kept {
+                return Err(Error::config(format!(
+                    "{} ({}) plus {} ({}) reach back more than {said}, and CloudWatch keeps data at the {}s period of jobs[{}] ({:?}) only {said}; shorten it, or give that job a longer period",
+                    len_from.from,
+                    format_duration(len),
+                    delay_from.from,
+                    format_duration(delay),
+                    job.period(),
+                    i,
+                    job.name()
+                )));
+            }
+        }
+        Ok(())
+    };
     reach(lookback, &lookback_from)?;
+    kept(lookback, &lookback_from)?;
     let backfill = match lookup.get(&settings::BACKFILL) {
         Some(_) => {
             let (backfill, from) = lookup.duration(&settings::BACKFILL)?;
             reach(backfill, &from)?;
+            kept(backfill, &from)?;
             backfill
         }
         None => lookback,

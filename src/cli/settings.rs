@@ -81,7 +81,7 @@ pub static DISTRIBUTIONS: Setting = Setting {
     envs: &["CW2MACKEREL_DISTRIBUTIONS"],
     value: "ID,...",
     default: "",
-    help: "read only these distributions; in service mode no CloudFront call or permission is then needed",
+    help: "read only these distributions (one not in the account is warned about and not read; in service mode the CloudFront permission is optional)",
 };
 
 pub static TAG: Setting = Setting {

@@ -2,6 +2,8 @@
 //! so both say the same about the same value. Each returns the sentence that follows the name
 //! of the field at fault.
 
+use std::time::Duration;
+
 /// Mackerel service names, as its API documents them ("Register Services"): 2 to 63 of
 /// `[a-zA-Z0-9_-]`, not starting with `-` or `_`.
 pub fn service_name(name: &str) -> Result<(), String> {
@@ -133,6 +135,21 @@ pub fn metric_name_text(template: &str, literals: &[&str]) -> Result<(), String>
     Ok(())
 }
 
+/// How long CloudWatch keeps data at `period` seconds, and that said in words (the API
+/// reference, GetMetricData: under 60 s for 3 hours, 60 s for 15 days, 300 s for 63 days,
+/// 3600 s for 455 days). A period between those needs the finer data, so it is kept as long
+/// as the finest period it is a multiple of. A window reaching further back comes back empty,
+/// and a sum would be zero-filled over what Mackerel holds.
+pub fn retention(period: u32) -> (Duration, &'static str) {
+    const DAY: u64 = 86_400;
+    match period {
+        p if p < 60 => (Duration::from_secs(3 * 3600), "3h"),
+        p if p.is_multiple_of(3600) => (Duration::from_secs(455 * DAY), "455 days"),
+        p if p.is_multiple_of(300) => (Duration::from_secs(63 * DAY), "63 days"),
+        _ => (Duration::from_secs(15 * DAY), "15 days"),
+    }
+}
+
 /// A tag filter's key: anything but empty.
 pub fn tag_key(key: &str) -> Result<(), String> {
     match key.trim().is_empty() {
@@ -207,5 +224,21 @@ mod tests {
         assert!(role_arn("arn:aws:iam::123456789012:role/r").is_ok());
         assert!(role_arn("arn:aws:iam::1:user/x").is_err());
         assert!(tag_key(" ").is_err());
+        let kept = |p| retention(p).0.as_secs();
+        assert_eq!(
+            [
+                kept(1),
+                kept(30),
+                kept(60),
+                kept(120),
+                kept(300),
+                kept(900),
+                kept(3600),
+                kept(86_400)
+            ],
+            [
+                10_800, 10_800, 1_296_000, 1_296_000, 5_443_200, 5_443_200, 39_312_000, 39_312_000
+            ]
+        );
     }
 }

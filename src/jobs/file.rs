@@ -57,6 +57,7 @@ pub fn parse(text: &str) -> Result<File, String> {
         }
         jobs.push(parsed);
     }
+    super::names::check(&jobs)?;
     Ok(File {
         jobs,
         discovery_ttl,

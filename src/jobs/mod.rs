@@ -2,11 +2,12 @@
 //! CloudFront job; a config file (`file`) any number, for CloudFront or any CloudWatch
 //! namespace. A job expands into [`Series`] (a preset does that), which the pipeline reads and
 //! posts. `check` holds the checks both sources share, `template` the name templates and
-//! globs, `cloudfront` the CloudFront catalogue.
+//! globs, `names` the rule of one name per series, `cloudfront` the CloudFront catalogue.
 
 pub mod check;
 pub mod cloudfront;
 pub mod file;
+pub mod names;
 pub mod template;
 
 use crate::aws::Role;
@@ -89,6 +90,14 @@ impl Job {
         match self {
             Job::CloudFront(j) => &j.target,
             Job::Metrics(j) => &j.target,
+        }
+    }
+
+    /// The period of its series, in seconds.
+    pub fn period(&self) -> u32 {
+        match self {
+            Job::CloudFront(_) => cloudfront::PERIOD,
+            Job::Metrics(j) => j.period,
         }
     }
 }

@@ -21,8 +21,9 @@ pub struct Template {
     parts: Vec<Part>,
 }
 
+/// A piece of a template: literal text or a placeholder's name.
 #[derive(Clone, Debug, PartialEq)]
-enum Part {
+pub enum Part {
     Text(String),
     Var(String),
 }
@@ -59,6 +60,10 @@ impl Template {
             return Err("the template is empty".into());
         }
         Ok(Template { parts })
+    }
+
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
     }
 
     /// The literal text between the placeholders.
@@ -107,6 +112,11 @@ pub struct Pattern(String);
 impl Pattern {
     pub fn new(p: &str) -> Pattern {
         Pattern(p.to_string())
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     pub fn matches(&self, value: &str) -> bool {

@@ -40,21 +40,39 @@ fn raw_label<'a>(d: &'a Distribution, label: &Label) -> Option<&'a str> {
 }
 
 /// The label of each distribution, in order. A label that would be shared by two distributions
-/// gets `_<ID>` appended on each, so their metrics never overwrite each other.
+/// gets `_<ID>` appended on each, so their metrics never overwrite each other. A suffix can
+/// make a label another distribution has (comments `site`, `site` and `site_<ID of the
+/// first>`): then the suffixed one gets its ID once more, and a label its own text gave keeps
+/// it, until every label is its distribution's alone.
 pub fn labels(dists: &[Distribution], label: &Label) -> Vec<String> {
     let mut out: Vec<String> = dists
         .iter()
         .map(|d| sanitize(raw_label(d, label).unwrap_or(""), &d.id))
         .collect();
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for l in &out {
-        *count.entry(l.clone()).or_default() += 1;
-    }
+    let mut suffixed = vec![false; out.len()];
     let mut clashes = BTreeSet::new();
-    for (l, d) in out.iter_mut().zip(dists) {
-        if count[l.as_str()] > 1 {
-            clashes.insert(l.clone());
-            *l = format!("{l}_{}", name_part(&d.id));
+    // Each round makes every shared label longer; as many rounds as labels always end it.
+    for _ in 0..out.len() {
+        let mut holders: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, l) in out.iter().enumerate() {
+            holders.entry(l.as_str()).or_default().push(i);
+        }
+        let mut grow: Vec<usize> = Vec::new();
+        for shared in holders.into_values().filter(|h| h.len() > 1) {
+            let own: Vec<usize> = shared.iter().copied().filter(|&i| !suffixed[i]).collect();
+            grow.extend(
+                shared
+                    .into_iter()
+                    .filter(|&i| own.len() != 1 || suffixed[i]),
+            );
+        }
+        if grow.is_empty() {
+            break;
+        }
+        for i in grow {
+            clashes.insert(out[i].clone());
+            out[i] = format!("{}_{}", out[i], name_part(&dists[i].id));
+            suffixed[i] = true;
         }
     }
     if !clashes.is_empty() {
@@ -222,6 +240,16 @@ mod tests {
         assert_eq!(
             labels(&dists, &Label::Tag("name".into())),
             ["front_E1", "E2", "front_E3"]
+        );
+        // A suffix that makes another distribution's label: that one keeps its own text.
+        let dists = [
+            dist("E1", &[], "site", &[]),
+            dist("E2", &[], "site", &[]),
+            dist("E3", &[], "site_E1", &[]),
+        ];
+        assert_eq!(
+            labels(&dists, &Label::Comment),
+            ["site_E1_E1", "site_E2", "site_E1"]
         );
     }
 

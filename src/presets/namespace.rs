@@ -2,10 +2,8 @@
 //! plain [`Series`], named by the job's template, and into the hosts a host target wants.
 
 use crate::jobs::{Dest, Dimensions, MetricsJob, Series, Target};
-use crate::log;
 use crate::mackerel::HostSpec;
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
 use std::rc::Rc;
 
 /// A metric a namespace job reads: its region, name and dimensions (sorted by name).
@@ -30,14 +28,12 @@ fn lookup<'a>(found: &'a Found, stat: &'a str) -> impl Fn(&str) -> Option<String
     }
 }
 
-/// The series of `job` for what was `found`, and the host each host-target series goes to.
-/// Two series that would post under the same name to the same place keep the first; the
-/// name template should then say more (add `{region}`, say).
+/// The series of `job` for what was `found`, in its order, and the host each host-target
+/// series goes to. Two series that would post under the same name to the same place are both
+/// made; [`crate::jobs::names::unique`] keeps the first.
 pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>) {
     let mut series: Vec<Series> = Vec::new();
     let mut hosts: Vec<HostSpec> = Vec::new();
-    let mut taken: HashSet<(Rc<str>, Rc<Dest>)> = HashSet::new();
-    let mut clashes = 0;
     let mut service: Option<Rc<Dest>> = None;
     let namespace: Rc<str> = job.namespace.as_str().into();
     for f in found {
@@ -88,11 +84,6 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
                     Rc::new(Dest::Host(cid))
                 }
             };
-            let name: Rc<str> = name.into();
-            if !taken.insert((Rc::clone(&name), Rc::clone(&target))) {
-                clashes += 1;
-                continue;
-            }
             series.push(Series {
                 region: Rc::clone(&region),
                 namespace: Rc::clone(&namespace),
@@ -100,18 +91,12 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
                 dimensions: Rc::clone(&dimensions),
                 stat: m.stat.as_str().into(),
                 period: job.period,
-                name,
+                name: name.into(),
                 dest: target,
                 role: job.role.clone(),
                 fill_zero: m.nil_to_zero,
             });
         }
-    }
-    if clashes > 0 {
-        log::warn(
-            "series share a Mackerel name; only the first of each is read (make name_template say more)",
-            &[("job", json!(job.name)), ("skipped", json!(clashes))],
-        );
     }
     (series, hosts)
 }
@@ -165,6 +150,10 @@ mod tests {
         ];
         let (s, hosts) = series(&job(Target::Service("web".into())), &found);
         assert!(hosts.is_empty());
+        // Both twins are made; the pipeline keeps the first of a name.
+        assert_eq!(s.len(), 3);
+        let (s, collided) = crate::jobs::names::unique(s);
+        assert_eq!(collided, ["alb.app_web_1.RequestCount_sum (service web)"]);
         let names: Vec<&str> = s.iter().map(|s| &*s.name).collect();
         assert_eq!(
             names,

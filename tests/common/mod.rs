@@ -346,7 +346,11 @@ pub fn answering(body: &str) -> Fake {
 }
 
 /// A GetMetricData answer with no results.
-pub const EMPTY_GMD: &str = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults/></GetMetricDataResult></GetMetricDataResponse>";
+pub const EMPTY_GMD: &str = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults>\
+    <member><Id>q0</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
+    <member><Id>q1</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
+    <member><Id>q2</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
+    </MetricDataResults></GetMetricDataResult></GetMetricDataResponse>";
 
 // ---------------------------------------------------------------------------------------------
 // the binary
@@ -439,6 +443,14 @@ impl Ran {
         self.stderr
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
+            .collect()
+    }
+
+    /// The log lines at `level` (`warn`, `debug`, …) that mention `needle`.
+    pub fn said(&self, level: &str, needle: &str) -> Vec<Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["level"] == level && l.to_string().contains(needle))
             .collect()
     }
 

@@ -62,14 +62,22 @@ Control API (no auth, no latency):
                          queries (GetMetricData), body_length, body (only when under 4 KB),
                          time, elapsed_ms (arrival to answer, --latency included), status
   POST /_fake/reset      forget requests, queued faults and counters
-  GET  /_fake/state      configuration and counters: calls per action, GetMetricData queries
+  GET  /_fake/state      configuration, the first 1,000 distribution IDs ("ids") and counters:
+                         calls per action, GetMetricData queries
                          and datapoints answered, errors per code
   POST /_fake/state      change {"distributions": N, "revise": M} while running
   POST /_fake/faults     queue faults as fake.py does: [{"path": regex, "method", "action",
                          "status", "body", "headers", "delay": s, "truncate": bool,
                          "close": bool, "count": n}]; "action" matches the CloudWatch Action or
                          the CloudFront operation; the default body is the service's error
-                         shape (InternalFailure for 5xx, Throttling otherwise)
+                         shape (InternalFailure for 5xx, Throttling otherwise). A fault with
+                         "answer" (and no "status") changes a GetMetricData answer the way
+                         CloudWatch's own can go wrong: {"omit": [Id…]} leaves queries out,
+                         {"partial": [Id…]} cuts their points in half with StatusCode
+                         PartialData and no NextToken, {"messages": [{"Code", "Value"}]}
+                         adds top-level Messages (MessageData in botocore's model, e.g.
+                         MaxMetricsExceeded), {"edit": [{"id", "index", "value": "NaN",
+                         "shift": s, "drop": bool}]} rewrites one point of a query.
 """
 import argparse
 import base64
@@ -585,7 +593,20 @@ def window(form):
     return start, end
 
 
-def get_metric_data(form, region, now):
+def edit_points(pts, edits):
+    """Applies a fault's edits to one query's points: {"index": k} picks the k-th point of the
+    answer, then "drop": true leaves it out, "shift": s moves its timestamp by s seconds and
+    "value": "NaN" writes that text as its value."""
+    pts = list(pts)
+    for e in edits:
+        k = e["index"]
+        if k < len(pts):
+            t, v = pts[k]
+            pts[k] = None if e.get("drop") else (t + e.get("shift", 0), e.get("value", v))
+    return [p for p in pts if p is not None]
+
+
+def get_metric_data(form, region, now, answer=None):
     queries = members(form, "MetricDataQueries")
     if not queries:
         raise AwsError(400, "MissingParameter", "The parameter MetricDataQueries is required.")
@@ -640,12 +661,17 @@ def get_metric_data(form, region, now):
         except Exception:
             raise AwsError(400, "InvalidNextToken", "The NextToken is not valid for this request.")
     budget = max_points
+    answer = answer or {}
+    omit, partial = set(answer.get("omit", [])), set(answer.get("partial", []))
+    edits = {}
+    for e in answer.get("edit", []):
+        edits.setdefault(e["id"], []).append(e)
     out = [f'<GetMetricDataResponse xmlns="{CW_NS}"><GetMetricDataResult><MetricDataResults>']
     next_token = None
     answered = points_total = 0
     descending = scan == "TimestampDescending"
     for qn, (qid, label, namespace, metric, dims, period, stat, ret) in enumerate(parsed):
-        if qn < first_q or not ret:
+        if qn < first_q or not ret or qid in omit:
             continue
         i = known_series(region, namespace, metric, dims)
         pts = series_points(i, metric, stat, start, end, period, now) if i is not None else []
@@ -660,19 +686,25 @@ def get_metric_data(form, region, now):
             pts = pts[:budget]
             status = "PartialData"
         budget -= len(pts)
+        if qid in partial:
+            # More data than this answer holds, and no NextToken to fetch it with.
+            pts, status = pts[:len(pts) // 2], "PartialData"
+        pts = edit_points(pts, edits.get(qid, []))
         answered += 1
         points_total += len(pts)
         out.append(f"<member><Id>{qid}</Id><Label>{esc(label)}</Label><Timestamps>")
         out.append("".join(f"<member>{iso(t)}</member>" for t, _ in pts))
         out.append("</Timestamps><Values>")
-        out.append("".join(f"<member>{v!r}</member>" for _, v in pts))
+        out.append("".join(f"<member>{v if isinstance(v, str) else repr(v)}</member>" for _, v in pts))
         out.append(f"</Values><StatusCode>{status}</StatusCode></member>")
         if next_token:
             break
     out.append("</MetricDataResults>")
     if next_token:
         out.append(f"<NextToken>{next_token}</NextToken>")
-    out.append("<Messages/></GetMetricDataResult>")
+    messages = "".join(f"<member><Code>{esc(m['Code'])}</Code><Value>{esc(m['Value'])}</Value></member>"
+                       for m in answer.get("messages", []))
+    out.append(f"<Messages>{messages}</Messages></GetMetricDataResult>" if messages else "<Messages/></GetMetricDataResult>")
     with LOCK:
         World.counters["GetMetricData.queries"] = World.counters.get("GetMetricData.queries", 0) + len(parsed)
         World.counters["GetMetricData.datapoints"] = World.counters.get("GetMetricData.datapoints", 0) + points_total
@@ -785,7 +817,10 @@ def cloudwatch(h, form, region):
         raise AwsError(400, "InvalidAction", f"Could not find operation {action} for version "
                        f"{version or 'NO_VERSION_SPECIFIED'}")
     rid = h.request_id
-    parts, nq = CW_ACTIONS[action](form, region, time.time())
+    if action == "GetMetricData":
+        parts, nq = get_metric_data(form, region, time.time(), answer=h.answer)
+    else:
+        parts, nq = CW_ACTIONS[action](form, region, time.time())
     parts.append(f"<ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></{action}Response>")
     return "".join(parts), nq
 
@@ -831,6 +866,8 @@ class Handler(wire.Handler):
             fault = wire.take_fault(FAULTS, raw_path, method=self.command, action=action)
         if self.wait_or_close(fault, World.latency):
             return
+        # A fault with "answer" changes what GetMetricData says instead of replacing it.
+        self.answer = fault.get("answer") if fault else None
         if fault and "status" in fault:
             st = fault["status"]
             raw = fault["body"].encode() if "body" in fault else error_xml(
@@ -895,6 +932,7 @@ class Handler(wire.Handler):
                 out = {"distributions": World.n, "revise": World.revise, "latency": World.latency,
                        "calls": dict(World.counters.get("calls", {})),
                        "errors": dict(World.counters.get("errors", {})),
+                       "ids": World.ids[:1000],
                        "queries": World.counters.get("GetMetricData.queries", 0),
                        "datapoints": World.counters.get("GetMetricData.datapoints", 0)}
         elif path == "/_fake/state":

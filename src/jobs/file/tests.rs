@@ -12,7 +12,7 @@ fn a_full_file() {
           {"name": "alb", "regions": ["us-east-1", "eu-west-1"], "namespace": "AWS/ApplicationELB", "period": "5m",
            "dimensions": {"LoadBalancer": "app/web-*"},
            "metrics": [{"name": "RequestCount", "stat": "Sum", "nil_to_zero": true}, {"name": "TargetResponseTime", "stat": "p99"}],
-           "target": {"service": "web"}, "name_template": "alb.{LoadBalancer}.{metric}_{stat}",
+           "target": {"service": "web"}, "name_template": "alb.{region}.{LoadBalancer}.{metric}_{stat}",
            "role_arn": "arn:aws:iam::123456789012:role/reader", "external_id": "ext-id"}]}"#,
     )
     .unwrap();
