@@ -19,6 +19,8 @@ mod daemon;
 #[forbid(unsafe_code)]
 mod discover;
 #[forbid(unsafe_code)]
+mod dry_run;
+#[forbid(unsafe_code)]
 mod error;
 #[forbid(unsafe_code)]
 mod fetch;

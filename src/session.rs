@@ -15,14 +15,12 @@ use crate::discover::{self, Selection};
 use crate::error::{Error, Result, Secret};
 use crate::hosts::{HostJob, Hosts, Resolved};
 use crate::http::Http;
-use crate::jobs::{CloudFrontJob, Dest, Job, Point, Series, Target, names};
+use crate::jobs::{CloudFrontJob, Job, Series, Target, names};
 use crate::mackerel::{self, Mackerel};
 use crate::presets::{cloudfront, namespace};
 use crate::record::Record;
-use crate::{clock, fetch, log, map, plan, post, signals, state};
+use crate::{clock, dry_run, fetch, log, map, plan, post, signals, state};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// CloudWatch's price for GetMetricData, in dollars per metric requested.
@@ -243,7 +241,7 @@ impl<'a> Session<'a> {
         drop(plan);
 
         let Some(mackerel) = self.mackerel.as_ref() else {
-            print_points(&mapped.points);
+            dry_run::print(&mapped.points);
             return Ok(());
         };
         let fresh = mapped.points;
@@ -415,32 +413,6 @@ impl<'a> Session<'a> {
             );
         }
     }
-}
-
-/// `--dry-run` output: one JSON line per point, `{"name","time","value"}`, with `host` (its
-/// customIdentifier) for host metrics and `service` when more than one service is posted to.
-fn print_points(points: &[Point]) {
-    let services: BTreeSet<&str> = points
-        .iter()
-        .filter_map(|p| match &*p.dest {
-            Dest::Service(s) => Some(s.as_str()),
-            Dest::Host(_) => None,
-        })
-        .collect();
-    let mut out = std::io::stdout().lock();
-    for p in points {
-        let mut line = json!({"name": &*p.name, "time": p.time, "value": p.value});
-        match &*p.dest {
-            Dest::Host(cid) => line["host"] = json!(cid),
-            Dest::Service(s) if services.len() > 1 => line["service"] = json!(s),
-            Dest::Service(_) => {}
-        }
-        // A closed pipe (`| head`) just ends the listing.
-        if writeln!(out, "{line}").is_err() {
-            break;
-        }
-    }
-    let _ = out.flush();
 }
 
 /// Tells `record` which host each host job's customIdentifier posts to now.

@@ -12,7 +12,8 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
         5,
         "session/pipeline",
         &[
-            "session", "discover", "plan", "fetch", "map", "post", "hosts", "record", "state",
+            "session", "discover", "plan", "fetch", "map", "post", "dry_run", "hosts", "record",
+            "state",
         ],
     ),
     (4, "presets", &["presets"]),

@@ -26,7 +26,7 @@ fn origin_latency_is_read_as_percentiles() {
     // OriginLatency, valid statistics: Percentile.
     let moto = Moto::shared();
     let mackerel = Fake::mackerel();
-    let cw = answering(EMPTY_GMD);
+    let cw = answering(&empty_gmd(3));
     // Without cloudfront:ListDistributions the ID is read as given.
     let ran = run(against(moto, "nocloudfront", &mackerel)
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", cw.url())
@@ -154,7 +154,10 @@ fn json_protocol_throttling_with_a_namespace_and_uri_is_retried() {
         .env("MACKEREL_APIKEY_SSM", "/mackerel/key")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ENDPOINT_URL_SSM", ssm.url())
-        .env("AWS_ENDPOINT_URL_CLOUDWATCH", answering(EMPTY_GMD).url())
+        .env(
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+            answering(&empty_gmd(3)).url(),
+        )
         .args(["run", "--distributions", "E1", "--metrics", "error_rate"]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.summary()["calls"]["ssm"], 3);

@@ -345,12 +345,19 @@ pub fn answering(body: &str) -> Fake {
     aws
 }
 
-/// A GetMetricData answer with no results.
-pub const EMPTY_GMD: &str = "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults>\
-    <member><Id>q0</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
-    <member><Id>q1</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
-    <member><Id>q2</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>\
-    </MetricDataResults></GetMetricDataResult></GetMetricDataResponse>";
+/// A GetMetricData answer for queries q0 … q(n-1) with no data: CloudWatch answers every
+/// query, an empty one with StatusCode Complete (a query left out is not "no data").
+pub fn empty_gmd(n: usize) -> String {
+    let members: String = (0..n)
+        .map(|i| {
+            format!("<member><Id>q{i}</Id><Timestamps/><Values/><StatusCode>Complete</StatusCode></member>")
+        })
+        .collect();
+    format!(
+        "<GetMetricDataResponse><GetMetricDataResult><MetricDataResults>{members}\
+         </MetricDataResults></GetMetricDataResult></GetMetricDataResponse>"
+    )
+}
 
 // ---------------------------------------------------------------------------------------------
 // the binary
