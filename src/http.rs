@@ -190,6 +190,37 @@ impl Http {
         timeout: Option<Duration>,
         body_limit: u64,
     ) -> Result<Reply, String> {
+        self.dispatch(peer, req, timeout, |resp| read_whole(resp, body_limit))
+    }
+
+    /// Sends one request; the body of a 2xx answer is not read here but handed to `read` as
+    /// a stream (of any length: the request's time limit bounds it), so an answer of tens of
+    /// MB costs no more memory than `read` keeps. Any other answer is read whole, as
+    /// [`Http::send`] does, and comes back as `Err`.
+    pub fn send_streamed<T>(
+        &self,
+        peer: &'static str,
+        req: http::Request<Vec<u8>>,
+        read: impl FnOnce(&http::HeaderMap, &mut dyn std::io::Read) -> T,
+    ) -> Result<Result<T, Reply>, String> {
+        self.dispatch(peer, req, None, |resp| {
+            if !resp.status().is_success() {
+                return read_whole(resp, BODY_LIMIT).map(Err);
+            }
+            let (parts, body) = resp.into_parts();
+            let mut reader = body.into_with_config().reader();
+            Ok(Ok(read(&parts.headers, &mut reader)))
+        })
+    }
+
+    /// Counts, limits in time, proxies and logs one request; `take` reads its answer.
+    fn dispatch<T>(
+        &self,
+        peer: &'static str,
+        req: http::Request<Vec<u8>>,
+        timeout: Option<Duration>,
+        take: impl FnOnce(http::Response<ureq::Body>) -> Result<T, String>,
+    ) -> Result<T, String> {
         let limit = timeout.unwrap_or(self.timeout);
         let limit = match self.time_left() {
             Some(left) if left.is_zero() => {
@@ -210,15 +241,20 @@ impl Http {
             .timeout_global(Some(limit))
             .timeout_connect(Some(limit.min(Duration::from_secs(10))))
             .build();
-        let mut result = self.exchange(agent, req, body_limit);
+        let mut status = None;
+        let mut result = agent.run(req).map_err(describe).and_then(|resp| {
+            status = Some(resp.status().as_u16());
+            take(resp)
+        });
         if self.proxied && peer != CREDENTIALS {
             // A proxy that is down looks like the peer being down; say which it may be.
             result = result.map_err(|e| format!("{e} (HTTPS_PROXY is set)"));
         }
         if log::enabled(log::Level::Debug) {
-            let status = result
-                .as_ref()
-                .map_or_else(|e| e.clone(), |r| r.status.to_string());
+            let status = match (&result, status) {
+                (Err(e), _) => e.clone(),
+                (Ok(_), s) => s.unwrap_or_default().to_string(),
+            };
             log::debug(
                 "http",
                 &[
@@ -249,28 +285,7 @@ impl Http {
             .timeout_recv_response(None)
             .timeout_recv_body(None)
             .build();
-        self.exchange(&self.direct, req, BODY_LIMIT)
-    }
-
-    /// Runs the request and reads the whole answer.
-    fn exchange(
-        &self,
-        agent: &ureq::Agent,
-        req: http::Request<Vec<u8>>,
-        limit: u64,
-    ) -> Result<Reply, String> {
-        let resp = agent.run(req).map_err(describe)?;
-        let (parts, mut body) = resp.into_parts();
-        let body = body
-            .with_config()
-            .limit(limit)
-            .read_to_vec()
-            .map_err(|e| format!("reading the response: {}", describe(e)))?;
-        Ok(Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        })
+        read_whole(self.direct.run(req).map_err(describe)?, BODY_LIMIT)
     }
 
     /// Full jitter: a random wait up to `base * 2^attempt`, capped at 20 s (xorshift is
@@ -335,6 +350,21 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
             }
         }
     }
+}
+
+/// Reads a whole answer, up to `limit` bytes of body.
+fn read_whole(resp: http::Response<ureq::Body>, limit: u64) -> Result<Reply, String> {
+    let (parts, mut body) = resp.into_parts();
+    let body = body
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| format!("reading the response: {}", describe(e)))?;
+    Ok(Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    })
 }
 
 /// ureq's errors, said plainly and without any URL query or header.
