@@ -327,14 +327,28 @@ mod tests {
                 p("b", now - 60, 3.0)
             ]
         );
-        assert_eq!((b.len(), b.dropped), (0, 1), "older than 24h is dropped");
+        assert_eq!(
+            (b.len(), b.take_dropped()),
+            (0, 1),
+            "older than 24h is dropped"
+        );
+
+        // Inside Mackerel's 24 hours when read, but not by a margin: it would be past them
+        // by the time it is posted, and Mackerel would drop it with a 200.
+        let day = crate::mackerel::MAX_AGE.as_secs() as i64;
+        let merged = b.merge(
+            vec![p("a", now - day + 60, 1.0), p("a", now - day + 600, 1.0)],
+            now,
+        );
+        assert_eq!(merged, vec![p("a", now - day + 600, 1.0)]);
+        assert_eq!((b.take_dropped(), b.take_dropped()), (1, 0), "counted once");
 
         b.keep(
             (0..Backlog::CAP as i64 + 5)
                 .map(|t| p("c", now - 1_000_000 + t, 0.0))
                 .collect(),
         );
-        assert_eq!((b.len(), b.dropped), (Backlog::CAP, 6));
+        assert_eq!((b.len(), b.take_dropped()), (Backlog::CAP, 5));
         assert_eq!(
             b.points[0].time,
             now - 1_000_000 + 5,

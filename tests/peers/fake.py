@@ -11,6 +11,13 @@ binds 127.0.0.1 (--host ::1 for IPv6), prints one line `{"port": N}` once listen
 when its stdin closes (so it dies with the test that started it) unless --no-stdin is given.
 Kind `mackerel` with --unique-custom-identifier refuses a second live host with one
 customIdentifier; with --retired-keep-identifiers, a retired host's identifier is taken too.
+Its answers are Mackerel's: {"success": true} for metric posts, graph definitions and
+retirements, {"id": ...} for a host created or updated, {"hosts": [...]} for a listing,
+{"host": {...}} (retired ones too, with isRetired) for GET /api/v0/hosts/<id>; a post to a
+retired host is refused with 400. --stranger-hosts N adds N agent hosts of someone else with
+ordinary meta (about 3.9 KB each as JSON) to every full listing (not one by customIdentifier,
+name or service), made as they are sent in chunked encoding: a listing of tens of MB costs
+the fake nothing ({"strangers": N} on POST /_fake/state sets it too).
 Kind `lambda` percent-decodes the request ID in a path, and `/_fake/invoke` takes a
 "request_id" to hand out.
 
@@ -27,8 +34,11 @@ Each fake rejects what the real API rejects and can inject faults. Control API (
                          arrival to its answer (?bodies=0: each body replaced by its length in
                          "body_length", for big runs)
   POST /_fake/reset      forget requests and queued faults
-  POST /_fake/faults     queue faults: [{"path": regex, "method", "status", "body", "headers",
-                         "delay": seconds, "truncate": bool, "close": bool, "count": n}]
+  POST /_fake/faults     queue faults: [{"path": regex, "method", "status", "body", "ctype",
+                         "headers", "delay": seconds, "truncate": bool, "close": bool,
+                         "count": n}] ("ctype": the answer's Content-Type, application/json
+                         unless given: a 200 text/html maintenance page, a 307 with a
+                         Location header)
   GET  /_fake/state      what the fake holds (kind-specific);  POST /_fake/state  set it up
                          (mackerel: "received" counts the points accepted: "points", "new"
                          (a name and time not held before), "same" (held with the same value),
