@@ -4,18 +4,19 @@
 //! Mackerel's answer (`{"success":true}`, a host ID, a host list); anything else, and any
 //! redirect, is a [`Failure::Foreign`], never a success. The host list is read as it streams.
 
+mod host;
 mod request;
 
 use crate::error::{Result, Secret};
 use crate::http::Http;
 use crate::url::encode;
-use request::{Client, Expect, Kind, to_json};
-use serde::{Deserialize, Serialize};
+use request::{Client, Expect, to_json};
+use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::ops::Range;
 
+pub use host::{Host, HostSpec};
 pub use request::{Failure, transient};
 
 /// The largest metric body sent: Mackerel's front end refuses large bodies, and its own
@@ -59,58 +60,6 @@ pub fn check_key(key: &str) -> Result<(), String> {
             "the API key holds a space, a line break or another character an HTTP header cannot carry"
                 .into(),
         ),
-    }
-}
-
-/// A host as Mackerel lists it (the fields cw2mackerel reads).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Host {
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub custom_identifier: Option<String>,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub meta: Value,
-    #[serde(default)]
-    pub roles: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    pub created_at: i64,
-}
-
-impl Host {
-    pub fn has_role(&self, full_name: &str) -> bool {
-        full_name.split_once(':').is_some_and(|(svc, role)| {
-            self.roles
-                .get(svc)
-                .is_some_and(|r| r.iter().any(|x| x == role))
-        })
-    }
-}
-
-/// What a host should be: the body of `POST /api/v0/hosts` and `PUT /api/v0/hosts/<id>`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct HostSpec {
-    pub name: String,
-    pub display_name: String,
-    pub custom_identifier: String,
-    pub meta: Value,
-    pub role_fullnames: Vec<String>,
-}
-
-impl HostSpec {
-    /// Whether `host` already is what this spec says (roles may be more: Mackerel keeps those).
-    pub fn matches(&self, host: &Host) -> bool {
-        host.name == self.name
-            && host.display_name.as_deref().unwrap_or_default() == self.display_name
-            && host.meta == self.meta
-            && self.role_fullnames.iter().all(|r| host.has_role(r))
     }
 }
 
@@ -194,14 +143,7 @@ impl<'a> Mackerel<'a> {
         let mut hosts =
             self.client
                 .exchange("GET", &path, Vec::new(), action, not_found, &mut |r| {
-                    read_hosts(
-                        std::io::BufReader::with_capacity(64 << 10, r.take(LIST_LIMIT)),
-                        &keep,
-                    )
-                    .map_err(|e| match e.is_io() {
-                        true => Kind::Unanswered,
-                        false => Kind::Foreign,
-                    })
+                    host::read_hosts(r.take(LIST_LIMIT), &keep)
                 })?;
         hosts.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(hosts)
@@ -297,64 +239,6 @@ impl<'a> Mackerel<'a> {
     }
 }
 
-/// The hosts of a `GET /api/v0/hosts` answer that `keep` wants, read as it streams: each
-/// host is built, weighed and dropped before the next is read.
-pub(super) fn read_hosts(
-    body: impl Read,
-    keep: &dyn Fn(&Host) -> bool,
-) -> serde_json::Result<Vec<Host>> {
-    use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
-    struct Answer<'k>(&'k dyn Fn(&Host) -> bool);
-    struct List<'k>(&'k dyn Fn(&Host) -> bool);
-    impl<'de> DeserializeSeed<'de> for Answer<'_> {
-        type Value = Vec<Host>;
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Host>, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Answer<'_> {
-        type Value = Vec<Host>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str(r#"{"hosts": [...]}"#)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Host>, A::Error> {
-            let mut hosts = None;
-            while let Some(key) = map.next_key::<std::borrow::Cow<str>>()? {
-                match key == "hosts" && hosts.is_none() {
-                    true => hosts = Some(map.next_value_seed(List(self.0))?),
-                    false => drop(map.next_value::<IgnoredAny>()?),
-                }
-            }
-            hosts.ok_or_else(|| A::Error::missing_field("hosts"))
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for List<'_> {
-        type Value = Vec<Host>;
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Host>, D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-    impl<'de> Visitor<'de> for List<'_> {
-        type Value = Vec<Host>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an array of hosts")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Host>, A::Error> {
-            let mut kept = Vec::new();
-            while let Some(host) = seq.next_element::<Host>()? {
-                if (self.0)(&host) {
-                    kept.push(host);
-                }
-            }
-            Ok(kept)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_reader(body);
-    let hosts = Answer(keep).deserialize(&mut de)?;
-    de.end()?;
-    Ok(hosts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,45 +266,5 @@ mod tests {
             (0..100).map(|i| i..i + 1).collect::<Vec<_>>()
         );
         assert!(super::runs::<ServicePoint>(&[], 100).is_empty());
-    }
-
-    #[test]
-    fn host_lists_are_read_keeping_only_what_is_asked() {
-        let list = br#"{"total": 3, "hosts": [
-            {"id": "a", "customIdentifier": "c1", "meta": {"agent-name": "mackerel-agent"}},
-            {"id": "b", "customIdentifier": "c2", "meta": {"cw2mackerel": {"owner": "cloudfront"}}},
-            {"id": "c", "meta": {}}], "extra": {"nested": [1, 2]}}"#;
-        let kept = read_hosts(&list[..], &|h| h.id != "a").unwrap();
-        assert_eq!(
-            kept.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
-            ["b", "c"]
-        );
-        assert_eq!(kept[0].custom_identifier.as_deref(), Some("c2"));
-        for bad in [
-            &b"<html>maintenance</html>"[..],
-            b"",
-            b"{}",
-            br#"{"hosts": {}}"#,
-            br#"{"hosts": []} trailing"#,
-            br#"[{"hosts": []}]"#,
-        ] {
-            assert!(
-                read_hosts(bad, &|_| true).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn fuzz() {
-        crate::fuzz_tests::fuzz(
-            "Mackerel host lists",
-            &[
-                br#"{"hosts":[{"id":"h1","name":"n","displayName":"d","customIdentifier":"c","status":"working","meta":{"cw2mackerel":{"owner":"cloudfront"}},"roles":{"cdn":["edge"]},"createdAt":5}]}"#,
-                br#"{"hosts":[]}"#,
-            ],
-            |b| read_hosts(b, &|_| true).map_or(0, |h| h.len()),
-        );
     }
 }

@@ -49,7 +49,7 @@ impl From<Failure> for Error {
 }
 
 /// What the last attempt of a request came to, kept across retries.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Kind {
     Unanswered,
     Foreign,
