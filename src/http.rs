@@ -190,37 +190,45 @@ impl Http {
         timeout: Option<Duration>,
         body_limit: u64,
     ) -> Result<Reply, String> {
-        self.dispatch(peer, req, timeout, |resp| read_whole(resp, body_limit))
+        let mut reply = None;
+        self.dispatch(peer, req, timeout, &mut |resp| {
+            reply = Some(read_whole(resp, body_limit)?);
+            Ok(())
+        })?;
+        reply.ok_or_else(|| "no answer".into())
     }
 
     /// Sends one request; the body of a 2xx answer is not read here but handed to `read` as
     /// a stream (of any length: the request's time limit bounds it), so an answer of tens of
     /// MB costs no more memory than `read` keeps. Any other answer is read whole, as
-    /// [`Http::send`] does, and comes back as `Err`.
-    pub fn send_streamed<T>(
+    /// [`Http::send`] does, and returned.
+    pub fn send_streamed(
         &self,
         peer: &'static str,
         req: http::Request<Vec<u8>>,
-        read: impl FnOnce(&http::HeaderMap, &mut dyn std::io::Read) -> T,
-    ) -> Result<Result<T, Reply>, String> {
-        self.dispatch(peer, req, None, |resp| {
+        read: &mut dyn FnMut(&http::HeaderMap, &mut dyn std::io::Read),
+    ) -> Result<Option<Reply>, String> {
+        let mut other = None;
+        self.dispatch(peer, req, None, &mut |resp| {
             if !resp.status().is_success() {
-                return read_whole(resp, BODY_LIMIT).map(Err);
+                other = Some(read_whole(resp, BODY_LIMIT)?);
+                return Ok(());
             }
             let (parts, body) = resp.into_parts();
-            let mut reader = body.into_with_config().reader();
-            Ok(Ok(read(&parts.headers, &mut reader)))
-        })
+            read(&parts.headers, &mut body.into_with_config().reader());
+            Ok(())
+        })?;
+        Ok(other)
     }
 
     /// Counts, limits in time, proxies and logs one request; `take` reads its answer.
-    fn dispatch<T>(
+    fn dispatch(
         &self,
         peer: &'static str,
         req: http::Request<Vec<u8>>,
         timeout: Option<Duration>,
-        take: impl FnOnce(http::Response<ureq::Body>) -> Result<T, String>,
-    ) -> Result<T, String> {
+        take: &mut dyn FnMut(http::Response<ureq::Body>) -> Result<(), String>,
+    ) -> Result<(), String> {
         let limit = timeout.unwrap_or(self.timeout);
         let limit = match self.time_left() {
             Some(left) if left.is_zero() => {

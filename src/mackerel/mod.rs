@@ -140,11 +140,12 @@ impl<'a> Mackerel<'a> {
             "listing hosts",
             "the hosts API is missing at MACKEREL_APIBASE",
         );
-        let mut hosts =
-            self.client
-                .exchange("GET", &path, Vec::new(), action, not_found, &mut |r| {
-                    host::read_hosts(r.take(LIST_LIMIT), &keep)
-                })?;
+        let mut hosts = Vec::new();
+        self.client
+            .exchange("GET", &path, Vec::new(), action, not_found, &mut |r| {
+                hosts = host::read_hosts(r.take(LIST_LIMIT), &keep)?;
+                Ok(())
+            })?;
         hosts.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(hosts)
     }

@@ -126,30 +126,33 @@ impl<'a> Client<'a> {
         not_found: &str,
         expect: Expect,
     ) -> Result<Value, Failure> {
+        let mut answer = Value::Null;
         self.exchange(method, path, body, action, not_found, &mut |r| {
-            let mut answer = Vec::new();
+            let mut bytes = Vec::new();
             r.take(http::BODY_LIMIT)
-                .read_to_end(&mut answer)
+                .read_to_end(&mut bytes)
                 .map_err(|_| Kind::Unanswered)?;
-            serde_json::from_slice::<Value>(&answer)
+            answer = serde_json::from_slice::<Value>(&bytes)
                 .ok()
                 .filter(|v| expect.holds(v))
-                .ok_or(Kind::Foreign)
-        })
+                .ok_or(Kind::Foreign)?;
+            Ok(())
+        })?;
+        Ok(answer)
     }
 
     /// Sends one request, with retries, and reads the body of a 2xx with `read`, which says
     /// what went wrong when it cannot (`Kind::Foreign`: the body is not Mackerel's answer,
     /// retried like a 5xx; `Kind::Unanswered`: the body was cut short).
-    pub(super) fn exchange<T>(
+    pub(super) fn exchange(
         &self,
         method: &str,
         path: &str,
         body: Vec<u8>,
         action: &str,
         not_found: &str,
-        read: &mut dyn FnMut(&mut dyn Read) -> Result<T, Kind>,
-    ) -> Result<T, Failure> {
+        read: &mut dyn FnMut(&mut dyn Read) -> Result<(), Kind>,
+    ) -> Result<(), Failure> {
         let url = format!("{}{}", self.base, path);
         let mut kind = Kind::Unanswered;
         http::retry(self.http, TRIES, || {
@@ -163,24 +166,24 @@ impl<'a> Client<'a> {
                 Ok(r) => r,
                 Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: bad request to {url}: {e}"))),
             };
-            let answer = self.http.send_streamed("mackerel", req, |headers, body| {
+            let mut taken = None;
+            let answer = self.http.send_streamed("mackerel", req, &mut |headers, body| {
                 let mut body = Head::new(body);
-                let read = read(&mut body);
-                (read, headers.clone(), body.head)
+                taken = Some((read(&mut body), headers.clone(), body.head));
             });
             kind = Kind::Unanswered;
-            match answer {
-                Err(e) => Attempt::Retry(Error::runtime(format!("Mackerel {action} failed: {e}")), None),
-                Ok(Ok((Ok(v), _, _))) => Attempt::Done(v),
-                Ok(Ok((Err(Kind::Foreign), headers, head))) => {
+            match (answer, taken) {
+                (Err(e), _) => Attempt::Retry(Error::runtime(format!("Mackerel {action} failed: {e}")), None),
+                (Ok(None), Some((Ok(()), _, _))) => Attempt::Done(()),
+                (Ok(None), Some((Err(Kind::Foreign), headers, head))) => {
                     kind = Kind::Foreign;
                     Attempt::Retry(self.foreign(action, &headers, &head), None)
                 }
-                Ok(Ok((Err(_), _, _))) => Attempt::Retry(
+                (Ok(None), _) => Attempt::Retry(
                     Error::runtime(format!("Mackerel {action} failed: the answer was cut short")),
                     None,
                 ),
-                Ok(Err(r)) if (300..400).contains(&r.status) => {
+                (Ok(Some(r)), _) if (300..400).contains(&r.status) => {
                     kind = Kind::Foreign;
                     let to = r.header("location").map_or("nowhere".into(), |l| format!("{:?}", self.shown(l.as_bytes())));
                     Attempt::Fail(Error::runtime(format!(
@@ -188,7 +191,7 @@ impl<'a> Client<'a> {
                         r.status
                     )))
                 }
-                Ok(Err(r)) => {
+                (Ok(Some(r)), _) => {
                     // A refusal of what was sent is Mackerel's only when it says why its way.
                     let theirs = matches!(r.status, 400 | 422) && !mackerels_error(&r.body);
                     kind = if theirs { Kind::Foreign } else { Kind::Refused(r.status) };
