@@ -157,7 +157,7 @@ pub fn post(mackerel: &Mackerel, points: Vec<Point>, hosts: &mut Hosts) -> Poste
                         Some(true) if matches!(status, 400 | 422) => {
                             fate[i] = Fate::Refused;
                             out.refused += 1;
-                            e
+                            e.context(format!("{} at {}", points[i].name, points[i].time))
                         }
                         Some(false) => e.context(format!(
                             "host {}: Mackerel says its host is retired; a new one is made next cycle, its points are kept",

@@ -171,9 +171,10 @@ fn a_point_refused_alone_for_what_it_holds_is_counted_and_named() {
         (Some(59), Some(1)),
         "{s}"
     );
+    let failed = s["failed"].to_string();
     assert!(
-        s["failed"].to_string().contains("invalid metric value"),
-        "{s}"
+        failed.contains("invalid metric value") && failed.contains(&format!("cloudfront.{id}.")),
+        "the point is named: {failed}"
     );
     assert!(
         state_of(&cmd)["unposted_since"].is_null(),
