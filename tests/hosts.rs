@@ -21,6 +21,29 @@ fn host_env(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
     cmd
 }
 
+/// A host-mode daemon with a 2 s interval, its log piped.
+fn host_daemon(moto: &Moto, mackerel: &Fake, tag: &str) -> std::process::Child {
+    host_env(moto, mackerel, tag)
+        .args(["daemon", "--interval", "2s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Stops `daemon` with SIGTERM: whether it exited 0, and its log.
+fn stop(daemon: std::process::Child) -> (bool, String) {
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    let out = daemon.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Every distribution has exactly one live host, and no other host exists.
 fn assert_one_host_each(mackerel: &Fake, dists: &[Value]) -> Vec<String> {
     let live = live_hosts(mackerel);
@@ -156,19 +179,9 @@ fn a_daemon_keeps_its_host_map_between_cycles() {
     let moto = Moto::shared();
     let dists = moto.distributions("hostmap", 2, &[]);
     let mackerel = Fake::mackerel();
-    let daemon = host_env(moto, &mackerel, "hostmap")
-        .args(["daemon", "--interval", "2s"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let daemon = host_daemon(moto, &mackerel, "hostmap");
     std::thread::sleep(std::time::Duration::from_secs(7));
-    Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    let out = daemon.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = stop(daemon);
     let cycles = stderr
         .lines()
         .filter(|l| l.contains("\"cycle ok\""))
@@ -251,19 +264,9 @@ fn two_runs_at_once_leave_one_live_host_per_distribution() {
     let moto = Moto::shared();
     let dists = moto.distributions("race", 3, &[]);
     for unique in [false, true] {
-        let mackerel = if unique {
-            Fake::start(
-                "mackerel",
-                &[
-                    "--apikey",
-                    MACKEREL_KEY,
-                    "--service",
-                    "cdn",
-                    "--unique-custom-identifier",
-                ],
-            )
-        } else {
-            Fake::mackerel()
+        let mackerel = match unique {
+            true => Fake::mackerel_with(&["--unique-custom-identifier"]),
+            false => Fake::mackerel(),
         };
         // Slow host creation, so both runs look, find nothing, and create.
         mackerel.faults(
@@ -542,17 +545,7 @@ fn a_70_mb_host_list_is_read_in_a_fixed_memory_budget() {
     let moto = Moto::shared();
     let dists = moto.distributions("biglist", 1, &[]);
     // 18,000 agent hosts of someone else with ordinary meta: about 70 MB of listing.
-    let mackerel = Fake::start(
-        "mackerel",
-        &[
-            "--apikey",
-            MACKEREL_KEY,
-            "--service",
-            "cdn",
-            "--stranger-hosts",
-            "18000",
-        ],
-    );
+    let mackerel = Fake::mackerel_with(&["--stranger-hosts", "18000"]);
     let child = host_mode(moto, &mackerel, "biglist")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -597,16 +590,7 @@ fn jobs_sharing_a_custom_identifier_feed_one_host() {
         "shared-host.json",
         &json!({"jobs": [job("sent", "Sent"), job("received", "Received")]}).to_string(),
     );
-    let mackerel = Fake::start(
-        "mackerel",
-        &[
-            "--apikey",
-            MACKEREL_KEY,
-            "--service",
-            "cdn",
-            "--unique-custom-identifier",
-        ],
-    );
+    let mackerel = Fake::mackerel_with(&["--unique-custom-identifier"]);
     let mut cmd = against(moto, "reader", &mackerel);
     cmd.env_remove("CW2MACKEREL_SERVICE")
         .arg("run")
@@ -656,12 +640,7 @@ fn a_daemon_replaces_a_host_retired_under_it() {
     let dists = moto.distributions("daemonretire", 2, &[]);
     moto.traffic(&[id_of(&dists[0]), id_of(&dists[1])], 16);
     let mackerel = Fake::mackerel();
-    let daemon = host_env(moto, &mackerel, "daemonretire")
-        .args(["daemon", "--interval", "2s"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let daemon = host_daemon(moto, &mackerel, "daemonretire");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while live_hosts(&mackerel).len() < 2 || mackerel.requests_to("/tsdb").is_empty() {
         assert!(std::time::Instant::now() < deadline, "no first cycle");
@@ -702,13 +681,8 @@ fn a_daemon_replaces_a_host_retired_under_it() {
     while !replaced() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
-    let out = daemon.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && replaced(), "{stderr}");
+    let (ok, stderr) = stop(daemon);
+    assert!(ok && replaced(), "{stderr}");
     let after = assert_one_host_each(&mackerel, &dists);
     assert_eq!(after[0], before[0]);
     assert_ne!(after[1], before[1]);

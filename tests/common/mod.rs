@@ -285,7 +285,14 @@ impl Fake {
 
     /// A strict Mackerel that knows the key `TEST-KEY` and the service `cdn`.
     pub fn mackerel() -> Fake {
-        Fake::start("mackerel", &["--apikey", MACKEREL_KEY, "--service", "cdn"])
+        Fake::mackerel_with(&[])
+    }
+
+    /// [`Fake::mackerel`] with more of fake.py's options (`--max-body 2000`, say).
+    pub fn mackerel_with(options: &[&str]) -> Fake {
+        let mut args = vec!["--apikey", MACKEREL_KEY, "--service", "cdn"];
+        args.extend(options);
+        Fake::start("mackerel", &args)
     }
 
     pub fn url(&self) -> &str {
