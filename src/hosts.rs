@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::jobs::{Job, Target};
 use crate::log;
 use crate::mackerel::{Failure, Host, HostSpec, Mackerel};
+use crate::record::Record;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -395,6 +396,16 @@ impl Hosts {
         }
         self.lookups -= 1;
         mackerel.host_is_live(id).unwrap_or(true)
+    }
+
+    /// Tells `record` which host each wanted customIdentifier posts to now: one replaced
+    /// (retired by hand, say) takes the whole window afresh.
+    pub fn note(&self, record: &mut Record) {
+        for spec in self.jobs.iter().flat_map(|j| &j.specs) {
+            if let Some(id) = self.ids.get(&spec.custom_identifier) {
+                record.host_is(&spec.custom_identifier, id);
+            }
+        }
     }
 
     /// Never uses host `id` again.

@@ -212,7 +212,7 @@ impl<'a> Session<'a> {
                         summary.failed.push(format!("host {cid}: {e}"));
                     }
                     summary.hosts = Some(resolved);
-                    note_hosts(&mut self.record, &self.hosts, &host_jobs);
+                    self.hosts.note(&mut self.record);
                 }
                 Err(e) => summary.failed.push(format!("listing hosts: {e}")),
             }
@@ -257,7 +257,7 @@ impl<'a> Session<'a> {
             h.absorb(again);
         }
         // A host found gone while posting was replaced: its new host has none of the record.
-        note_hosts(&mut self.record, &self.hosts, &host_jobs);
+        self.hosts.note(&mut self.record);
         self.record.remember(&out.accepted);
         if let Some(oldest) = oldest {
             self.record.forget_before(oldest);
@@ -427,19 +427,6 @@ fn print_points(points: &[Point]) {
         }
     }
     let _ = out.flush();
-}
-
-/// Tells `record` which host each host job's customIdentifier posts to now.
-fn note_hosts(record: &mut Record, hosts: &Hosts, jobs: &[HostJob]) {
-    for cid in jobs
-        .iter()
-        .flat_map(|j| &j.specs)
-        .map(|s| &s.custom_identifier)
-    {
-        if let Some(id) = hosts.id(cid) {
-            record.host_is(cid, id);
-        }
-    }
 }
 
 /// The look-back that reaches `since` (a period start) from `now`, within what Mackerel
