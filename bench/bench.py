@@ -2,6 +2,7 @@
 """Measures cw2mackerel as a daemon, next to the request pattern it replaces, on this machine.
 
     bench/run [N ...] [--check] [--no-moto] [--no-plugin] [--revise M] [--deadline MINUTES]
+              [--no-hostlist | --hostlist-only]
 
 For each N (default 1, 10, 100, 1000, 5000):
 
@@ -26,6 +27,13 @@ For each N (default 1, 10, 100, 1000, 5000):
    would): one `cw2mackerel run` with the reader's credentials after seeding N distributions
    and their 10 minutes, which must exit 0 and leave exactly the seeded values in the Mackerel
    fake. moto is slow, so its times are moto's more than ours.
+
+4. Once, host mode in a large organization: `cw2mackerel run` with CW2MACKEREL_MODE=host for
+   10 distributions while the Mackerel fake lists 13,000 agent hosts of someone else with
+   ordinary meta (`fake.py --stranger-hosts`, about 50 MB per full host listing), twice (the
+   first run creates the hosts, the second finds them), each under /usr/bin/time: both must
+   exit 0 with a peak RSS under 64 MB. `bench/run --hostlist-only` measures this alone and
+   replaces only its section of bench/RESULTS.md.
 
 Then the start-up time and the sizes of the binaries and the image. Writes bench/RESULTS.md
 with the machine, date, commit, latencies and every budget as PASS or FAIL; with --check,
@@ -68,6 +76,7 @@ FIRST, STEADY = 1, 3
 # The fakes' own modules: fake_aws's model of its data checks what was posted, and the
 # proxies below pipe bytes as the fakes' do.
 sys.path.insert(0, str(ROOT / "tests/peers"))
+import fake  # noqa: E402
 import fake_aws  # noqa: E402
 import wire  # noqa: E402
 
@@ -439,6 +448,78 @@ def moto_check(n):
 
 
 # ------------------------------------------------------------------------------------------
+# host mode in a large organization
+
+HOSTLIST_DISTRIBUTIONS, HOSTLIST_STRANGERS, HOSTLIST_RSS_MB = 10, 13_000, 64
+HOSTLIST_TITLE = "## Host mode in a large organization"
+
+
+def hostlist():
+    """Two host-mode runs against an organization of HOSTLIST_STRANGERS other agent hosts."""
+    _, commit = machine()
+    measured = f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit `{commit}`"
+    aws, mk = fakes()
+    aws.post("/_fake/state", {"distributions": HOSTLIST_DISTRIBUTIONS})
+    mk.post("/_fake/state", {"strangers": HOSTLIST_STRANGERS})
+    mkp = Proxy(mk.port)
+    tmp = tempfile.mkdtemp(prefix="cw2m-bench-")
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_ENDPOINT_URL": aws.url, "AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET,
+           "AWS_REGION": "us-east-1", "MACKEREL_APIBASE": mkp.url, "MACKEREL_APIKEY": KEY,
+           "CW2MACKEREL_MODE": "host", "CW2MACKEREL_LOG_FORMAT": "json", "CW2MACKEREL_STATE_FILE": f"{tmp}/state"}
+    runs = []
+    try:
+        for _ in range(2):
+            mkp.take()
+            _, stderr, m = timed([BIN, "run"], env)
+            lines = [json.loads(l) for l in stderr.strip().splitlines() if l.startswith("{")]
+            summary = next((l for l in reversed(lines) if l.get("msg", "").startswith("run ")), {})
+            runs.append(dict(m, summary=summary, mackerel=mkp.take(),
+                             error=None if m["code"] == 0 else stderr.strip()[-300:]))
+        listing = sum(len(chunk) for chunk in fake.host_list(HOSTLIST_STRANGERS, []))
+    finally:
+        aws.stop()
+        mk.stop()
+    return {"runs": runs, "listing_bytes": listing, "measured": measured}
+
+
+def hostlist_section(h):
+    """The report's section on `hostlist()`, and whether its budget held."""
+    lines = [HOSTLIST_TITLE, "",
+             f"`cw2mackerel run` in host mode for {HOSTLIST_DISTRIBUTIONS} distributions (fake_aws) in a Mackerel "
+             f"organization that also holds {HOSTLIST_STRANGERS:,} agent hosts of someone else with ordinary meta "
+             f"(`tests/peers/fake.py --stranger-hosts`): each full `GET /api/v0/hosts` is "
+             f"{h['listing_bytes'] / 1e6:.1f} MB. The first run creates the hosts, the second finds them. Latencies as "
+             "above; peak RSS and CPU from `/usr/bin/time`. The list is read as it streams and only hosts of ours (or "
+             f"with a wanted customIdentifier) are kept. Measured {h['measured']}.", "",
+             "| run | result | wall s | CPU ms | peak RSS MB | Mackerel calls | bytes from Mackerel MB | hosts created | points posted |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ok = True
+    for i, r in enumerate(h["runs"], 1):
+        s = r["summary"]
+        lines.append(f"| {i} | {'ok' if r['code'] == 0 else 'FAILED'} | {r['wall_s']:.2f} | {r['cpu_ms']:,.0f} | "
+                     f"{r['rss_kb'] / 1024:.1f} | {s.get('calls', {}).get('mackerel', '?')} | "
+                     f"{r['mackerel']['received'] / 1e6:.1f} | {s.get('hosts', {}).get('created', '?')} | "
+                     f"{num(s.get('posted'))} |")
+        ok = ok and r["code"] == 0 and r["rss_kb"] <= HOSTLIST_RSS_MB * 1024
+        if r["error"]:
+            lines.append(f"\nRun {i}: {r['error']}\n")
+    peak = max(r["rss_kb"] for r in h["runs"]) / 1024
+    lines += ["", f"- both runs exit 0, peak RSS {peak:.1f} MB ≤ {HOSTLIST_RSS_MB} MB: {'PASS' if ok else 'FAIL'}"]
+    return lines, ok
+
+
+def splice_hostlist(path, section):
+    """RESULTS.md with its host-list section replaced by (or appended as) `section`."""
+    text = Path(path).read_text() if Path(path).exists() else "# Benchmark results\n"
+    start = text.find(HOSTLIST_TITLE)
+    if start < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    end = text.find("\n## ", start + len(HOSTLIST_TITLE))
+    return text[:start] + section + ("" if end < 0 else text[end + 1:])
+
+
+# ------------------------------------------------------------------------------------------
 # start-up, sizes, machine
 
 def startup(cmd, env, runs=20):
@@ -527,7 +608,7 @@ def budgets(results, refs):
     for n, limit in ((100, 8), (1000, 20), (5000, 64)):
         add(n, STEADY, "peak RSS after 3 cycles", lambda c: c["hwm_kb"], limit * 1024, mb, " MB")
     add(5000, STEADY, "CPU", lambda c: c["cpu_ms"], 1000, lambda x: f"{x:,.0f}" if x is not None else "?", " ms")
-    for n in sorted(results):
+    for n in sorted(k for k in results if isinstance(k, int)):
         for k in (FIRST, STEADY):
             c = cycle(results, n, k)
             if c is not None:
@@ -575,7 +656,7 @@ def report(results, refs, started, host, commit, argv, start_ours, start_replay,
              "AWS calls | CloudFront | GetMetricData | bytes from AWS KB | datapoints | skipped |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     notes = []
-    for n, r in results.items():
+    for n, r in ((n, r) for n, r in results.items() if isinstance(n, int)):
         d = r.get("daemon")
         if not d:
             continue
@@ -662,12 +743,17 @@ def report(results, refs, started, host, commit, argv, start_ours, start_replay,
               "steady state is a daemon's third cycle, between discovery refreshes), then the checks every run keeps.", ""]
     for text, ok in checks:
         lines.append(f"- {text}: {'PASS' if ok else 'FAIL' if ok is False else 'not measured'}")
+    hostlist_failed = False
+    if results.get("hostlist"):
+        section, ok = hostlist_section(results["hostlist"])
+        lines += [""] + section
+        hostlist_failed = not ok
     lines += ["", "## Start-up and sizes", "",
               f"From spawning the process to its first connection (median of 20): cw2mackerel {start_ours:.1f} ms; "
               f"Python + boto3 {start_replay:.1f} ms.", ""]
     for label, size in sizes().items():
         lines.append(f"- {label}: " + (f"{size:,} bytes" if size else "not built (`make static`, `make image`)"))
-    return "\n".join(lines) + "\n", any(ok is False for _, ok in checks)
+    return "\n".join(lines) + "\n", any(ok is False for _, ok in checks) or hostlist_failed
 
 
 def main():
@@ -682,8 +768,17 @@ def main():
     p.add_argument("--deadline", type=float, default=40, help="minutes to wait for the daemon's 3 cycles, per N")
     p.add_argument("--output", default=str(ROOT / "bench/RESULTS.md"))
     p.add_argument("--bin", default=str(BIN), help="the cw2mackerel binary to measure")
+    p.add_argument("--no-hostlist", action="store_true", help="skip host mode in a large organization")
+    p.add_argument("--hostlist-only", action="store_true",
+                   help="measure host mode in a large organization alone; replace only its section of --output")
     opts = p.parse_args()
     BIN = Path(opts.bin).resolve()
+    if opts.hostlist_only:
+        section, ok = hostlist_section(hostlist())
+        text = splice_hostlist(opts.output, "\n".join(section) + "\n")
+        Path(opts.output).write_text(text)
+        print("\n".join(section))
+        sys.exit(1 if opts.check and not ok else 0)
     ns = opts.ns or DEFAULT_NS
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     host, commit = machine()
@@ -699,6 +794,9 @@ def main():
         if not opts.no_moto and n <= MOTO_MAX:
             print(f"N={n}: end to end against moto ...", file=sys.stderr, flush=True)
             results[n]["moto"] = moto_check(n)
+    if not opts.no_hostlist:
+        print("host mode in a large organization ...", file=sys.stderr, flush=True)
+        results["hostlist"] = hostlist()
     env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:PORT", "AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S",
            "AWS_EC2_METADATA_DISABLED": "true", "MACKEREL_APIKEY": "k", "CW2MACKEREL_SERVICE": "cdn",
            "HOME": "/nonexistent", "PATH": os.environ["PATH"]}

@@ -181,6 +181,45 @@ impl Http {
         timeout: Option<Duration>,
         body_limit: u64,
     ) -> Result<Reply, String> {
+        let mut reply = None;
+        self.dispatch(peer, req, timeout, &mut |resp| {
+            reply = Some(read_whole(resp, body_limit)?);
+            Ok(())
+        })?;
+        reply.ok_or_else(|| "no answer".into())
+    }
+
+    /// Sends one request; the body of a 2xx answer is not read here but handed to `read` as
+    /// a stream (of any length: the request's time limit bounds it), so an answer of tens of
+    /// MB costs no more memory than `read` keeps. Any other answer is read whole, as
+    /// [`Http::send`] does, and returned.
+    pub fn send_streamed(
+        &self,
+        peer: &'static str,
+        req: http::Request<Vec<u8>>,
+        read: &mut dyn FnMut(&http::HeaderMap, &mut dyn std::io::Read),
+    ) -> Result<Option<Reply>, String> {
+        let mut other = None;
+        self.dispatch(peer, req, None, &mut |resp| {
+            if !resp.status().is_success() {
+                other = Some(read_whole(resp, BODY_LIMIT)?);
+                return Ok(());
+            }
+            let (parts, body) = resp.into_parts();
+            read(&parts.headers, &mut body.into_with_config().reader());
+            Ok(())
+        })?;
+        Ok(other)
+    }
+
+    /// Counts, limits in time, proxies and logs one request; `take` reads its answer.
+    fn dispatch(
+        &self,
+        peer: &'static str,
+        req: http::Request<Vec<u8>>,
+        timeout: Option<Duration>,
+        take: &mut dyn FnMut(http::Response<ureq::Body>) -> Result<(), String>,
+    ) -> Result<(), String> {
         let limit = timeout.unwrap_or(self.timeout);
         let limit = match self.time_left() {
             Some(left) if left.is_zero() => {
@@ -201,15 +240,20 @@ impl Http {
             .timeout_global(Some(limit))
             .timeout_connect(Some(limit.min(Duration::from_secs(10))))
             .build();
-        let mut result = self.exchange(agent, req, body_limit);
+        let mut status = None;
+        let mut result = agent.run(req).map_err(describe).and_then(|resp| {
+            status = Some(resp.status().as_u16());
+            take(resp)
+        });
         if self.proxied && peer != CREDENTIALS {
             // A proxy that is down looks like the peer being down; say which it may be.
             result = result.map_err(|e| format!("{e} (HTTPS_PROXY is set)"));
         }
         if log::enabled(log::Level::Debug) {
-            let status = result
-                .as_ref()
-                .map_or_else(|e| e.clone(), |r| r.status.to_string());
+            let status = match (&result, status) {
+                (Err(e), _) => e.clone(),
+                (Ok(_), s) => s.unwrap_or_default().to_string(),
+            };
             log::debug(
                 "http",
                 &[
@@ -253,19 +297,7 @@ impl Http {
             .timeout_recv_response(None)
             .timeout_recv_body(None)
             .build();
-        answer(&self.direct, req, limit)
-    }
-
-    /// Runs the request and reads the whole answer.
-    fn exchange(
-        &self,
-        agent: &ureq::Agent,
-        req: http::Request<Vec<u8>>,
-        limit: u64,
-    ) -> Result<Reply, String> {
-        let (mut reply, body) = answer(agent, req, limit)?;
-        reply.body = body?;
-        Ok(reply)
+        Ok(parts(self.direct.run(req).map_err(describe)?, limit))
     }
 
     /// A random fraction in `[0, 1)` for jitter (xorshift is plenty to spread clients apart).
@@ -354,14 +386,9 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
     }
 }
 
-/// Runs the request: the answer's status and headers, and its body (up to `limit` bytes) or why
-/// it could not be read.
-fn answer(
-    agent: &ureq::Agent,
-    req: http::Request<Vec<u8>>,
-    limit: u64,
-) -> Result<(Reply, Result<Vec<u8>, String>), String> {
-    let resp = agent.run(req).map_err(describe)?;
+/// An answer's status and headers, and its body (up to `limit` bytes) or why it could not be
+/// read.
+fn parts(resp: http::Response<ureq::Body>, limit: u64) -> (Reply, Result<Vec<u8>, String>) {
     let (parts, mut body) = resp.into_parts();
     let body = body
         .with_config()
@@ -373,7 +400,14 @@ fn answer(
         headers: parts.headers,
         body: Vec::new(),
     };
-    Ok((reply, body))
+    (reply, body)
+}
+
+/// Reads a whole answer, up to `limit` bytes of body.
+fn read_whole(resp: http::Response<ureq::Body>, limit: u64) -> Result<Reply, String> {
+    let (mut reply, body) = parts(resp, limit);
+    reply.body = body?;
+    Ok(reply)
 }
 
 /// ureq's errors, said plainly and without any URL query or header.

@@ -55,12 +55,7 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
         .jobs
         .iter()
         .any(|j| matches!(j.target(), Target::Host(_)));
-    let owners: Vec<&str> = cfg
-        .jobs
-        .iter()
-        .filter(|j| matches!(j.target(), Target::Host(_)))
-        .map(|j| j.name())
-        .collect();
+    let owners = hosts::owners(&cfg.jobs);
     let host_ids = match has_hosts {
         true => Some(hosts::lookup(
             &Mackerel::new(aws.http, &cfg.apibase, api_key(cfg, aws)?),

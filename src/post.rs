@@ -1,18 +1,26 @@
 //! Post: datapoints to Mackerel, service metrics per service and host metrics to the host
 //! tsdb, in bodies filled toward 100 KB ([`MAX_BODY`]). Re-posting a timestamp overwrites it,
-//! so a retried or repeated body does no harm. A body refused as too large (413) is split in
-//! two. A body Mackerel refuses with another 4xx costs that body alone: the others are still
-//! posted, and the refused one is split to find its bad points (a few splits a cycle); a point
-//! refused on its own is dropped and reported, since Mackerel will never take it. A refused
-//! API key, and a Mackerel that keeps failing (429, 5xx, no answer), stop the posting; what
-//! was not posted is handed back to be tried again.
+//! so a retried or repeated body does no harm. A point counts as posted only when Mackerel
+//! answered its body with `{"success":true}`. What becomes of a body Mackerel did not take:
+//!
+//! - Too large (413): split in two. A single point too large is not that point's fault (a
+//!   proxy's limit, say): posting stops and every point is kept.
+//! - A host body refused with 400 or 404: once a cycle, the hosts are listed again (a host
+//!   retired under us is replaced) and the body is tried again.
+//! - Another refusal costs that body alone: the others are still posted, and the refused one
+//!   is split to find its bad points (a few splits a cycle). A point refused on its own for
+//!   what it holds (400 or 422; for a host point, once Mackerel says its host is live) is
+//!   counted as `refused` and not tried again this cycle; any other refusal keeps it.
+//! - No answer, an answer that is not Mackerel's, a redirect, a refused API key, and 408, 429
+//!   or 5xx after retries stop the posting; what was not posted is handed back to be tried
+//!   again.
 
-use crate::error::{Error, Result};
-use crate::hosts::Hosts;
+use crate::error::Error;
+use crate::hosts::{Hosts, Resolved};
 use crate::jobs::Dest;
 use crate::jobs::Point;
 use crate::mackerel::{
-    HostPoint, MAX_AGE, MAX_BODY, Mackerel, Refused, ServicePoint, runs, transient,
+    Failure, HostPoint, MAX_BODY, Mackerel, POSTABLE, ServicePoint, runs, transient,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -27,11 +35,13 @@ pub struct Posted {
     pub accepted: Vec<Point>,
     /// Points not posted, to be tried again.
     pub unposted: Vec<Point>,
-    /// Points Mackerel refused on their own: never tried again.
+    /// Points Mackerel refused on their own for what they hold: not kept.
     pub refused: usize,
     /// Why some points were not accepted: one line per place posted to, with what Mackerel
     /// said.
     pub errors: Vec<Error>,
+    /// What listing the hosts again after a refused host body did.
+    pub hosts: Option<Resolved>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -41,16 +51,18 @@ enum Fate {
     Refused,
 }
 
+/// Whether a failure stops all posting: nothing more would get through this cycle.
+fn stops(f: &Failure) -> bool {
+    match f {
+        Failure::Unanswered(_) | Failure::Foreign(_) => true,
+        Failure::Refused(status, _) => matches!(status, 401 | 403) || transient(*status),
+    }
+}
+
 /// Posts `points`: service points to their service, host points (whose destination is a
 /// customIdentifier) to the host `hosts` maps them to; points of a customIdentifier without
-/// a host wait. When Mackerel refuses a host body with 400 or 404 (a host retired under us,
-/// say), `refresh` looks its hosts up again, once a post, and the body is tried again.
-pub fn post(
-    mackerel: &Mackerel,
-    points: Vec<Point>,
-    hosts: &mut Hosts,
-    refresh: &mut dyn FnMut(&mut Hosts, &[&str]) -> Result<()>,
-) -> Posted {
+/// a host wait.
+pub fn post(mackerel: &Mackerel, points: Vec<Point>, hosts: &mut Hosts) -> Posted {
     let mut out = Posted::default();
     // Each service's points, in name order, then every host point.
     let mut groups: BTreeMap<Option<String>, Vec<Point>> = BTreeMap::new();
@@ -62,7 +74,6 @@ pub fn post(
         groups.entry(key).or_default().push(p);
     }
     let mut splits = SPLITS;
-    let mut refreshed = false;
     let mut stopped: Option<Error> = None;
     for (service, mut points) in groups {
         if stopped.is_some() {
@@ -102,38 +113,66 @@ pub fn post(
             };
             match result {
                 Ok(()) => sent.iter().for_each(|&i| fate[i] = Fate::Accepted),
-                Err(Refused { status: 413, .. }) if range.len() > 1 => split(&mut queue, range),
-                Err(r) if matches!(r.status, 0 | 401 | 403) || transient(r.status) => {
-                    stopped = Some(r.error);
+                Err(Failure::Refused(413, _)) if sent.len() > 1 => split(&mut queue, range),
+                Err(f) if stops(&f) || f.status() == Some(413) => {
+                    stopped = Some(f.into());
                     break;
                 }
-                Err(Refused {
-                    status: 400 | 404, ..
-                }) if service.is_none() && !refreshed => {
-                    refreshed = true;
-                    let cids: Vec<&str> = batch.iter().map(cid).collect();
-                    if let Err(e) = refresh(hosts, &cids) {
-                        stopped = Some(e);
-                        break;
+                Err(Failure::Refused(400 | 404, _))
+                    if service.is_none()
+                        && let Some(again) = hosts.recheck(mackerel) =>
+                {
+                    match again {
+                        Ok(resolved) => {
+                            out.errors.extend(
+                                resolved
+                                    .failed
+                                    .iter()
+                                    .map(|(cid, e)| Error::runtime(format!("host {cid}: {e}"))),
+                            );
+                            match &mut out.hosts {
+                                Some(h) => h.absorb(resolved),
+                                None => out.hosts = Some(resolved),
+                            }
+                            queue.push_front(range);
+                        }
+                        Err(e) => {
+                            stopped = Some(e);
+                            break;
+                        }
                     }
-                    queue.push_front(range);
                 }
                 // The service is missing: nothing of it can be posted.
-                Err(r) if r.status == 404 && service.is_some() => {
-                    error = Some(r.error);
+                Err(Failure::Refused(404, e)) if service.is_some() => {
+                    error = Some(e);
                     break;
                 }
-                Err(r) if sent.len() == 1 => {
-                    fate[sent[0]] = Fate::Refused;
-                    out.refused += 1;
-                    error.get_or_insert(r.error);
+                Err(Failure::Refused(status, e)) if sent.len() == 1 => {
+                    let i = sent[0];
+                    let live = match service {
+                        Some(_) => Some(true),
+                        None => hosts.confirm(mackerel, cid(&points[i])),
+                    };
+                    let e = match live {
+                        Some(true) if matches!(status, 400 | 422) => {
+                            fate[i] = Fate::Refused;
+                            out.refused += 1;
+                            e.context(format!("{} at {}", points[i].name, points[i].time))
+                        }
+                        Some(false) => e.context(format!(
+                            "host {}: Mackerel says its host is retired; a new one is made next cycle, its points are kept",
+                            cid(&points[i])
+                        )),
+                        _ => e,
+                    };
+                    error.get_or_insert(e);
                 }
                 Err(_) if splits > 0 => {
                     splits -= 1;
                     split(&mut queue, range);
                 }
-                Err(r) => {
-                    error.get_or_insert(r.error);
+                Err(f) => {
+                    error.get_or_insert(f.into());
                 }
             }
         }
@@ -196,13 +235,14 @@ fn host_points<'a>(points: &'a [Point], hosts: &'a Hosts) -> (Vec<HostPoint<'a>>
         .unzip()
 }
 
-/// Points a daemon or a warm Lambda could not post yet, kept for the next cycle. Bounded:
-/// past [`Backlog::CAP`] the oldest are dropped, and so are points older than 24 hours,
-/// which Mackerel would drop anyway; `dropped` counts both.
+/// Points a daemon or a warm Lambda could not post yet, kept for the next cycle (and, for
+/// `run`, the oldest of them noted in the state file). Bounded: past [`Backlog::CAP`] the
+/// oldest are dropped, and so are points past [`POSTABLE`], which Mackerel would drop anyway;
+/// `dropped` counts both.
 #[derive(Debug, Default)]
 pub struct Backlog {
     points: Vec<Point>,
-    pub dropped: u64,
+    dropped: u64,
 }
 
 impl Backlog {
@@ -228,10 +268,15 @@ impl Backlog {
             all.extend(older);
         }
         let before = all.len();
-        all.retain(|p| p.time > now - MAX_AGE.as_secs() as i64);
+        all.retain(|p| p.time > now - POSTABLE.as_secs() as i64);
         self.dropped += (before - all.len()) as u64;
         all.sort_by_key(|p| p.time);
         all
+    }
+
+    /// Points dropped since the last time this was asked.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
     }
 
     /// The time of the oldest point kept.
@@ -282,14 +327,28 @@ mod tests {
                 p("b", now - 60, 3.0)
             ]
         );
-        assert_eq!((b.len(), b.dropped), (0, 1), "older than 24h is dropped");
+        assert_eq!(
+            (b.len(), b.take_dropped()),
+            (0, 1),
+            "older than 24h is dropped"
+        );
+
+        // Inside Mackerel's 24 hours when read, but not by a margin: it would be past them
+        // by the time it is posted, and Mackerel would drop it with a 200.
+        let day = crate::mackerel::MAX_AGE.as_secs() as i64;
+        let merged = b.merge(
+            vec![p("a", now - day + 60, 1.0), p("a", now - day + 600, 1.0)],
+            now,
+        );
+        assert_eq!(merged, vec![p("a", now - day + 600, 1.0)]);
+        assert_eq!((b.take_dropped(), b.take_dropped()), (1, 0), "counted once");
 
         b.keep(
             (0..Backlog::CAP as i64 + 5)
                 .map(|t| p("c", now - 1_000_000 + t, 0.0))
                 .collect(),
         );
-        assert_eq!((b.len(), b.dropped), (Backlog::CAP, 6));
+        assert_eq!((b.len(), b.take_dropped()), (Backlog::CAP, 5));
         assert_eq!(
             b.points[0].time,
             now - 1_000_000 + 5,

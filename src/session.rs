@@ -38,6 +38,10 @@ struct Summary {
     /// Series not read because an earlier one has their name and place.
     collisions: usize,
     posted: usize,
+    /// Points Mackerel refused one by one for what they hold.
+    refused: usize,
+    /// Points past Mackerel's horizon (or beyond the backlog's bound) before they were posted.
+    dropped: u64,
     /// Jobs with a host target only.
     hosts: Option<Resolved>,
     /// What failed, one line each: the job or resource, and what AWS or Mackerel said.
@@ -88,7 +92,7 @@ impl<'a> Session<'a> {
             unposted_since: None,
             lock: None,
             cache: discover::Cache::new(cfg.discovery_ttl),
-            hosts: Hosts::default(),
+            hosts: Hosts::new(crate::hosts::owners(&cfg.jobs)),
             graph_defs_posted: false,
             backlog: post::Backlog::default(),
             record: Record::default(),
@@ -140,6 +144,14 @@ impl<'a> Session<'a> {
             ("skipped", json!(summary.skipped)),
             ("posted", json!(summary.posted)),
         ];
+        for (name, n) in [
+            ("refused", summary.refused as u64),
+            ("dropped", summary.dropped),
+        ] {
+            if n > 0 {
+                fields.push((name, json!(n)));
+            }
+        }
         if let Some(h) = &summary.hosts {
             fields.push(("hosts", json!({"live": h.live, "created": h.created, "updated": h.updated, "retired": h.retired})));
             fields.push(("gone", json!(h.gone.len())));
@@ -148,9 +160,8 @@ impl<'a> Session<'a> {
             }
         }
         // A run ends with its cycle: only a daemon or a Lambda environment keeps a backlog.
-        if self.keep != Keep::Everything && (self.backlog.len() > 0 || self.backlog.dropped > 0) {
+        if self.keep != Keep::Everything && self.backlog.len() > 0 {
             fields.push(("backlog", json!(self.backlog.len())));
-            fields.push(("dropped", json!(self.backlog.dropped)));
         }
         if summary.collisions > 0 {
             fields.push(("collisions", json!(summary.collisions)));
@@ -211,7 +222,7 @@ impl<'a> Session<'a> {
                         summary.failed.push(format!("host {cid}: {e}"));
                     }
                     summary.hosts = Some(resolved);
-                    note_hosts(&mut self.record, &self.hosts, &host_jobs);
+                    self.hosts.note(&mut self.record);
                 }
                 Err(e) => summary.failed.push(format!("listing hosts: {e}")),
             }
@@ -244,36 +255,25 @@ impl<'a> Session<'a> {
             dry_run::print(&mapped.points);
             return Ok(());
         };
-        let fresh = mapped.points;
-        let points = self.backlog.merge(fresh, now);
-        let owners: Vec<(String, String)> = host_jobs
-            .iter()
-            .flat_map(|j| {
-                j.specs
-                    .iter()
-                    .map(|s| (s.custom_identifier.clone(), j.owner.clone()))
-            })
-            .collect();
-        let owner_of = |cid: &str| {
-            owners
-                .iter()
-                .find(|(c, _)| c == cid)
-                .map(|(_, o)| o.clone())
-        };
-        let out = post::post(mackerel, points, &mut self.hosts, &mut |hosts, cids| {
-            hosts.refresh(mackerel, cids, &owner_of)
-        });
+        // Past Mackerel's horizon is judged now, after the reading, as close to the post as can be.
+        let points = self.backlog.merge(mapped.points, clock::now());
+        let out = post::post(mackerel, points, &mut self.hosts);
         summary.posted = out.accepted.len();
+        summary.refused = out.refused;
         for e in &out.errors {
             summary.failed.push(e.to_string());
         }
+        if let (Some(h), Some(again)) = (&mut summary.hosts, out.hosts) {
+            h.absorb(again);
+        }
         // A host found gone while posting was replaced: its new host has none of the record.
-        note_hosts(&mut self.record, &self.hosts, &host_jobs);
+        self.hosts.note(&mut self.record);
         self.record.remember(&out.accepted);
         if let Some(oldest) = oldest {
             self.record.forget_before(oldest);
         }
         self.backlog.keep(out.unposted);
+        summary.dropped = self.backlog.take_dropped();
         Ok(())
     }
 
@@ -373,6 +373,7 @@ impl<'a> Session<'a> {
         match state::load(path, &self.fingerprint) {
             Ok(s) => {
                 self.record = s.record();
+                self.hosts.seed(self.record.hosts());
                 self.unposted_since = s.unposted_since;
                 self.hosts.created = s.hosts_created;
             }
@@ -415,27 +416,16 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Tells `record` which host each host job's customIdentifier posts to now.
-fn note_hosts(record: &mut Record, hosts: &Hosts, jobs: &[HostJob]) {
-    for cid in jobs
-        .iter()
-        .flat_map(|j| &j.specs)
-        .map(|s| &s.custom_identifier)
-    {
-        if let Some(id) = hosts.id(cid) {
-            record.host_is(cid, id);
-        }
-    }
-}
-
-/// The look-back that reaches `since` (a period start) from `now`, within the 24 hours
-/// Mackerel accepts ([`mackerel::MAX_AGE`]).
+/// The look-back that reaches `since` (a period start) from `now`, within what Mackerel
+/// still accepts when the cycle posts ([`mackerel::POSTABLE`]), less a minute for rounding
+/// the window and a minute for reading it: no point is read only to be dropped.
 fn reach_back_to(since: i64, now: i64, delay: Duration) -> Duration {
     let reach = now
         .saturating_sub(delay.as_secs() as i64)
         .saturating_sub(since)
         .max(0);
-    Duration::from_secs(reach as u64).min(mackerel::MAX_AGE.saturating_sub(delay))
+    let spare = delay + Duration::from_secs(120);
+    Duration::from_secs(reach as u64).min(mackerel::POSTABLE.saturating_sub(spare))
 }
 
 /// `run`: one cycle, with the state file.

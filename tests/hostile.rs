@@ -363,27 +363,14 @@ fn a_55_mb_answer_is_read_in_little_more_memory_than_itself() {
     let aws = answering(&body);
     drop(body);
     // Without cloudfront:ListDistributions the ID is read as given.
-    let mut child = against(moto, "nocloudfront", &mackerel)
+    let child = against(moto, "nocloudfront", &mackerel)
         .env("AWS_ENDPOINT_URL_CLOUDWATCH", aws.url())
         .args(["run", "--dry-run", "--distributions", "E1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak_kb = 0;
-    while child.try_wait().unwrap().is_none() {
-        if let Ok(text) = std::fs::read_to_string(&status)
-            && let Some(kb) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-        {
-            peak_kb = peak_kb.max(kb);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
+    let (out, peak_kb) = peak_rss(child);
     assert!(
         out.status.success(),
         "{}",

@@ -297,7 +297,14 @@ impl Fake {
 
     /// A strict Mackerel that knows the key `TEST-KEY` and the service `cdn`.
     pub fn mackerel() -> Fake {
-        Fake::start("mackerel", &["--apikey", MACKEREL_KEY, "--service", "cdn"])
+        Fake::mackerel_with(&[])
+    }
+
+    /// [`Fake::mackerel`] with more of fake.py's options (`--max-body 2000`, say).
+    pub fn mackerel_with(options: &[&str]) -> Fake {
+        let mut args = vec!["--apikey", MACKEREL_KEY, "--service", "cdn"];
+        args.extend(options);
+        Fake::start("mackerel", &args)
     }
 
     pub fn url(&self) -> &str {
@@ -723,5 +730,57 @@ pub fn batch_sizes(mackerel: &Fake) -> Vec<usize> {
                 .unwrap()
                 .len()
         })
+        .collect()
+}
+
+/// Waits for `child` and returns its output with its peak RSS in kB (VmHWM, sampled every
+/// 5 ms until it exits: a memory bound, never a time bound).
+pub fn peak_rss(mut child: std::process::Child) -> (Output, u64) {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (child.wait_with_output().unwrap(), peak_kb)
+}
+
+/// The state file `cmd` uses (each [`cw2mackerel`] command has its own).
+pub fn state_path(cmd: &std::process::Command) -> PathBuf {
+    cmd.get_envs()
+        .find(|(k, _)| *k == "CW2MACKEREL_STATE_FILE")
+        .and_then(|(_, v)| v)
+        .map(PathBuf::from)
+        .unwrap()
+}
+
+/// What the state file of `cmd` holds.
+pub fn state_of(cmd: &std::process::Command) -> Value {
+    serde_json::from_slice(&std::fs::read(state_path(cmd)).unwrap()).unwrap()
+}
+
+/// Retires host `id` as a user would, through Mackerel's API.
+pub fn retire(mackerel: &Fake, id: &str) {
+    let retired = agent()
+        .post(format!("{}/api/v0/hosts/{id}/retire", mackerel.url()))
+        .header("X-Api-Key", MACKEREL_KEY)
+        .header("content-type", "application/json")
+        .send("{}")
+        .unwrap();
+    assert_eq!(retired.status(), 200);
+}
+
+/// The log lines at `warn` whose message holds `needle`.
+pub fn warnings(ran: &Ran, needle: &str) -> Vec<Value> {
+    ran.logs()
+        .into_iter()
+        .filter(|l| l["level"] == "warn" && l["msg"].as_str().unwrap().contains(needle))
         .collect()
 }

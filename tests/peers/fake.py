@@ -11,6 +11,13 @@ binds 127.0.0.1 (--host ::1 for IPv6), prints one line `{"port": N}` once listen
 when its stdin closes (so it dies with the test that started it) unless --no-stdin is given.
 Kind `mackerel` with --unique-custom-identifier refuses a second live host with one
 customIdentifier; with --retired-keep-identifiers, a retired host's identifier is taken too.
+Its answers are Mackerel's: {"success": true} for metric posts, graph definitions and
+retirements, {"id": ...} for a host created or updated, {"hosts": [...]} for a listing,
+{"host": {...}} (retired ones too, with isRetired) for GET /api/v0/hosts/<id>; a post to a
+retired host is refused with 400. --stranger-hosts N adds N agent hosts of someone else with
+ordinary meta (about 3.9 KB each as JSON) to every full listing (not one by customIdentifier,
+name or service), made as they are sent in chunked encoding: a listing of tens of MB costs
+the fake nothing ({"strangers": N} on POST /_fake/state sets it too).
 Kind `mackerel` takes service metric monitors (POST /api/v0/monitors, checked field by field as
 Mackerel's API documents them; other monitor types are refused) and lists them (GET).
 Kind `lambda` percent-decodes the request ID in a path, and `/_fake/invoke` takes a
@@ -31,8 +38,11 @@ Each fake rejects what the real API rejects and can inject faults. Control API (
                          arrival to its answer (?bodies=0: each body replaced by its length in
                          "body_length", for big runs)
   POST /_fake/reset      forget requests and queued faults
-  POST /_fake/faults     queue faults: [{"path": regex, "method", "status", "body", "headers",
-                         "delay": seconds, "truncate": bool, "close": bool, "count": n}]
+  POST /_fake/faults     queue faults: [{"path": regex, "method", "status", "body", "ctype",
+                         "headers", "delay": seconds, "truncate": bool, "close": bool,
+                         "count": n}] ("ctype": the answer's Content-Type, application/json
+                         unless given: a 200 text/html maintenance page, a 307 with a
+                         Location header)
   GET  /_fake/state      what the fake holds (kind-specific);  POST /_fake/state  set it up
                          (mackerel: "received" counts the points accepted: "points", "new"
                          (a name and time not held before), "same" (held with the same value),
@@ -65,8 +75,9 @@ FAULTS = []
 class Reply(Exception):
     """Raised by handlers to answer with a status and a JSON (or raw) body."""
 
-    def __init__(self, status, body=None, headers=None, raw=None, ctype="application/json"):
+    def __init__(self, status, body=None, headers=None, raw=None, ctype="application/json", stream=None):
         self.status, self.body, self.headers, self.raw, self.ctype = status, body, headers or {}, raw, ctype
+        self.stream = stream  # an iterable of bytes, sent chunked (a long answer built as it goes)
 
 
 def mackerel_error(status, message):
@@ -102,13 +113,19 @@ class Handler(wire.Handler):
             raw = fault["body"].encode() if "body" in fault else json.dumps(default).encode()
             record["status"] = fault["status"]
             record["elapsed_ms"] = (time.time() - record["time"]) * 1000
-            return self.send(fault["status"], raw, fault.get("headers"), truncate=fault.get("truncate", False))
+            return self.send(fault["status"], raw, fault.get("headers"), fault.get("ctype"),
+                             truncate=fault.get("truncate", False))
         try:
             handler = HANDLERS[self.kind]
             result = handler(self, path, query, body)
             reply = result if isinstance(result, Reply) else Reply(200, result)
         except Reply as r:
             reply = r
+        if reply.stream is not None:
+            record["status"] = reply.status
+            self.send_chunks(reply.status, reply.stream, reply.ctype)
+            record["elapsed_ms"] = (time.time() - record["time"]) * 1000
+            return
         raw = reply.raw if reply.raw is not None else json.dumps(reply.body if reply.body is not None else {}).encode()
         record["status"] = reply.status
         truncate = bool(fault and fault.get("truncate"))
@@ -168,6 +185,7 @@ class Mackerel:
     retired_keep_identifiers = False
     max_body = 102400
     points, host_points, hosts, graph_defs, dropped = {}, {}, {}, {}, 0
+    strangers = 0  # agent hosts of someone else every full listing holds (--stranger-hosts)
     monitors = []
     received = {"points": 0, "new": 0, "same": 0, "changed": 0}
 
@@ -223,6 +241,50 @@ def store(table, owner, items):
 
 def host_view(h):
     return {k: v for k, v in h.items()}
+
+
+# What mackerel-agent registers for an ordinary Linux host (about 3.6 KB as JSON): the meta of
+# the stranger hosts --stranger-hosts adds to every full listing.
+AGENT_META = json.dumps({
+    "agent-name": "mackerel-agent/0.84.3 (Revision 1a2b3c4)", "agent-revision": "1a2b3c4", "agent-version": "0.84.3",
+    "block_device": {d: {"removable": "0", "size": "209715200"} for d in ("nvme0n1", "nvme1n1", "loop0", "loop1")},
+    "cpu": [{"cache_size": "36608 KB", "core_id": str(i), "cores": "4", "family": "6", "mhz": "2899.998",
+             "model": "85", "model_name": "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
+             "physical_id": "0", "stepping": "7", "vendor_id": "GenuineIntel"} for i in range(8)],
+    "filesystem": {f"/dev/nvme{i}n1p1": {"kb_available": 31457280, "kb_size": 52428800, "kb_used": 20971520,
+                                         "mount": m, "percent_used": "40%", "type": "xfs"}
+                   for i, m in enumerate(("/", "/data", "/var/log"))},
+    "kernel": {"machine": "x86_64", "name": "Linux", "os": "GNU/Linux", "platform_name": "Amazon Linux",
+               "platform_version": "2023", "release": "6.1.102-111.182.amzn2023.x86_64",
+               "version": "#1 SMP PREEMPT_DYNAMIC Tue Jul 30 09:21:40 UTC 2026"},
+    "memory": {"active": "1877124kB", "anon_pages": "1209432kB", "buffers": "2140kB", "cached": "2466832kB",
+               "commit_limit": "4024884kB", "committed_as": "3612344kB", "dirty": "344kB", "free": "3172628kB",
+               "inactive": "2227596kB", "mapped": "290528kB", "page_tables": "16524kB", "slab": "256140kB",
+               "swap_cached": "0kB", "swap_free": "0kB", "swap_total": "0kB", "total": "8049768kB",
+               "vmalloc_total": "34359738367kB", "writeback": "0kB"},
+    "cloud": {"provider": "ec2", "metadata": {"ami-id": "ami-0abcdef1234567890", "availability-zone": "us-east-1a",
+                                              "instance-type": "m6i.large", "local-hostname": "ip-10-0-0-1.ec2.internal",
+                                              "local-ipv4": "10.0.0.1", "region": "us-east-1"}},
+})
+
+
+def host_list(strangers, hosts):
+    """The body of a full listing: `strangers` agent hosts of someone else (made as they are
+    sent, oldest first), then `hosts`, in chunks of about 256 KB."""
+    yield b'{"hosts":['
+    chunk = []
+    for i in range(strangers):
+        chunk.append(
+            '{"id":"stranger%06d","name":"ip-10-%d-%d-%d.ec2.internal","displayName":"","status":"working",'
+            '"memo":"","roles":{"web":["app"]},"roleFullnames":["web:app"],"isRetired":false,"retiredAt":null,'
+            '"createdAt":%d,"interfaces":[{"name":"eth0","ipAddress":"10.%d.%d.%d"}],"meta":%s}'
+            % (i, i >> 16, (i >> 8) & 255, i & 255, 1_600_000_000 + i, i >> 16, (i >> 8) & 255, i & 255, AGENT_META))
+        if len(chunk) == 64:
+            yield (",".join(chunk) + ("," if i + 1 < strangers or hosts else "")).encode()
+            chunk = []
+    if chunk:
+        yield (",".join(chunk) + ("," if hosts else "")).encode()
+    yield ",".join(json.dumps(h) for h in hosts).encode() + b"]}"
 
 
 def check_host_body(data):
@@ -380,7 +442,12 @@ def mackerel(h, path, query, body):
                 out = [h2 for h2 in out if query["service"][0] in h2["roles"]]
                 if "role" in query:
                     out = [h2 for h2 in out if set(query["role"]) & set(h2["roles"][query["service"][0]])]
-            return {"hosts": [host_view(h2) for h2 in sorted(out, key=lambda x: x["createdAt"])]}
+            out = [host_view(h2) for h2 in sorted(out, key=lambda x: x["createdAt"])]
+            strangers = 0 if set(query) & {"customIdentifier", "name", "service"} or "working" not in statuses \
+                else Mackerel.strangers
+            if not strangers:
+                return {"hosts": out}
+            return Reply(200, stream=host_list(strangers, out))
         if parts == ["hosts"] and m == "POST":
             data = json_body(h, body)
             check_host_body(data)
@@ -455,6 +522,7 @@ def mackerel_state():
 
 def mackerel_setup(data):
     with LOCK:
+        Mackerel.strangers = data.get("strangers", Mackerel.strangers)
         return {"hosts": [new_host(h) for h in data.get("hosts", [])]}
 
 
@@ -724,6 +792,8 @@ def main():
                    help="mackerel: refuse a second live host with the same customIdentifier")
     p.add_argument("--retired-keep-identifiers", action="store_true",
                    help="mackerel: with --unique-custom-identifier, a retired host's customIdentifier is taken too")
+    p.add_argument("--stranger-hosts", type=int, default=0,
+                   help="mackerel: every full host listing also holds this many agent hosts of someone else")
     p.add_argument("--host", default="127.0.0.1", help="the loopback address to bind: 127.0.0.1 or ::1")
     p.add_argument("--token", help="ecs: the Authorization header every request must carry")
     a = p.parse_args()
@@ -731,6 +801,7 @@ def main():
     Mackerel.unique_custom_identifier = a.unique_custom_identifier or a.retired_keep_identifiers
     Mackerel.retired_keep_identifiers = a.retired_keep_identifiers
     Mackerel.max_body = a.max_body
+    Mackerel.strangers = a.stranger_hosts
     Handler.latency = max(0.0, a.latency)
     Ecs.token = a.token
     Handler.kind = a.kind

@@ -47,6 +47,22 @@ class Handler(BaseHTTPRequestHandler):
         if truncate:
             self.close_connection = True
 
+    def send_chunks(self, status, chunks, ctype=None):
+        """Answers `status` with the bytes of `chunks` in chunked transfer encoding, each sent as
+        it is made: an answer of any size, never whole in memory."""
+        self.send_response(status)
+        self.send_header("Content-Type", ctype or self.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
     def wait_or_close(self, fault, latency):
         """Waits the fake's latency and the fault's `delay`; `True` if the fault then asks to
         close the connection without an answer, which is done."""
