@@ -1,13 +1,13 @@
 //! HTTP for every peer: ureq (rustls with built-in webpki roots, so a scratch image needs no
 //! CA file), a count of calls per service for the summary line, the cycle's deadline that
-//! bounds every request and every wait, and the retry loop with jittered exponential backoff
-//! that honours `Retry-After` (a stop signal cuts its waits short and ends it). AWS and
+//! bounds every request and every wait (the retry loop is [`crate::retry`]), and the
+//! randomness its backoff draws from. AWS and
 //! Mackerel requests go through `HTTPS_PROXY` when one is set (except hosts in `NO_PROXY`);
 //! the credential endpoints and the Lambda runtime API never do, as with the AWS SDKs.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::url;
-use crate::{log, signals};
+use crate::log;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -160,7 +160,7 @@ impl Http {
     }
 
     /// Time until the deadline; `None` without one.
-    fn time_left(&self) -> Option<Duration> {
+    pub fn time_left(&self) -> Option<Duration> {
         self.deadline
             .get()
             .map(|at| at.saturating_duration_since(Instant::now()))
@@ -312,80 +312,6 @@ impl Http {
     }
 }
 
-/// The longest jittered wait between two tries.
-const MAX_BACKOFF: Duration = Duration::from_secs(20);
-
-/// Full jitter for the `Retry` of `attempt` (0 for the wait after the first try): `random`
-/// (in `[0, 1)`) times 300 ms · 2^attempt, that ceiling held at 20 s.
-fn backoff(random: f64, attempt: u32) -> Duration {
-    let ceiling = (Duration::from_millis(300) * 2u32.pow(attempt.min(7))).min(MAX_BACKOFF);
-    ceiling.mul_f64(if random.is_finite() {
-        random.clamp(0.0, 1.0)
-    } else {
-        0.0
-    })
-}
-
-/// What one attempt of a retried operation came to.
-pub enum Attempt<T> {
-    Done(T),
-    /// Worth another try (throttling, 5xx, transport failure), after `after` if the peer said.
-    Retry(Error, Option<Duration>),
-    /// Worth another try after exactly this wait: the caller's own backoff (AWS standard
-    /// retry mode), or none for a cause fixed on this side (a corrected clock).
-    Wait(Error, Duration),
-    Fail(Error),
-}
-
-/// Longest `Retry-After` we wait for; a peer that asks for more gets the error instead.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// Runs `attempt` up to `tries` times, sleeping between tries: for `Retry`, with jittered
-/// backoff, or for the `Retry-After` the peer sent when that is longer; for `Wait`, as long as
-/// it says. No wait begins that the cycle's deadline would cut.
-pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T> {
-    let mut n = 0;
-    loop {
-        n += 1;
-        let (e, wait) = match attempt() {
-            Attempt::Done(v) => return Ok(v),
-            Attempt::Fail(e) => return Err(e),
-            // With one attempt allowed, there was nothing to give up.
-            Attempt::Retry(e, _) | Attempt::Wait(e, _) if n >= tries && n == 1 => return Err(e),
-            Attempt::Retry(e, _) | Attempt::Wait(e, _) if n >= tries => {
-                return Err(Error::runtime(format!("{e} (gave up after {n} attempts)")));
-            }
-            Attempt::Retry(e, Some(after)) if after > MAX_RETRY_AFTER => {
-                return Err(Error::runtime(format!(
-                    "{e} (asked to retry after {}s)",
-                    after.as_secs()
-                )));
-            }
-            Attempt::Retry(e, after) => {
-                let wait = after.unwrap_or_default().max(backoff(http.random(), n - 1));
-                (e, wait)
-            }
-            Attempt::Wait(e, wait) => (e, wait),
-        };
-        if http.time_left().is_some_and(|left| left <= wait) {
-            return Err(Error::runtime(format!(
-                "{e} (no time left to retry before the cycle's deadline)"
-            )));
-        }
-        log::debug(
-            "retrying",
-            &[
-                ("error", json!(e.message())),
-                ("wait_ms", json!(wait.as_millis() as u64)),
-            ],
-        );
-        // A stop signal cuts the wait short: no more waiting on a peer.
-        if !signals::sleep_until(Instant::now() + wait) {
-            return Err(Error::runtime(format!("{e} (not retried: stopping)")));
-        }
-    }
-}
-
 /// An answer's status and headers, and its body (up to `limit` bytes) or why it could not be
 /// read.
 fn parts(resp: http::Response<ureq::Body>, limit: u64) -> (Reply, Result<Vec<u8>, String>) {
@@ -450,29 +376,6 @@ mod tests {
                 reply.retry_after().map_or(0, |_| 1)
             },
         );
-    }
-
-    /// The ceiling of each wait is the documented one: 300 ms doubling to 19.2 s, then 20 s.
-    #[test]
-    fn backoff_is_full_jitter_under_a_doubling_ceiling() {
-        let ceilings = [
-            300, 600, 1200, 2400, 4800, 9600, 19_200, 20_000, 20_000, 20_000,
-        ];
-        for (attempt, ms) in ceilings.into_iter().enumerate() {
-            let attempt = attempt as u32;
-            assert_eq!(backoff(0.0, attempt), Duration::ZERO, "{attempt}");
-            assert_eq!(
-                backoff(0.5, attempt),
-                Duration::from_millis(ms / 2),
-                "{attempt}"
-            );
-            let top = backoff(1.0 - f64::EPSILON, attempt);
-            assert!(
-                top <= Duration::from_millis(ms) && top > Duration::from_millis(ms - 1),
-                "{attempt}: {top:?}"
-            );
-        }
-        assert_eq!(backoff(1.0, 40), MAX_BACKOFF);
     }
 
     /// The random fractions stay in [0, 1) and spread over it: every tenth of the range gets

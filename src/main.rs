@@ -53,6 +53,8 @@ mod presets;
 #[forbid(unsafe_code)]
 mod record;
 #[forbid(unsafe_code)]
+mod retry;
+#[forbid(unsafe_code)]
 mod session;
 mod signals;
 #[forbid(unsafe_code)]

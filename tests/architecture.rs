@@ -23,7 +23,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
         1,
         "http/xml/clock/error/log",
         &[
-            "http", "url", "xml", "clock", "error", "log", "files", "signals",
+            "http", "retry", "url", "xml", "clock", "error", "log", "files", "signals",
         ],
     ),
 ];

@@ -5,6 +5,7 @@ use super::keys::{self, Credentials};
 use crate::error::{Error, Result, Secret};
 use crate::files;
 use crate::http::{self, Http};
+use crate::retry::{self, Attempt};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -108,21 +109,21 @@ pub fn container(
     // botocore's ContainerMetadataFetcher tries three times whatever went wrong: a refused
     // connection, any status but 200 (a 4xx too: the agent may not have the role's
     // credentials yet), an answer that is not JSON.
-    let body = http::retry(http, TRIES, || {
+    let body = retry::retry(http, TRIES, || {
         let mut req = ::http::Request::get(url).header("accept", "application/json");
         if let Some(t) = &auth {
             req = req.header("authorization", t.expose());
         }
         let req = match req.body(Vec::new()) {
             Ok(r) => r,
-            Err(e) => return http::Attempt::Fail(Error::runtime(format!("{what}: {e}"))),
+            Err(e) => return Attempt::Fail(Error::runtime(format!("{what}: {e}"))),
         };
         match http.send(http::CREDENTIALS, req) {
-            Err(e) => http::Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
+            Err(e) => Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
             Ok(r) if r.ok() && serde_json::from_slice::<Value>(&r.body).is_ok() => {
-                http::Attempt::Done(r.body)
+                Attempt::Done(r.body)
             }
-            Ok(r) if r.ok() => http::Attempt::Retry(
+            Ok(r) if r.ok() => Attempt::Retry(
                 Error::runtime(format!("{what}: its answer is not JSON")),
                 None,
             ),
@@ -133,7 +134,7 @@ pub fn container(
                     .or(v["Message"].as_str())
                     .unwrap_or_default();
                 let e = Error::runtime(format!("{what} answered HTTP {}: {msg}", r.status));
-                http::Attempt::Retry(e, None)
+                Attempt::Retry(e, None)
             }
         }
     })?;
@@ -190,7 +191,7 @@ fn imds_request(
     (name, value): (&str, &str),
 ) -> Result<Vec<u8>, String> {
     let url = format!("{endpoint}{path}");
-    let r = http::retry(http, TRIES, || {
+    let r = retry::retry(http, TRIES, || {
         let req = ::http::Request::builder()
             .method(method.clone())
             .uri(&url)
@@ -198,15 +199,15 @@ fn imds_request(
             .body(Vec::new());
         let req = match req {
             Ok(r) => r,
-            Err(e) => return http::Attempt::Fail(Error::runtime(e.to_string())),
+            Err(e) => return Attempt::Fail(Error::runtime(e.to_string())),
         };
         match http.send_with(http::CREDENTIALS, req, Some(IMDS_TIMEOUT), http::BODY_LIMIT) {
-            Err(e) => http::Attempt::Fail(Error::runtime(e)),
-            Ok(r) if r.status >= 500 => http::Attempt::Retry(
+            Err(e) => Attempt::Fail(Error::runtime(e)),
+            Ok(r) if r.status >= 500 => Attempt::Retry(
                 Error::runtime(format!("HTTP {} from {endpoint}", r.status)),
                 None,
             ),
-            Ok(r) => http::Attempt::Done(r),
+            Ok(r) => Attempt::Done(r),
         }
     })
     .map_err(|e| e.message().to_string())?;

@@ -8,7 +8,8 @@ use super::error;
 use super::keys::{Credentials, Role};
 use super::{retries, sign};
 use crate::error::{Error, Result};
-use crate::http::{self, Attempt, Http};
+use crate::http::{self, Http};
+use crate::retry::{self, Attempt};
 use std::time::Duration;
 
 /// One API request, described for signing, retrying and explaining failures.
@@ -108,7 +109,7 @@ pub fn send(
 ) -> Result<Vec<u8>> {
     let url = format!("{}{}", endpoints.url(call.service, call.region), call.path);
     let (mut renewed, mut corrected, mut attempt) = (false, false, 0);
-    http::retry(http, retries::attempts(), || {
+    retry::retry(http, retries::attempts(), || {
         attempt += 1;
         let creds = match credentials() {
             Ok(c) => c,

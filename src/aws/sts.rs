@@ -7,7 +7,8 @@ use super::request::{self, Call};
 use super::retries;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::{self, Attempt, Http};
+use crate::http::Http;
+use crate::retry::{self, Attempt};
 use crate::url::Form;
 
 /// AssumeRole, signed with `creds`, for a session of `duration` seconds.
@@ -60,7 +61,7 @@ pub fn assume_role_with_web_identity(
     let body = form.into_bytes();
     let mut attempt = 0;
     // Unsigned, so no clock to correct; otherwise retried as every AWS call.
-    let answer = http::retry(http, retries::attempts(), || {
+    let answer = retry::retry(http, retries::attempts(), || {
         attempt += 1;
         let req = ::http::Request::post(format!("{endpoint}/"))
             .header(

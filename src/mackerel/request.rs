@@ -3,7 +3,8 @@
 //! status, and every failure said with what came back (escaped, secrets masked).
 
 use crate::error::{Error, Secret};
-use crate::http::{self, Attempt, Http};
+use crate::http::{self, Http};
+use crate::retry::{self, Attempt};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Read;
@@ -164,7 +165,7 @@ impl<'a> Client<'a> {
     ) -> Result<(), Failure> {
         let url = format!("{}{}", self.base, path);
         let mut kind = Kind::Unanswered;
-        http::retry(self.http, TRIES, || {
+        retry::retry(self.http, TRIES, || {
             let req = ::http::Request::builder()
                 .method(method)
                 .uri(&url)
