@@ -1,10 +1,10 @@
 //! The AWS client the service modules call through: the settings of the environment (region,
-//! endpoints, where credentials come from), checked before the first call, and [`Aws::call`],
-//! which signs with the right credentials and sends.
+//! endpoints and their FIPS and dual-stack variants, where credentials come from), checked before the first call, and [`Aws::call`], which signs with the right
+//! credentials and sends.
 
 use super::credentials::{Provider, Source};
 use super::detect;
-use super::endpoint::{Endpoints, Partition, check_region};
+use super::endpoint::{Endpoints, Partition, Service, Variant, check_region};
 use super::request::{self, Call};
 use crate::error::{Error, Result};
 use crate::http::Http;
@@ -25,12 +25,18 @@ impl Settings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let endpoints = Endpoints::from_env(&var)?;
-        let (credentials, profile_region) = detect::detect(env)?;
+        let (credentials, profile) = detect::detect(env)?;
+        // A setting of the profile in use: its value, and what to call it in a message.
+        let setting = |key: &str| {
+            let (name, p) = profile.as_ref()?;
+            let value = p.get(key).filter(|v| !v.is_empty())?;
+            Some((value.clone(), format!("profile {name:?}: {key}")))
+        };
+        let endpoints = Endpoints::from_env(&var)?.with_variant(Variant::read(&var, &setting)?);
         let region = match (var("AWS_REGION"), var("AWS_DEFAULT_REGION")) {
-            (Some(r), _) => Some(("AWS_REGION", r)),
-            (None, Some(r)) => Some(("AWS_DEFAULT_REGION", r)),
-            (None, None) => profile_region.map(|r| ("the profile's region", r)),
+            (Some(r), _) => Some(("AWS_REGION".to_string(), r)),
+            (None, Some(r)) => Some(("AWS_DEFAULT_REGION".to_string(), r)),
+            (None, None) => setting("region").map(|(r, from)| (from, r)),
         };
         // A region goes into host names: nothing but a region may pass.
         if let Some((from, r)) = &region {
@@ -42,6 +48,25 @@ impl Settings {
             endpoints,
             credentials,
         })
+    }
+}
+
+impl Settings {
+    /// The global region of the configured region's partition (us-east-1 unless AWS_REGION
+    /// says otherwise): where CloudFront's API and metrics are.
+    pub fn global_region(&self) -> &'static str {
+        let region = self.region.as_deref().unwrap_or("us-east-1");
+        Partition::of_region(region).global_region()
+    }
+
+    /// Each of `uses` (a service and a region) has an endpoint: set, or a default one
+    /// cw2mackerel knows (FIPS and dual-stack included). A configuration error names the
+    /// first that has none.
+    pub fn check_endpoints(&self, uses: &[(Service, &str)]) -> Result<()> {
+        for (service, region) in uses {
+            self.endpoints.url(*service, region)?;
+        }
+        Ok(())
     }
 }
 
@@ -68,8 +93,7 @@ impl<'a> Aws<'a> {
     /// The global region of the configured region's partition (us-east-1 unless AWS_REGION
     /// says otherwise): where CloudFront's API and metrics are.
     pub fn global_region(&self) -> &'static str {
-        let region = self.settings.region.as_deref().unwrap_or("us-east-1");
-        Partition::of_region(region).global_region()
+        self.settings.global_region()
     }
 
     /// Signs and sends `call` with its role's credentials or the chain's, retrying as

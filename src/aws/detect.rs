@@ -16,8 +16,9 @@ use std::path::PathBuf;
 /// Source profiles followed before a chain of them counts as a loop.
 const MOST_HOPS: usize = 8;
 
-/// Picks the source and reads the profile's region.
-pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<String>)> {
+/// Picks the source. The profile in use (its name and settings) comes with it, if the
+/// shared files have it: the region and endpoint settings are read from it.
+pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<(String, Profile)>)> {
     let var = |k: &str| {
         env(k)
             .map(|v| v.trim().to_string())
@@ -31,17 +32,17 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
             "AWS_PROFILE is {name:?}, but no such profile is in the shared credentials or config file"
         )));
     }
-    let region = profile.as_ref().and_then(|p| p.get("region").cloned());
+    let selected = profile.clone().map(|p| (name.to_string(), p));
 
     if let Some(s) = env_keys(&var)? {
-        return Ok((s, region));
+        return Ok((s, selected));
     }
     if let Some(p) = &profile {
         check_values(name, p)?;
         if p.contains_key("role_arn") && !p.contains_key("web_identity_token_file") {
             return Ok((
                 assumed(env, &var, name, p, &mut vec![name.to_string()])?,
-                region,
+                selected,
             ));
         }
     }
@@ -58,12 +59,12 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
                 role_arn: role,
                 session_name,
             },
-            region,
+            selected,
         ));
     }
     if let Some(p) = &profile {
         if let Some(s) = profile_source(name, p)? {
-            return Ok((s, region));
+            return Ok((s, selected));
         }
         if profile_name.is_some() {
             return Err(Error::config(format!(
@@ -72,9 +73,9 @@ pub fn detect(env: &dyn Fn(&str) -> Option<String>) -> Result<(Source, Option<St
         }
     }
     if let Some(s) = container(&var)? {
-        return Ok((s, region));
+        return Ok((s, selected));
     }
-    Ok((imds(&var)?, region))
+    Ok((imds(&var)?, selected))
 }
 
 /// `AWS_ACCESS_KEY_ID` with `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`).

@@ -263,7 +263,9 @@ Options (each has an environment variable; the option wins):
     out += "
 AWS credentials, region and endpoints come from the standard AWS variables and files:
 AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_PROFILE, the ECS container endpoint,
-EC2 instance metadata; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> redirect endpoints.
+EC2 instance metadata; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> redirect endpoints;
+AWS_USE_FIPS_ENDPOINT=true and AWS_USE_DUALSTACK_ENDPOINT=true pick the FIPS and dual-stack
+(IPv6) endpoints.
 HTTPS_PROXY (with NO_PROXY) sends AWS and Mackerel requests through a proxy.
 ";
     out

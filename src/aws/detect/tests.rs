@@ -9,6 +9,7 @@ fn detect_with(vars: &[(&str, &str)]) -> Result<(Source, Option<String>)> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     detect(&move |k| map.get(k).cloned())
+        .map(|(s, p)| (s, p.and_then(|(_, p)| p.get("region").cloned())))
 }
 
 #[test]
