@@ -313,7 +313,7 @@ impl<'a> Mackerel<'a> {
                 true => 64 << 20,
                 false => http::BODY_LIMIT,
             };
-            match self.http.send_with("mackerel", req, None, limit) {
+            match self.http.send_with(http::MACKEREL, req, None, limit) {
                 Err(e) => Attempt::Retry(Error::runtime(format!("Mackerel {action} failed: {e}")), None),
                 Ok(r) if r.ok() => Attempt::Done(r.body),
                 Ok(r) => {

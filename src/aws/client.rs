@@ -1,5 +1,6 @@
 //! The AWS client the service modules call through: the settings of the environment (region,
-//! endpoints and their FIPS and dual-stack variants, where credentials come from), checked before the first call, and [`Aws::call`], which signs with the right
+//! endpoints and their FIPS and dual-stack variants, a CA bundle, where credentials come
+//! from), checked before the first call, and [`Aws::call`], which signs with the right
 //! credentials and sends.
 
 use super::credentials::{Provider, Source};
@@ -7,7 +8,7 @@ use super::detect;
 use super::endpoint::{Endpoints, Partition, Service, Variant, check_region};
 use super::request::{self, Call};
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::http::{Http, tls};
 
 /// AWS settings from the environment, all checked before the first call.
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub struct Settings {
     pub region: Option<String>,
     pub endpoints: Endpoints,
     pub credentials: Source,
+    /// `AWS_CA_BUNDLE`, or the profile's `ca_bundle`: trusted beside the built-in roots.
+    pub ca_bundle: Option<tls::Bundle>,
 }
 
 impl Settings {
@@ -43,10 +46,18 @@ impl Settings {
             check_region(r).map_err(|e| Error::config(format!("{from}: {e}")))?;
         }
         let region = region.map(|(_, r)| r);
+        let ca_bundle = var("AWS_CA_BUNDLE")
+            .map(|path| (path, "AWS_CA_BUNDLE".to_string()))
+            .or_else(|| setting("ca_bundle"))
+            .map(|(path, from)| {
+                tls::Bundle::read(&path).map_err(|e| Error::config(format!("{from}: {e}")))
+            })
+            .transpose()?;
         Ok(Settings {
             region,
             endpoints,
             credentials,
+            ca_bundle,
         })
     }
 }

@@ -175,6 +175,10 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
         url::check_url(&v).map_err(|e| g.error(e))?;
         v
     };
+    let ca_bundle = match lookup.get(&settings::CA_BUNDLE) {
+        Some(g) => Some(http::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))?),
+        None => None,
+    };
 
     let (lookback, lookback_from) = lookup.duration(&settings::LOOKBACK)?;
     let (delay, delay_from) = lookup.duration(&settings::DELAY)?;
@@ -285,6 +289,7 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
         apikey,
         apikey_ssm,
         apibase,
+        ca_bundle,
         jobs,
         discovery_ttl,
         lookback,
