@@ -231,9 +231,21 @@ fn no_endpoint_or_a_bad_value_exits_2_before_any_call() {
             ],
         ),
         (
+            vec![("AWS_REGION", "eusc-de-east-1"), key, service],
+            vec!["--distributions", DISTRIBUTION],
+            &[
+                "CloudFront in eusc-de-east-1",
+                "aws-eusc partition",
+                "AWS_ENDPOINT_URL_CLOUDFRONT",
+            ],
+        ),
+        (
             vec![
                 fips,
                 ("AWS_REGION", "us-isob-east-1"),
+                // Given for these two: SSM is the one left without an endpoint.
+                ("AWS_ENDPOINT_URL_CLOUDFRONT", "https://127.0.0.1:9"),
+                ("AWS_ENDPOINT_URL_CLOUDWATCH", "https://127.0.0.1:9"),
                 ("MACKEREL_APIKEY_SSM", "/mackerel/apikey"),
                 service,
             ],

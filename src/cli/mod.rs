@@ -332,7 +332,9 @@ fn file_jobs(lookup: &Lookup, path: &str) -> Result<(Vec<Job>, Duration)> {
 /// of another partition needs its endpoint set.
 fn check_endpoints(aws: &aws::Settings, jobs: &[Job], apikey_ssm: Option<&str>) -> Result<()> {
     use aws::endpoint::Service;
-    let global = aws.global_region();
+    // CloudFront and its metrics live in the global region of the configured region's
+    // partition; a partition cw2mackerel does not know shows in the configured region.
+    let home = aws.region.as_deref().unwrap_or(aws.global_region());
     let mut uses: Vec<(Service, &str)> = Vec::new();
     let mut assumes = matches!(
         aws.credentials,
@@ -341,7 +343,7 @@ fn check_endpoints(aws: &aws::Settings, jobs: &[Job], apikey_ssm: Option<&str>) 
     for job in jobs {
         match job {
             Job::CloudFront(j) => {
-                uses.extend([(Service::CloudFront, global), (Service::CloudWatch, global)]);
+                uses.extend([(Service::CloudFront, home), (Service::CloudWatch, home)]);
                 assumes |= j.role.is_some();
             }
             Job::Metrics(j) => {
