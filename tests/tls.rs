@@ -37,35 +37,70 @@ fn refused_certificate(ran: &Ran) {
     );
 }
 
+/// One distribution with traffic in moto, a Mackerel, and a TLS front for one of the two:
+/// `var` (`AWS_ENDPOINT_URL` or `MACKEREL_APIBASE`) points the run at the front.
+struct Fronted {
+    mackerel: Fake,
+    _front: Fake,
+    var: &'static str,
+    url: String,
+    ca: PathBuf,
+    id: String,
+}
+
+impl Fronted {
+    fn new(tag: &str, var: &'static str) -> Fronted {
+        let (moto, id) = busy(tag);
+        let mackerel = Fake::mackerel();
+        let upstream = match var {
+            "MACKEREL_APIBASE" => mackerel.url().to_string(),
+            _ => moto.url().to_string(),
+        };
+        let (_front, url, ca) = tls_front(&upstream);
+        Fronted {
+            mackerel,
+            _front,
+            var,
+            url,
+            ca,
+            id,
+        }
+    }
+
+    /// `run` of the distribution, through the front.
+    fn cmd(&self) -> std::process::Command {
+        let mut c = against(Moto::shared(), "reader", &self.mackerel);
+        c.env(self.var, &self.url)
+            .env("CW2MACKEREL_CYCLE_TIMEOUT", "5s")
+            .args(["run", "--distributions", &self.id]);
+        c
+    }
+
+    /// The points Mackerel holds of one of the distribution's series.
+    fn posted(&self) -> usize {
+        let series = format!("cloudfront.{}.requests.request", self.id);
+        series_len(&self.mackerel, "cdn", &series)
+    }
+}
+
 #[test]
 fn aws_ca_bundle_lets_aws_calls_through_and_only_them() {
-    let (moto, id) = busy("tls-aws");
-    let mackerel = Fake::mackerel();
-    let (_front, aws_url, aws_ca) = tls_front(moto.url());
-    let series = format!("cloudfront.{id}.requests.request");
-    let cmd = || {
-        let mut c = against(moto, "reader", &mackerel);
-        c.env("AWS_ENDPOINT_URL", &aws_url)
-            .env("CW2MACKEREL_CYCLE_TIMEOUT", "5s")
-            .args(["run", "--distributions", &id]);
-        c
-    };
-
+    let f = Fronted::new("tls-aws", "AWS_ENDPOINT_URL");
     // No built-in root trusts the front's CA, nor does Mackerel's bundle.
-    refused_certificate(&run(&mut cmd()));
-    refused_certificate(&run(cmd().env("CW2MACKEREL_CA_BUNDLE", &aws_ca)));
-    assert_eq!(series_len(&mackerel, "cdn", &series), 0);
+    refused_certificate(&run(&mut f.cmd()));
+    refused_certificate(&run(f.cmd().env("CW2MACKEREL_CA_BUNDLE", &f.ca)));
+    assert_eq!(f.posted(), 0);
 
-    let ran = run(cmd().env("AWS_CA_BUNDLE", &aws_ca));
+    let ran = run(f.cmd().env("AWS_CA_BUNDLE", &f.ca));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert_eq!(series_len(&mackerel, "cdn", &series), 10);
+    assert_eq!(f.posted(), 10);
 
     // The profile's ca_bundle, where AWS_CA_BUNDLE is not set.
     let config = temp_file(
         "ca-bundle-profile",
-        &format!("[default]\nca_bundle = {}\n", aws_ca.display()),
+        &format!("[default]\nca_bundle = {}\n", f.ca.display()),
     );
-    let ran = run(cmd().env("AWS_CONFIG_FILE", &config));
+    let ran = run(f.cmd().env("AWS_CONFIG_FILE", &config));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 }
 
@@ -94,25 +129,15 @@ fn an_https_container_endpoint_takes_the_aws_bundle_too() {
 
 #[test]
 fn mackerel_ca_bundle_lets_the_posts_through_and_only_them() {
-    let (moto, id) = busy("tls-mackerel");
-    let mackerel = Fake::mackerel();
-    let (_front, mackerel_url, mackerel_ca) = tls_front(mackerel.url());
-    let series = format!("cloudfront.{id}.requests.request");
-    let cmd = || {
-        let mut c = against(moto, "reader", &mackerel);
-        c.env("MACKEREL_APIBASE", &mackerel_url)
-            .env("CW2MACKEREL_CYCLE_TIMEOUT", "5s")
-            .args(["run", "--distributions", &id]);
-        c
-    };
-    refused_certificate(&run(&mut cmd()));
-    refused_certificate(&run(cmd().env("AWS_CA_BUNDLE", &mackerel_ca)));
-    assert!(mackerel.requests_to("/tsdb").is_empty());
+    let f = Fronted::new("tls-mackerel", "MACKEREL_APIBASE");
+    refused_certificate(&run(&mut f.cmd()));
+    refused_certificate(&run(f.cmd().env("AWS_CA_BUNDLE", &f.ca)));
+    assert!(f.mackerel.requests_to("/tsdb").is_empty());
 
-    let ran = run(cmd().env("CW2MACKEREL_CA_BUNDLE", &mackerel_ca));
+    let ran = run(f.cmd().env("CW2MACKEREL_CA_BUNDLE", &f.ca));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert_eq!(series_len(&mackerel, "cdn", &series), 10);
-    let ran = run(cmd().args(["--ca-bundle", mackerel_ca.to_str().unwrap()]));
+    assert_eq!(f.posted(), 10);
+    let ran = run(f.cmd().args(["--ca-bundle", f.ca.to_str().unwrap()]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 }
 

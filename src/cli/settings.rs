@@ -285,6 +285,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn help_names_the_aws_variables_for_fips_dual_stack_and_ca_bundles() {
+        let h = help();
+        for v in [
+            "AWS_USE_FIPS_ENDPOINT",
+            "AWS_USE_DUALSTACK_ENDPOINT",
+            "AWS_CA_BUNDLE",
+            "CW2MACKEREL_CA_BUNDLE",
+        ] {
+            assert!(h.contains(v), "{v}");
+        }
+    }
+
+    #[test]
     fn help_lists_every_setting() {
         let h = help();
         for s in ALL {
