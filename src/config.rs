@@ -15,6 +15,8 @@ pub struct Config {
     pub apikey: Option<Secret>,
     pub apikey_ssm: Option<String>,
     pub apibase: String,
+    /// `CW2MACKEREL_CA_BUNDLE`: CA certificates trusted for Mackerel beside the built-in roots.
+    pub ca_bundle: Option<http::tls::Bundle>,
     /// What to read and where it goes: the environment's one CloudFront job, or a file's.
     pub jobs: Vec<Job>,
     /// Daemon and warm Lambda: how long discovery answers are reused.
@@ -40,9 +42,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// The HTTP client every command uses: the request timeout and the proxy.
+    /// The HTTP client every command uses: the request timeout, the proxy and the CA bundles.
     pub fn http(&self) -> Result<Http> {
-        Http::with_proxy(self.timeout, self.proxy.as_ref())
+        let trust = http::tls::Trust {
+            aws: self.aws.ca_bundle.clone(),
+            mackerel: self.ca_bundle.clone(),
+        };
+        Http::with_trust(self.timeout, self.proxy.as_ref(), &trust)
             .map_err(|e| Error::config(format!("HTTPS_PROXY: {e}")))
     }
 }

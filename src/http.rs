@@ -3,15 +3,19 @@
 //! bounds every request and every wait (the retry loop is [`crate::retry`]), and the
 //! randomness its backoff draws from. AWS and
 //! Mackerel requests go through `HTTPS_PROXY` when one is set (except hosts in `NO_PROXY`);
-//! the credential endpoints and the Lambda runtime API never do, as with the AWS SDKs.
+//! the credential endpoints and the Lambda runtime API never do, as with the AWS SDKs. `tls`
+//! adds a CA bundle's certificates to the roots: AWS's to the AWS agent and the direct one
+//! (an https container credentials endpoint), Mackerel's to Mackerel's.
 
 use crate::error::Result;
-use crate::url;
 use crate::log;
+use crate::url;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+pub mod tls;
 
 /// Largest response body read unless a request says otherwise.
 pub const BODY_LIMIT: u64 = 8 << 20;
@@ -91,8 +95,10 @@ impl Proxy {
 }
 
 pub struct Http {
-    /// AWS and Mackerel: through the proxy, if any.
+    /// AWS: through the proxy, if any.
     agent: ureq::Agent,
+    /// Mackerel: through the proxy too; the AWS agent itself unless the bundles differ.
+    mackerel: ureq::Agent,
     proxied: bool,
     /// Credential endpoints and the Lambda runtime API: never through a proxy.
     direct: ureq::Agent,
@@ -106,21 +112,37 @@ pub struct Http {
 /// The peer name of the credential endpoints (ECS, EKS, IMDS), which are never proxied.
 pub const CREDENTIALS: &str = "credentials";
 
+/// The peer name of Mackerel, which has a CA bundle of its own.
+pub const MACKEREL: &str = "mackerel";
+
 impl Http {
     /// `timeout` bounds each request from connect to the last body byte.
     pub fn new(timeout: Duration) -> Http {
-        Http::build(timeout, None)
+        Http::build(timeout, None, &tls::Trust::default())
     }
 
     /// As [`Http::new`], sending AWS and Mackerel requests through `proxy`.
     pub fn with_proxy(timeout: Duration, proxy: Option<&Proxy>) -> Result<Http, String> {
-        let proxied = proxy.map(Proxy::agent_proxy).transpose()?;
-        Ok(Http::build(timeout, proxied))
+        Http::with_trust(timeout, proxy, &tls::Trust::default())
     }
 
-    fn build(timeout: Duration, proxied: Option<ureq::Proxy>) -> Http {
-        let agent = |proxy: Option<ureq::Proxy>| {
+    /// As [`Http::with_proxy`], trusting the CA bundles of `trust` too.
+    pub fn with_trust(
+        timeout: Duration,
+        proxy: Option<&Proxy>,
+        trust: &tls::Trust,
+    ) -> Result<Http, String> {
+        let proxied = proxy.map(Proxy::agent_proxy).transpose()?;
+        Ok(Http::build(timeout, proxied, trust))
+    }
+
+    fn build(timeout: Duration, proxied: Option<ureq::Proxy>, trust: &tls::Trust) -> Http {
+        let agent = |proxy: Option<ureq::Proxy>, bundle: Option<&tls::Bundle>| {
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(tls::roots(bundle))
+                .build();
             ureq::Agent::config_builder()
+                .tls_config(tls)
                 .http_status_as_error(false)
                 .timeout_global(Some(timeout))
                 .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
@@ -135,10 +157,16 @@ impl Http {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id()) << 32;
+        let aws = agent(proxied.clone(), trust.aws.as_ref());
+        let mackerel = match trust.mackerel == trust.aws {
+            true => aws.clone(),
+            false => agent(proxied.clone(), trust.mackerel.as_ref()),
+        };
         Http {
             proxied: proxied.is_some(),
-            agent: agent(proxied),
-            direct: agent(None),
+            agent: aws,
+            mackerel,
+            direct: agent(None, trust.aws.as_ref()),
             timeout,
             calls: RefCell::new(BTreeMap::new()),
             seed: Cell::new(seed | 1),
@@ -231,10 +259,7 @@ impl Http {
         *self.calls.borrow_mut().entry(peer).or_default() += 1;
         let started = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let agent = match peer {
-            CREDENTIALS => &self.direct,
-            _ => &self.agent,
-        };
+        let agent = self.agent_for(peer);
         let req = agent
             .configure_request(req)
             .timeout_global(Some(limit))
@@ -266,6 +291,16 @@ impl Http {
             );
         }
         result
+    }
+
+    /// The agent that reaches `peer`: direct for the credential endpoints, through the proxy
+    /// (if any) for the rest, with the roots of the peer's CA bundle.
+    fn agent_for(&self, peer: &str) -> &ureq::Agent {
+        match peer {
+            CREDENTIALS => &self.direct,
+            MACKEREL => &self.mackerel,
+            _ => &self.agent,
+        }
     }
 
     /// Calls made since the last time this was asked, by peer.
@@ -343,6 +378,10 @@ fn describe(e: ureq::Error) -> String {
         ureq::Error::HostNotFound => "host not found".into(),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::BodyExceedsLimit(limit) => format!("the body is over the {limit}-byte limit"),
+        // rustls's refusal, as ureq passes it on: say what would make the certificate trusted.
+        ureq::Error::Io(io) if io.to_string().starts_with("invalid peer certificate") => format!(
+            "the server's TLS certificate was refused ({io}); if a TLS-inspecting proxy or a private CA signs it, give that CA's certificate in AWS_CA_BUNDLE (for AWS) or CW2MACKEREL_CA_BUNDLE (for Mackerel)"
+        ),
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
             std::io::ErrorKind::UnexpectedEof => {

@@ -1,15 +1,16 @@
-//! The AWS client the service modules call through: the settings of the environment and the
-//! shared files (region, endpoints, where credentials come from), checked before the first
-//! call, and [`Aws::call`], which signs with the right credentials and sends.
+//! The AWS client the service modules call through: the settings of the environment (region,
+//! endpoints and their FIPS and dual-stack variants, a CA bundle, where credentials come
+//! from), checked before the first call, and [`Aws::call`], which signs with the right
+//! credentials and sends.
 
 use super::credentials::{Provider, Source};
 use super::detect;
-use super::endpoint::{Endpoints, Partition, check_region};
+use super::endpoint::{Endpoints, Partition, Service, Variant, check_region};
 use super::profile::Shared;
 use super::request::{self, Call};
 use super::retries;
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::http::{Http, tls};
 
 /// AWS settings from the environment and the shared files, all checked before the first call.
 #[derive(Debug)]
@@ -20,6 +21,8 @@ pub struct Settings {
     pub credentials: Source,
     /// Attempts per call: `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`, or 3.
     pub max_attempts: u32,
+    /// `AWS_CA_BUNDLE`, or the profile's `ca_bundle`: trusted beside the built-in roots.
+    pub ca_bundle: Option<tls::Bundle>,
 }
 
 impl Settings {
@@ -32,32 +35,58 @@ impl Settings {
         let shared = Shared::load(env)?;
         let detected = detect::detect(env, &shared)?;
         let profile = detected.profile;
-        let endpoints = Endpoints::resolve(&var, profile.as_ref())?;
+        // A setting of the profile in use: its value, and what to call it in a message.
+        let setting = |key: &str| profile.as_ref().and_then(|p| p.setting(key));
+        let endpoints = Endpoints::resolve(&var, profile.as_ref())?
+            .with_variant(Variant::read(&var, &setting)?);
         let region = match (var("AWS_REGION"), var("AWS_DEFAULT_REGION")) {
             (Some(r), _) => Some(("AWS_REGION".to_string(), r)),
             (None, Some(r)) => Some(("AWS_DEFAULT_REGION".to_string(), r)),
-            (None, None) => profile
-                .as_ref()
-                .and_then(|p| p.setting("region"))
-                .map(|(r, from)| (from, r)),
+            (None, None) => setting("region").map(|(r, from)| (from, r)),
         };
         // A region goes into host names: nothing but a region may pass.
         if let Some((from, r)) = &region {
             check_region(r).map_err(|e| Error::config(format!("{from}: {e}")))?;
         }
         let region = region.map(|(_, r)| r);
-        let from_profile = profile.as_ref().and_then(|p| p.setting("max_attempts"));
         let max_attempts = retries::max_attempts(
             var("AWS_MAX_ATTEMPTS").as_deref(),
-            from_profile.as_ref().map(|(v, _)| v.as_str()),
+            setting("max_attempts").as_ref().map(|(v, _)| v.as_str()),
         )
         .map_err(Error::config)?;
+        let ca_bundle = var("AWS_CA_BUNDLE")
+            .map(|path| (path, "AWS_CA_BUNDLE".to_string()))
+            .or_else(|| setting("ca_bundle"))
+            .map(|(path, from)| {
+                tls::Bundle::read(&path).map_err(|e| Error::config(format!("{from}: {e}")))
+            })
+            .transpose()?;
         Ok(Settings {
             region,
             endpoints,
             credentials: detected.source,
             max_attempts,
+            ca_bundle,
         })
+    }
+}
+
+impl Settings {
+    /// The global region of the configured region's partition (us-east-1 unless AWS_REGION
+    /// says otherwise): where CloudFront's API and metrics are.
+    pub fn global_region(&self) -> &'static str {
+        let region = self.region.as_deref().unwrap_or("us-east-1");
+        Partition::of_region(region).global_region()
+    }
+
+    /// Each of `uses` (a service and a region) has an endpoint: set, or a default one
+    /// cw2mackerel knows (FIPS and dual-stack included). A configuration error names the
+    /// first that has none.
+    pub fn check_endpoints(&self, uses: &[(Service, &str)]) -> Result<()> {
+        for (service, region) in uses {
+            self.endpoints.url(*service, region)?;
+        }
+        Ok(())
     }
 }
 
@@ -85,8 +114,7 @@ impl<'a> Aws<'a> {
     /// The global region of the configured region's partition (us-east-1 unless AWS_REGION
     /// says otherwise): where CloudFront's API and metrics are.
     pub fn global_region(&self) -> &'static str {
-        let region = self.settings.region.as_deref().unwrap_or("us-east-1");
-        Partition::of_region(region).global_region()
+        self.settings.global_region()
     }
 
     /// Signs and sends `call` with its role's credentials or the chain's, retrying as

@@ -304,7 +304,7 @@ impl<'a> Provider<'a> {
                 let token = files::read_text(token_file, keys::TOKEN_LIMIT).map_err(|e| {
                     Error::runtime(format!("reading the web identity token {}: {e}", token_file.display()))
                 })?;
-                let endpoint = self.endpoints.url(Service::Sts, self.sts_region(role_arn));
+                let endpoint = self.endpoints.url(Service::Sts, self.sts_region(role_arn))?;
                 let token = Secret::new(token.trim());
                 sts::assume_role_with_web_identity(self.http, &endpoint, role_arn, session_name, token.expose())
             }

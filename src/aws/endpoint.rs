@@ -1,5 +1,6 @@
-//! Where each AWS service is: the default endpoint of a region, and the SDKs'
-//! `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` overrides, checked before the first call.
+//! Where each AWS service is: the default endpoint of a region (FIPS and dual-stack included,
+//! by the services' endpoint rule sets), and the SDKs' `AWS_ENDPOINT_URL` /
+//! `AWS_ENDPOINT_URL_<SERVICE>` overrides, checked before the first call.
 
 use super::profile::{Selected, sub_properties};
 use crate::error::{Error, Result};
@@ -61,23 +62,59 @@ impl Service {
         }
     }
 
-    /// The endpoint of the service in `region`, by the SDKs' endpoint rules:
-    /// `https://{service}.{region}.{dnsSuffix}`, and for CloudFront
-    /// `https://cloudfront.amazonaws.com` in `aws` (and `aws-us-gov`) but
-    /// `https://cloudfront.cn-northwest-1.amazonaws.com.cn` in `aws-cn`.
-    fn default_endpoint(self, region: &str) -> String {
-        let partition = Partition::of_region(region);
-        let suffix = partition.dns_suffix();
+    /// How messages name the service.
+    fn title(self) -> &'static str {
         match self {
-            Service::CloudWatch => format!("https://monitoring.{region}.{suffix}"),
-            Service::CloudFront if partition == Partition::China => {
-                format!("https://cloudfront.{}.{suffix}", partition.global_region())
-            }
-            Service::CloudFront => "https://cloudfront.amazonaws.com".into(),
-            Service::Ssm => format!("https://ssm.{region}.{suffix}"),
-            Service::Sts => format!("https://sts.{region}.{suffix}"),
-            Service::Tagging => format!("https://tagging.{region}.{suffix}"),
+            Service::CloudWatch => "CloudWatch",
+            Service::CloudFront => "CloudFront",
+            Service::Ssm => "SSM",
+            Service::Sts => "STS",
+            Service::Tagging => "the Resource Groups Tagging API",
         }
+    }
+
+    /// The endpoint of the service in `region`, as botocore 1.44.8's endpoint rule set of each
+    /// service gives it (`data/<service>/<version>/endpoint-rule-set-1.json`): mostly
+    /// `https://{service}[-fips].{region}.{amazonaws.com | api.aws}` (China:
+    /// `amazonaws.com.cn`, `api.amazonwebservices.com.cn`), with the exceptions below. Each
+    /// of the three partitions has every variant; a region of another partition (the ISO
+    /// and EU sovereign ones) has no endpoint here at all: it must be given.
+    fn default_endpoint(self, region: &str, variant: &Variant) -> Result<String> {
+        if let Some(other) = foreign_partition(region) {
+            return Err(Error::config(format!(
+                "{} in {region}: {region} is in the {other} partition, whose endpoints cw2mackerel does not know (it knows aws, aws-cn and aws-us-gov); set AWS_ENDPOINT_URL_{} (or AWS_ENDPOINT_URL) to the endpoint{}",
+                self.title(),
+                self.env_suffix(),
+                variant.named()
+            )));
+        }
+        let partition = Partition::of_region(region);
+        let (fips, dual) = (variant.fips.is_some(), variant.dual_stack.is_some());
+        let suffix = match dual {
+            true => partition.dual_stack_suffix(),
+            false => partition.dns_suffix(),
+        };
+        let dash_fips = if fips { "-fips" } else { "" };
+        let gov = partition == Partition::GovCloud;
+        Ok(match self {
+            // Global in its partition: no region in the name, but special names in two.
+            Service::CloudFront => match (partition, dual) {
+                (Partition::Aws, true) => format!("https://cloudfront{dash_fips}.global.api.aws"),
+                (Partition::China, false) => {
+                    format!("https://cloudfront{dash_fips}.cn-northwest-1.{suffix}")
+                }
+                _ => format!("https://cloudfront{dash_fips}.{suffix}"),
+            },
+            // GovCloud's regional endpoints are FIPS endpoints already: no `-fips` name.
+            Service::CloudWatch if gov => format!("https://monitoring.{region}.{suffix}"),
+            Service::Ssm | Service::Sts if gov && fips && !dual => {
+                format!("https://{}.{region}.amazonaws.com", self.name())
+            }
+            _ => format!(
+                "https://{}{dash_fips}.{region}.{suffix}",
+                self.signing_name()
+            ),
+        })
     }
 }
 
@@ -115,6 +152,14 @@ impl Partition {
         }
     }
 
+    /// `dualStackDnsSuffix` in botocore's `partitions.json`.
+    fn dual_stack_suffix(self) -> &'static str {
+        match self {
+            Partition::China => "api.amazonwebservices.com.cn",
+            Partition::Aws | Partition::GovCloud => "api.aws",
+        }
+    }
+
     /// The partition's `implicitGlobalRegion`: where its global services (CloudFront, the
     /// global STS) live, and CloudFront's metrics with them.
     pub fn global_region(self) -> &'static str {
@@ -122,6 +167,80 @@ impl Partition {
             Partition::Aws => "us-east-1",
             Partition::China => "cn-northwest-1",
             Partition::GovCloud => "us-gov-west-1",
+        }
+    }
+}
+
+/// The partition of a region that matches one of the other partitions' patterns in
+/// botocore's `partitions.json` (`aws-iso`, `aws-iso-b`, `aws-iso-e`, `aws-iso-f`,
+/// `aws-eusc`), whose endpoints cw2mackerel does not know.
+fn foreign_partition(region: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let [first, second, _, last] = parts[..] else {
+        return None;
+    };
+    if last.is_empty() || !last.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match (first, second) {
+        ("us", "iso") => Some("aws-iso"),
+        ("us", "isob") => Some("aws-iso-b"),
+        ("eu", "isoe") => Some("aws-iso-e"),
+        ("us", "isof") => Some("aws-iso-f"),
+        ("eusc", "de") => Some("aws-eusc"),
+        _ => None,
+    }
+}
+
+/// The endpoint variant `AWS_USE_FIPS_ENDPOINT` and `AWS_USE_DUALSTACK_ENDPOINT` (or the
+/// profile's `use_fips_endpoint` and `use_dualstack_endpoint`) ask for. Each flag that is on
+/// keeps the setting that turned it on, for messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Variant {
+    pub fips: Option<String>,
+    pub dual_stack: Option<String>,
+}
+
+impl Variant {
+    /// Reads the two flags: the variable, else the profile's key. `profile` gives a profile
+    /// setting's value and what to call it in a message. Only `true` and `false` (in any
+    /// case) are values: botocore takes anything else for false, which would quietly leave a
+    /// FIPS account on its standard endpoints.
+    pub fn read(
+        var: &dyn Fn(&str) -> Option<String>,
+        profile: &dyn Fn(&str) -> Option<(String, String)>,
+    ) -> Result<Variant> {
+        let flag = |name: &str, key: &str| -> Result<Option<String>> {
+            let Some((value, from)) = var(name)
+                .map(|v| (v, name.to_string()))
+                .or_else(|| profile(key))
+            else {
+                return Ok(None);
+            };
+            match value.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(Some(from)),
+                "false" => Ok(None),
+                _ => Err(Error::config(format!(
+                    "{from}: {value:?} is not true or false"
+                ))),
+            }
+        };
+        Ok(Variant {
+            fips: flag("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint")?,
+            dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint")?,
+        })
+    }
+
+    /// ` (with AWS_USE_FIPS_ENDPOINT=true)`, or nothing when no variant is on.
+    fn named(&self) -> String {
+        let on: Vec<&str> = [&self.fips, &self.dual_stack]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        match on.is_empty() {
+            true => String::new(),
+            false => format!(" (with {} true)", on.join(" and ")),
         }
     }
 }
@@ -134,6 +253,8 @@ pub struct Endpoints {
     /// Highest precedence first: the service it applies to (`None`: every service), where it
     /// was set, the URL.
     entries: Vec<(Option<Service>, String, String)>,
+    /// The variant of the default endpoints (FIPS, dual-stack).
+    variant: Variant,
 }
 
 impl Endpoints {
@@ -159,7 +280,10 @@ impl Endpoints {
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let mut entries = Vec::new();
         if ignore {
-            return Ok(Endpoints { entries });
+            return Ok(Endpoints {
+                entries,
+                variant: Variant::default(),
+            });
         }
         for s in Service::ALL {
             let name = format!("AWS_ENDPOINT_URL_{}", s.env_suffix());
@@ -177,7 +301,16 @@ impl Endpoints {
             check_url(url).map_err(|e| Error::config(format!("{from}: {e}")))?;
             *url = url.trim_end_matches('/').to_string();
         }
-        Ok(Endpoints { entries })
+        Ok(Endpoints {
+            entries,
+            variant: Variant::default(),
+        })
+    }
+
+    /// The default endpoints become `variant`'s (FIPS, dual-stack). An endpoint URL that is
+    /// set still wins over them, as in botocore, which then leaves both flags off.
+    pub fn with_variant(self, variant: Variant) -> Endpoints {
+        Endpoints { variant, ..self }
     }
 
     /// Every endpoint configured, with where it was set.
@@ -188,13 +321,18 @@ impl Endpoints {
             .collect()
     }
 
-    /// The base URL (no trailing slash) for `service` in `region`.
-    pub fn url(&self, service: Service, region: &str) -> String {
-        self.entries
+    /// The base URL (no trailing slash) for `service` in `region`; an error if the region
+    /// has no default endpoint cw2mackerel knows and none is set (the configuration checks
+    /// every region it names before the first call, so a run never meets it).
+    pub fn url(&self, service: Service, region: &str) -> Result<String> {
+        match self
+            .entries
             .iter()
             .find(|(s, _, _)| s.is_none_or(|s| s == service))
-            .map(|(_, _, url)| url.clone())
-            .unwrap_or_else(|| service.default_endpoint(region))
+        {
+            Some((_, _, url)) => Ok(url.clone()),
+            None => service.default_endpoint(region, &self.variant),
+        }
     }
 }
 
@@ -251,6 +389,9 @@ pub fn check_region(r: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+mod rule_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
@@ -281,7 +422,7 @@ mod tests {
                 "us-gov-west-1",
             ),
         ] {
-            assert_eq!(e.url(Service::CloudFront, region), url);
+            assert_eq!(e.url(Service::CloudFront, region).unwrap(), url);
             assert_eq!(Service::CloudFront.signing_region(region), signing);
         }
         assert_eq!(
@@ -289,11 +430,11 @@ mod tests {
             "cn-northwest-1"
         );
         assert_eq!(
-            e.url(Service::Sts, "cn-northwest-1"),
+            e.url(Service::Sts, "cn-northwest-1").unwrap(),
             "https://sts.cn-northwest-1.amazonaws.com.cn"
         );
         assert_eq!(
-            e.url(Service::Sts, "us-gov-west-1"),
+            e.url(Service::Sts, "us-gov-west-1").unwrap(),
             "https://sts.us-gov-west-1.amazonaws.com"
         );
         assert_eq!(
@@ -311,21 +452,24 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            e.url(Service::CloudWatch, "us-east-1"),
+            e.url(Service::CloudWatch, "us-east-1").unwrap(),
             "http://127.0.0.1:6000"
         );
-        assert_eq!(e.url(Service::Ssm, "us-east-1"), "http://127.0.0.1:5000");
+        assert_eq!(
+            e.url(Service::Ssm, "us-east-1").unwrap(),
+            "http://127.0.0.1:5000"
+        );
         let e = endpoints(&[]).unwrap();
         assert_eq!(
-            e.url(Service::CloudWatch, "us-east-1"),
+            e.url(Service::CloudWatch, "us-east-1").unwrap(),
             "https://monitoring.us-east-1.amazonaws.com"
         );
         assert_eq!(
-            e.url(Service::Sts, "cn-north-1"),
+            e.url(Service::Sts, "cn-north-1").unwrap(),
             "https://sts.cn-north-1.amazonaws.com.cn"
         );
         assert_eq!(
-            e.url(Service::CloudFront, "us-east-1"),
+            e.url(Service::CloudFront, "us-east-1").unwrap(),
             "https://cloudfront.amazonaws.com"
         );
         let e = endpoints(&[
@@ -334,7 +478,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            e.url(Service::Ssm, "us-east-1"),
+            e.url(Service::Ssm, "us-east-1").unwrap(),
             "https://ssm.us-east-1.amazonaws.com"
         );
         let err = endpoints(&[("AWS_ENDPOINT_URL_SSM", "localhost:5000")]).unwrap_err();
@@ -364,13 +508,22 @@ mod tests {
             Endpoints::resolve(&move |k| map.get(k).cloned(), Some(&p)).unwrap()
         };
         let e = with(&[]);
-        assert_eq!(e.url(Service::Sts, "us-east-1"), "http://127.0.0.1:2");
-        assert_eq!(e.url(Service::Tagging, "us-east-1"), "http://127.0.0.1:1");
+        assert_eq!(
+            e.url(Service::Sts, "us-east-1").unwrap(),
+            "http://127.0.0.1:2"
+        );
+        assert_eq!(
+            e.url(Service::Tagging, "us-east-1").unwrap(),
+            "http://127.0.0.1:1"
+        );
         let e = with(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:3")]);
-        assert_eq!(e.url(Service::Sts, "us-east-1"), "http://127.0.0.1:3");
+        assert_eq!(
+            e.url(Service::Sts, "us-east-1").unwrap(),
+            "http://127.0.0.1:3"
+        );
         let e = with(&[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE")]);
         assert_eq!(
-            e.url(Service::Sts, "us-east-1"),
+            e.url(Service::Sts, "us-east-1").unwrap(),
             "https://sts.us-east-1.amazonaws.com"
         );
         let mut q = Selected::new("default", &shared.profiles["default"], &shared);

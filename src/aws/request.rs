@@ -107,7 +107,7 @@ pub fn send(
     credentials: &dyn Fn() -> Result<Credentials>,
     renew: &dyn Fn(),
 ) -> Result<Vec<u8>> {
-    let url = format!("{}{}", endpoints.url(call.service, call.region), call.path);
+    let url = format!("{}{}", endpoints.url(call.service, call.region)?, call.path);
     let (mut renewed, mut corrected, mut attempt) = (false, false, 0);
     retry::retry(http, retries::attempts(), || {
         attempt += 1;

@@ -175,6 +175,10 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
         url::check_url(&v).map_err(|e| g.error(e))?;
         v
     };
+    let ca_bundle = match lookup.get(&settings::CA_BUNDLE) {
+        Some(g) => Some(http::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))?),
+        None => None,
+    };
 
     let (lookback, lookback_from) = lookup.duration(&settings::LOOKBACK)?;
     let (delay, delay_from) = lookup.duration(&settings::DELAY)?;
@@ -288,6 +292,7 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     for (name, url) in aws.endpoints.configured() {
         plain(&name, url)?;
     }
+    check_endpoints(&aws, &jobs, apikey_ssm.as_deref().filter(|_| needs_key))?;
     if command != Command::Check && matches!(aws.credentials, Source::Missing) {
         return Err(Error::config(aws::credentials::MISSING));
     }
@@ -305,6 +310,7 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
         apikey,
         apikey_ssm,
         apibase,
+        ca_bundle,
         jobs,
         discovery_ttl,
         lookback,
@@ -340,6 +346,48 @@ fn file_jobs(lookup: &Lookup, path: &str) -> Result<(Vec<Job>, Duration)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let file = jobs::file::parse(text).map_err(|e| Error::config(format!("{path}: {e}")))?;
     Ok((file.jobs, file.discovery_ttl))
+}
+
+/// Every service the configuration will call, in each region it will call it in, has an
+/// endpoint: FIPS and dual-stack have one in every partition cw2mackerel knows, but a region
+/// of another partition needs its endpoint set.
+fn check_endpoints(aws: &aws::Settings, jobs: &[Job], apikey_ssm: Option<&str>) -> Result<()> {
+    use aws::endpoint::Service;
+    // CloudFront and its metrics live in the global region of the configured region's
+    // partition; a partition cw2mackerel does not know shows in the configured region.
+    let home = aws.region.as_deref().unwrap_or(aws.global_region());
+    let mut uses: Vec<(Service, &str)> = Vec::new();
+    let mut assumes = matches!(
+        aws.credentials,
+        Source::WebIdentity { .. } | Source::AssumeRole { .. }
+    );
+    for job in jobs {
+        match job {
+            Job::CloudFront(j) => {
+                uses.extend([(Service::CloudFront, home), (Service::CloudWatch, home)]);
+                assumes |= j.role.is_some();
+            }
+            Job::Metrics(j) => {
+                for region in &j.regions {
+                    uses.push((Service::CloudWatch, region));
+                    if !j.tags.is_empty() {
+                        uses.push((Service::Tagging, region));
+                    }
+                }
+                assumes |= j.role.is_some();
+            }
+        }
+    }
+    if let Some(region) = apikey_ssm.and_then(|n| aws::ssm::arn_region(n).or(aws.region.as_deref()))
+    {
+        uses.push((Service::Ssm, region));
+    }
+    // STS is asked in the configured region, else in the global region of the role's
+    // partition, which always has an endpoint.
+    if let Some(region) = aws.region.as_deref().filter(|_| assumes) {
+        uses.push((Service::Sts, region));
+    }
+    aws.check_endpoints(&uses)
 }
 
 /// Whether `url` is plain http to a host other than this machine.

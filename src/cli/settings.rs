@@ -44,6 +44,14 @@ pub static APIBASE: Setting = Setting {
     help: "Mackerel API base URL",
 };
 
+pub static CA_BUNDLE: Setting = Setting {
+    flag: "ca-bundle",
+    envs: &["CW2MACKEREL_CA_BUNDLE"],
+    value: "FILE",
+    default: "",
+    help: "PEM file of CA certificates Mackerel's certificate may chain to, besides the built-in roots (for a TLS-inspecting proxy; AWS calls take AWS_CA_BUNDLE)",
+};
+
 pub static SERVICE: Setting = Setting {
     flag: "service",
     envs: &["CW2MACKEREL_SERVICE"],
@@ -202,6 +210,7 @@ pub static ALL: &[&Setting] = &[
     &APIKEY,
     &APIKEY_SSM,
     &APIBASE,
+    &CA_BUNDLE,
     &SERVICE,
     &MODE,
     &ROLES,
@@ -263,7 +272,9 @@ Options (each has an environment variable; the option wins):
     out += "
 AWS credentials, region and endpoints come from the standard AWS variables and files:
 AWS_ACCESS_KEY_ID, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_PROFILE, the ECS container endpoint,
-EC2 instance metadata; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> redirect endpoints.
+EC2 instance metadata; AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> redirect endpoints;
+AWS_USE_FIPS_ENDPOINT=true and AWS_USE_DUALSTACK_ENDPOINT=true pick the FIPS and dual-stack
+(IPv6) endpoints; AWS_CA_BUNDLE adds a PEM file's CA certificates to the roots AWS calls trust.
 AWS calls retry as the SDKs' standard mode: AWS_MAX_ATTEMPTS (or the profile's max_attempts)
 attempts, 3 by default.
 HTTPS_PROXY (with NO_PROXY) sends AWS and Mackerel requests through a proxy.
@@ -274,6 +285,19 @@ HTTPS_PROXY (with NO_PROXY) sends AWS and Mackerel requests through a proxy.
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_names_the_aws_variables_for_fips_dual_stack_and_ca_bundles() {
+        let h = help();
+        for v in [
+            "AWS_USE_FIPS_ENDPOINT",
+            "AWS_USE_DUALSTACK_ENDPOINT",
+            "AWS_CA_BUNDLE",
+            "CW2MACKEREL_CA_BUNDLE",
+        ] {
+            assert!(h.contains(v), "{v}");
+        }
+    }
 
     #[test]
     fn help_lists_every_setting() {

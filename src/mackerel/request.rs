@@ -177,7 +177,7 @@ impl<'a> Client<'a> {
                 Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: bad request to {url}: {e}"))),
             };
             let mut taken = None;
-            let answer = self.http.send_streamed("mackerel", req, &mut |headers, body| {
+            let answer = self.http.send_streamed(http::MACKEREL, req, &mut |headers, body| {
                 let mut body = Head::new(body);
                 taken = Some((read(&mut body), headers.clone(), body.head));
             });

@@ -5,10 +5,14 @@
 
 KIND is `mackerel` (Mackerel's REST API), `ecs` (the ECS/EKS container credentials endpoint),
 `imds` (EC2 instance metadata, IMDSv2 only), `lambda` (the Lambda runtime API), `sts` (STS
-AssumeRoleWithWebIdentity, which AWS serves unsigned but moto insists on signing) or `proxy`
-(an HTTP CONNECT proxy that tunnels to loopback only and records each tunnel). The server
-binds 127.0.0.1 (--host ::1 for IPv6), prints one line `{"port": N}` once listening, and exits
-when its stdin closes (so it dies with the test that started it) unless --no-stdin is given.
+AssumeRoleWithWebIdentity, which AWS serves unsigned but moto insists on signing), `proxy`
+(an HTTP CONNECT proxy that tunnels to loopback only and records each tunnel) or `tls` (a TLS
+front: it makes a CA of its own and a certificate for 127.0.0.1 and localhost signed by it,
+writes the CA's PEM to --ca-out, and forwards what each TLS connection carries to --upstream
+HOST:PORT, so moto or another fake can be reached over https; it has no control API). The
+server binds 127.0.0.1 (--host ::1 for IPv6), prints one line `{"port": N}` once listening, and
+exits when its stdin closes (so it dies with the test that started it) unless --no-stdin is
+given.
 Kind `mackerel` with --unique-custom-identifier refuses a second live host with one
 customIdentifier; with --retired-keep-identifiers, a retired host's identifier is taken too.
 Its answers are Mackerel's: {"success": true} for metric posts, graph definitions and
@@ -768,7 +772,92 @@ def proxy_connect(h):
     t.join()
 
 
-HANDLERS = {"mackerel": mackerel, "ecs": ecs, "imds": imds, "lambda": lambda_api, "sts": sts, "proxy": proxy}
+# ------------------------------------------------------------------------------------------
+# tls: a TLS front with a CA made at start, forwarding to a plain-http upstream
+
+
+def make_ca_and_certificate(ca_out, directory):
+    """Writes a new CA's certificate (PEM) to `ca_out`, and a server certificate for 127.0.0.1
+    and localhost that it signed, with its key, into `directory`; returns their paths."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"cw2mackerel test CA {uuid.uuid4()}")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+              .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([
+                  x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    with open(ca_out, "wb") as f:
+        f.write(ca.public_bytes(pem))
+    cert_path, key_path = os.path.join(directory, "server.pem"), os.path.join(directory, "server.key")
+    with open(cert_path, "wb") as f:
+        f.write(server.public_bytes(pem))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def tls_front(a):
+    import ssl
+    import tempfile
+    if not a.upstream or not a.ca_out:
+        sys.exit("tls needs --upstream HOST:PORT and --ca-out FILE")
+    up_host, _, up_port = a.upstream.rpartition(":")
+    if up_host not in ("127.0.0.1", "localhost"):
+        sys.exit("--upstream must be on loopback")
+    directory = tempfile.mkdtemp(prefix="cw2m-tls-")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*make_ca_and_certificate(a.ca_out, directory))
+    family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+    listener = socket.create_server((a.host, a.port), family=family)
+
+    def serve(client):
+        try:
+            tls = context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            # The client refused the certificate (or left): nothing to forward.
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection((up_host, int(up_port)))
+        except OSError:
+            tls.close()
+            return
+        t = threading.Thread(target=wire.pipe, args=(upstream, tls), daemon=True)
+        t.start()
+        wire.pipe(tls, upstream)
+        t.join()
+
+    print(json.dumps({"port": listener.getsockname()[1]}), flush=True)
+    while True:
+        client, _ = listener.accept()
+        threading.Thread(target=serve, args=(client,), daemon=True).start()
+
+
+HANDLERS = {"mackerel": mackerel, "ecs": ecs, "imds": imds, "lambda": lambda_api, "sts": sts, "proxy": proxy,
+            "tls": None}
 STATE_GET = {"mackerel": mackerel_state, "ecs": lambda: {"paths": Ecs.paths, "served": Ecs.served},
              "imds": lambda: {"role": Imds.role, "credentials": Imds.creds, "region": Imds.region,
                               "tokens_issued": len(Imds.tokens), "served": Imds.served},
@@ -796,6 +885,8 @@ def main():
                    help="mackerel: every full host listing also holds this many agent hosts of someone else")
     p.add_argument("--host", default="127.0.0.1", help="the loopback address to bind: 127.0.0.1 or ::1")
     p.add_argument("--token", help="ecs: the Authorization header every request must carry")
+    p.add_argument("--upstream", help="tls: the loopback HOST:PORT each connection is forwarded to")
+    p.add_argument("--ca-out", help="tls: where to write the PEM of the CA that signed its certificate")
     a = p.parse_args()
     Mackerel.keys, Mackerel.services = set(a.apikey), list(a.service)
     Mackerel.unique_custom_identifier = a.unique_custom_identifier or a.retired_keep_identifiers
@@ -807,14 +898,17 @@ def main():
     Handler.kind = a.kind
     if a.host not in ("127.0.0.1", "::1"):
         sys.exit("--host must be a loopback address")
+    if not a.no_stdin:
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+    if a.kind == "tls":
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        return tls_front(a)
     server_class = ThreadingHTTPServer
     if ":" in a.host:
         server_class = type("Server6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
     server = server_class((a.host, a.port), Handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    if not a.no_stdin:
-        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     print(json.dumps({"port": server.server_address[1]}), flush=True)
     server.serve_forever()
 
