@@ -167,7 +167,12 @@ fn each_service_goes_to_its_fips_or_dual_stack_host_in_each_partition() {
         if !keyed {
             all.extend(KEYS);
         }
-        let (ran, asked) = tunnels(&proxy, &all, args);
+        let (ran, mut asked) = tunnels(&proxy, &all, args);
+        if *args == dry && !host.starts_with("cloudfront") {
+            // A dry run first asks CloudFront whether the ID is in the account (its hosts are
+            // the `list` cases'), then reads it as given when that fails.
+            asked.retain(|t| !t.starts_with("cloudfront"));
+        }
         let want = match host.contains(':') {
             true => host.to_string(),
             false => format!("{host}:443"),
