@@ -64,8 +64,10 @@ pub struct Session<'a> {
     http: &'a Http,
     aws: Aws<'a>,
     mackerel: Option<Mackerel<'a>>,
-    /// The state file's fingerprint of this configuration, once the key is known.
+    /// The state file's fingerprint of this configuration (the API base and the jobs).
     fingerprint: String,
+    /// And of the API key, once it is known (a dry run knows none).
+    key_print: Option<String>,
     keep: Keep,
     /// Whether the state file was read (or found missing) yet; `Everything`: the lock held.
     loaded: bool,
@@ -86,7 +88,8 @@ impl<'a> Session<'a> {
             http,
             aws: Aws::new(http, &cfg.aws),
             mackerel: None,
-            fingerprint: String::new(),
+            fingerprint: state::fingerprint(&[&cfg.apibase, &format!("{:?}", cfg.jobs)]),
+            key_print: None,
             keep,
             loaded: false,
             unposted_since: None,
@@ -191,11 +194,10 @@ impl<'a> Session<'a> {
         // The key first: a wrong SSM parameter should fail before any CloudWatch cost.
         if self.mackerel.is_none() && !cfg.dry_run {
             let key = api_key(cfg, &self.aws)?;
-            self.fingerprint =
-                state::fingerprint(&[&cfg.apibase, key.expose(), &format!("{:?}", cfg.jobs)]);
+            self.key_print = Some(state::fingerprint(&[key.expose()]));
             self.mackerel = Some(Mackerel::new(self.http, &cfg.apibase, key));
         }
-        if self.keep != Keep::Nothing && !self.loaded && !cfg.dry_run {
+        if self.keep != Keep::Nothing && !self.loaded {
             self.load();
         }
         // A stop before anything was read (the state file's lock wait, say) ends the cycle.
@@ -342,20 +344,36 @@ impl<'a> Session<'a> {
 
     /// Reads what the state file holds for this process: a daemon, the oldest point its
     /// predecessor left unposted (quietly: a first start has no file). `run` also takes the
-    /// file's lock and reads the record and recent hosts; any trouble means one warning and
-    /// posting the whole window.
+    /// file's lock and reads the record and recent hosts; a dry run reads them without the
+    /// lock (a run replaces the file whole, by a rename), to print only what a run would
+    /// post, unless asked for the full window. No file yet is said at `info` (every run of a
+    /// fresh container has none); any other trouble means one warning. Either way the whole
+    /// window is posted.
     fn load(&mut self) {
         self.loaded = true;
-        let path = &self.cfg.state_file;
+        let cfg = self.cfg;
+        let path = &cfg.state_file;
+        let key = self.key_print.as_deref();
         if self.keep == Keep::Health {
-            self.unposted_since = state::load(path, &self.fingerprint)
+            self.unposted_since = state::load(path, &self.fingerprint, key)
                 .ok()
                 .and_then(|s| s.unposted_since);
             return;
         }
-        // Another run may be posting: wait for it, but not past half an interval.
-        match state::lock(path, self.cfg.interval / 2) {
+        let doing = match cfg.dry_run {
+            true if cfg.full_window => return,
+            true => "printing",
+            false => "posting",
+        };
+        // Another run may be posting: wait for it, but not past half an interval. A dry run
+        // writes nothing, so it takes no lock.
+        let locked = match cfg.dry_run {
+            true => Ok(None),
+            false => state::lock(path, cfg.interval / 2),
+        };
+        match locked {
             Ok(Some(lock)) => self.lock = Some(lock),
+            Ok(None) if cfg.dry_run => {}
             Ok(None) if signals::stopping() => return, // the cycle ends without the file
             Ok(None) => {
                 return log::warn(
@@ -370,16 +388,20 @@ impl<'a> Session<'a> {
                 );
             }
         }
-        match state::load(path, &self.fingerprint) {
+        match state::load(path, &self.fingerprint, key) {
             Ok(s) => {
                 self.record = s.record();
                 self.hosts.seed(self.record.hosts());
                 self.unposted_since = s.unposted_since;
                 self.hosts.created = s.hosts_created;
             }
+            Err(state::Unread::Missing) => log::info(
+                &format!("no state file yet; {doing} the whole window"),
+                &[("path", json!(path.display().to_string()))],
+            ),
             Err(why) => log::warn(
-                "no record of earlier posts; posting the whole window",
-                &[("reason", json!(why))],
+                &format!("no record of earlier posts; {doing} the whole window"),
+                &[("reason", json!(why.to_string()))],
             ),
         }
     }
@@ -396,6 +418,7 @@ impl<'a> Session<'a> {
         let owed = [self.backlog.oldest(), self.unposted_since];
         let mut s = state::State {
             config: self.fingerprint.clone(),
+            key: self.key_print.clone().unwrap_or_default(),
             completed: clock::now(),
             interval_s: self.cfg.interval.as_secs(),
             ok,
@@ -447,7 +470,7 @@ pub fn selection(job: &CloudFrontJob) -> Selection<'_> {
 }
 
 /// The API key: given directly, or read from SSM (the region of the ARN, else the configured
-/// region, which the configuration check made sure exists).
+/// region, which the configuration check made sure exists; an error names which it was).
 pub fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
     if let Some(k) = &cfg.apikey {
         return Ok(k.clone());
@@ -456,10 +479,18 @@ pub fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
         .apikey_ssm
         .as_deref()
         .ok_or_else(|| Error::config("no Mackerel API key"))?;
-    let region = ssm::arn_region(name)
-        .or(cfg.aws.region.as_deref())
-        .ok_or_else(|| Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN"))?;
-    let key = ssm::get_parameter(aws, name, region)?;
+    let configured = cfg
+        .aws
+        .region
+        .as_deref()
+        .zip(cfg.aws.region_from.as_deref());
+    let (region, from) = match ssm::arn_region(name) {
+        Some(r) => (r, "the parameter's ARN"),
+        None => configured.ok_or_else(|| {
+            Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN")
+        })?,
+    };
+    let key = ssm::get_parameter(aws, name, region, from)?;
     mackerel::check_key(key.expose())
         .map_err(|e| Error::runtime(format!("the SSM parameter {name:?}: {e}")))?;
     Ok(key)

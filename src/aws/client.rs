@@ -16,6 +16,8 @@ use crate::http::Http;
 pub struct Settings {
     /// `AWS_REGION`, `AWS_DEFAULT_REGION`, or the profile's region.
     pub region: Option<String>,
+    /// Which of them gave [`Settings::region`], for messages (`AWS_REGION`).
+    pub region_from: Option<String>,
     pub endpoints: Endpoints,
     pub credentials: Source,
     /// Attempts per call: `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`, or 3.
@@ -45,7 +47,7 @@ impl Settings {
         if let Some((from, r)) = &region {
             check_region(r).map_err(|e| Error::config(format!("{from}: {e}")))?;
         }
-        let region = region.map(|(_, r)| r);
+        let (region_from, region) = region.unzip();
         let from_profile = profile.as_ref().and_then(|p| p.setting("max_attempts"));
         let max_attempts = retries::max_attempts(
             var("AWS_MAX_ATTEMPTS").as_deref(),
@@ -54,6 +56,7 @@ impl Settings {
         .map_err(Error::config)?;
         Ok(Settings {
             region,
+            region_from,
             endpoints,
             credentials: detected.source,
             max_attempts,

@@ -104,7 +104,15 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
     if args.dry_run && command != Command::Run {
         return Err(Error::config("--dry-run goes with the run command"));
     }
-    config(command, args.dry_run, &lookup).map(|c| Action::Run(command, Box::new(c)))
+    if args.full_window && !args.dry_run {
+        return Err(Error::config(
+            "--full-window goes with run --dry-run (a run posts only what Mackerel lacks)",
+        ));
+    }
+    config(command, args.dry_run, &lookup).map(|mut c| {
+        c.full_window = args.full_window;
+        Action::Run(command, Box::new(c))
+    })
 }
 
 /// The whole configuration of `command`. `check` is checked exactly as `run` is, except that
@@ -302,6 +310,7 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
 
     Ok(Config {
         dry_run,
+        full_window: false,
         apikey,
         apikey_ssm,
         apibase,
