@@ -140,6 +140,13 @@ fn a_dry_run_prints_what_the_next_run_posts_and_needs_no_key() {
     assert_eq!(full.code, 0, "{}", full.stderr);
     assert_eq!(printed(&full).len(), 60, "{}", full.stderr);
     assert_eq!(full.summary()["skipped"], 0);
+    let ran = run(cw2mackerel().args(["run", "--full-window"]));
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr.contains("--full-window goes with run --dry-run"),
+        "{}",
+        ran.stderr
+    );
 
     // CloudWatch revises a minute: the dry run prints that point, and the run posts exactly
     // what the dry run printed.
