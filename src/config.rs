@@ -12,6 +12,8 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Config {
     pub dry_run: bool,
+    /// A dry run prints the whole window, not only what the state file says a run would post.
+    pub full_window: bool,
     pub apikey: Option<Secret>,
     pub apikey_ssm: Option<String>,
     pub apibase: String,

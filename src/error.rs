@@ -40,6 +40,11 @@ impl Error {
             Error::Config(m) | Error::Runtime(m) => m,
         }
     }
+
+    /// Each mistake a configuration error names (see [`Mistakes`]); other errors are one.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.message().split('\n')
+    }
 }
 
 impl fmt::Display for Error {
@@ -49,6 +54,39 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Configuration mistakes, gathered so that one run (of `check`, or of any command) names
+/// every mistake it can find instead of stopping at the first. A configuration [`Error`]
+/// made of several holds one per line (see [`Error::lines`]).
+#[derive(Debug, Default)]
+pub struct Mistakes(Vec<String>);
+
+impl Mistakes {
+    /// `r`'s value; or, noting its error, `None` (what depends on it is then left unchecked,
+    /// so one mistake is not reported again as others).
+    pub fn take<T>(&mut self, r: Result<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn push(&mut self, e: Error) {
+        self.0.extend(e.lines().map(str::to_string));
+    }
+
+    /// `value` when nothing was noted; else one configuration error holding every mistake.
+    pub fn or<T>(self, value: Option<T>) -> Result<T> {
+        match (self.0.is_empty(), value) {
+            (true, Some(v)) => Ok(v),
+            (true, None) => Err(Error::config("the configuration is incomplete")),
+            (false, _) => Err(Error::Config(self.0.join("\n"))),
+        }
+    }
+}
 
 /// A value that must never reach a log line, an error or stdout: API keys, AWS secrets, tokens.
 /// It cannot be formatted, and log lines mask it while any copy of it lives, and a while
@@ -115,6 +153,21 @@ mod tests {
             "only the last few let go of are kept"
         );
         drop(copy);
+    }
+
+    #[test]
+    fn mistakes_are_gathered_one_a_line() {
+        let mut m = Mistakes::default();
+        assert_eq!(m.take(Ok::<_, Error>(1)), Some(1));
+        assert_eq!(m.take(Err::<u8, _>(Error::config("A: bad"))), None);
+        m.push(Error::config("B: bad\nC: bad"));
+        let e = m.or(Some(())).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.lines().collect::<Vec<_>>(),
+            ["A: bad", "B: bad", "C: bad"]
+        );
+        assert_eq!(Mistakes::default().or(Some(5)).unwrap(), 5);
     }
 
     #[test]

@@ -115,6 +115,9 @@ fn main() -> ExitCode {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ));
+                    for note in cli::check_notes(&cfg) {
+                        log::info(note, &[]);
+                    }
                     Ok(())
                 }
                 Command::Lambda => {
@@ -133,7 +136,10 @@ fn main() -> ExitCode {
                 .and_then(|f| log::Format::parse(&f))
                 .unwrap_or(log::Format::Text);
             log::init(log::Level::Error, format);
-            log::error(&format!("configuration: {e}"), &[]);
+            // One line per mistake: a configuration may have several.
+            for mistake in e.lines() {
+                log::error(&format!("configuration: {mistake}"), &[]);
+            }
             // As a Lambda bootstrap, tell Lambda why the function cannot start.
             if let Some(api) =
                 env("AWS_LAMBDA_RUNTIME_API").filter(|a| !a.is_empty() && args.is_empty())

@@ -9,6 +9,8 @@
 //! each is reported (`failed` in the summary line) and costs its own points alone; the cycle
 //! then counts as failed.
 
+mod keep;
+
 use crate::aws::{Aws, ssm};
 use crate::config::Config;
 use crate::discover::{self, Selection};
@@ -64,8 +66,10 @@ pub struct Session<'a> {
     http: &'a Http,
     aws: Aws<'a>,
     mackerel: Option<Mackerel<'a>>,
-    /// The state file's fingerprint of this configuration, once the key is known.
+    /// The state file's fingerprint of this configuration (the API base and the jobs).
     fingerprint: String,
+    /// And of the API key, once it is known (a dry run knows none).
+    key_print: Option<String>,
     keep: Keep,
     /// Whether the state file was read (or found missing) yet; `Everything`: the lock held.
     loaded: bool,
@@ -86,7 +90,8 @@ impl<'a> Session<'a> {
             http,
             aws: Aws::new(http, &cfg.aws),
             mackerel: None,
-            fingerprint: String::new(),
+            fingerprint: state::fingerprint(&[&cfg.apibase, &format!("{:?}", cfg.jobs)]),
+            key_print: None,
             keep,
             loaded: false,
             unposted_since: None,
@@ -191,11 +196,10 @@ impl<'a> Session<'a> {
         // The key first: a wrong SSM parameter should fail before any CloudWatch cost.
         if self.mackerel.is_none() && !cfg.dry_run {
             let key = api_key(cfg, &self.aws)?;
-            self.fingerprint =
-                state::fingerprint(&[&cfg.apibase, key.expose(), &format!("{:?}", cfg.jobs)]);
+            self.key_print = Some(state::fingerprint(&[key.expose()]));
             self.mackerel = Some(Mackerel::new(self.http, &cfg.apibase, key));
         }
-        if self.keep != Keep::Nothing && !self.loaded && !cfg.dry_run {
+        if self.keep != Keep::Nothing && !self.loaded {
             self.load();
         }
         // A stop before anything was read (the state file's lock wait, say) ends the cycle.
@@ -339,81 +343,6 @@ impl<'a> Session<'a> {
         }
         (series, host_jobs, graph_defs)
     }
-
-    /// Reads what the state file holds for this process: a daemon, the oldest point its
-    /// predecessor left unposted (quietly: a first start has no file). `run` also takes the
-    /// file's lock and reads the record and recent hosts; any trouble means one warning and
-    /// posting the whole window.
-    fn load(&mut self) {
-        self.loaded = true;
-        let path = &self.cfg.state_file;
-        if self.keep == Keep::Health {
-            self.unposted_since = state::load(path, &self.fingerprint)
-                .ok()
-                .and_then(|s| s.unposted_since);
-            return;
-        }
-        // Another run may be posting: wait for it, but not past half an interval.
-        match state::lock(path, self.cfg.interval / 2) {
-            Ok(Some(lock)) => self.lock = Some(lock),
-            Ok(None) if signals::stopping() => return, // the cycle ends without the file
-            Ok(None) => {
-                return log::warn(
-                    "another run holds the state file; posting the whole window without it",
-                    &[("path", json!(path.display().to_string()))],
-                );
-            }
-            Err(e) => {
-                return log::warn(
-                    "the state file cannot be used; posting the whole window",
-                    &[("error", json!(e))],
-                );
-            }
-        }
-        match state::load(path, &self.fingerprint) {
-            Ok(s) => {
-                self.record = s.record();
-                self.hosts.seed(self.record.hosts());
-                self.unposted_since = s.unposted_since;
-                self.hosts.created = s.hosts_created;
-            }
-            Err(why) => log::warn(
-                "no record of earlier posts; posting the whole window",
-                &[("reason", json!(why))],
-            ),
-        }
-    }
-
-    /// Writes the state file as `keep` says. A failure is a warning: the metrics matter more.
-    fn save(&mut self, ok: bool) {
-        if self.keep == Keep::Nothing
-            || self.cfg.dry_run
-            || (self.keep == Keep::Everything && self.lock.is_none())
-        {
-            return;
-        }
-        // What an earlier process left unposted and a stopped cycle did not read stays owed.
-        let owed = [self.backlog.oldest(), self.unposted_since];
-        let mut s = state::State {
-            config: self.fingerprint.clone(),
-            completed: clock::now(),
-            interval_s: self.cfg.interval.as_secs(),
-            ok,
-            pid: std::process::id(),
-            hosts_created: self.hosts.created.clone(),
-            unposted_since: owed.into_iter().flatten().min(),
-            ..state::State::default()
-        };
-        if self.keep == Keep::Everything {
-            s.set_record(&self.record);
-        }
-        if let Err(e) = state::save(&self.cfg.state_file, &mut s) {
-            log::warn(
-                "could not write the state file; the next run posts its whole window",
-                &[("error", json!(e))],
-            );
-        }
-    }
 }
 
 /// The look-back that reaches `since` (a period start) from `now`, within what Mackerel
@@ -447,7 +376,7 @@ pub fn selection(job: &CloudFrontJob) -> Selection<'_> {
 }
 
 /// The API key: given directly, or read from SSM (the region of the ARN, else the configured
-/// region, which the configuration check made sure exists).
+/// region, which the configuration check made sure exists; an error names which it was).
 pub fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
     if let Some(k) = &cfg.apikey {
         return Ok(k.clone());
@@ -456,10 +385,18 @@ pub fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
         .apikey_ssm
         .as_deref()
         .ok_or_else(|| Error::config("no Mackerel API key"))?;
-    let region = ssm::arn_region(name)
-        .or(cfg.aws.region.as_deref())
-        .ok_or_else(|| Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN"))?;
-    let key = ssm::get_parameter(aws, name, region)?;
+    let configured = cfg
+        .aws
+        .region
+        .as_deref()
+        .zip(cfg.aws.region_from.as_deref());
+    let (region, from) = match ssm::arn_region(name) {
+        Some(r) => (r, "the parameter's ARN"),
+        None => configured.ok_or_else(|| {
+            Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN")
+        })?,
+    };
+    let key = ssm::get_parameter(aws, name, region, from)?;
     mackerel::check_key(key.expose())
         .map_err(|e| Error::runtime(format!("the SSM parameter {name:?}: {e}")))?;
     Ok(key)

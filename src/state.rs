@@ -2,8 +2,9 @@
 //! ended, for `healthcheck`. A `run` has no memory between invocations, so it also keeps there
 //! the record of what Mackerel accepted (cron every minute then posts each point once) and the
 //! hosts it created lately. The file is versioned and tied to the configuration that wrote it
-//! (a fingerprint of the Mackerel API base and key and the jobs); written atomically; and read
-//! back only when all of that matches.
+//! (a fingerprint of the Mackerel API base and the jobs, and one of the API key beside it);
+//! written atomically; and read back only when all of that matches. A dry run, which reads no
+//! key, matches on the configuration alone.
 
 use crate::jobs::Dest;
 use crate::record::Record;
@@ -16,17 +17,21 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// The format written; another number is another version's file.
-const VERSION: u32 = 2;
+/// The format written; another number is another version's file. 3: the key's fingerprint
+/// stands apart from the configuration's, so a dry run without the key can read the file.
+const VERSION: u32 = 3;
 /// A state file larger than this is not read (5,000 distributions write about 8 MB).
 const LIMIT: u64 = 256 << 20;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,
-    /// [`fingerprint`] of what wrote it.
+    /// [`fingerprint`] of the configuration that wrote it: the API base and the jobs.
     #[serde(default)]
     pub config: String,
+    /// [`fingerprint`] of the Mackerel API key it posted with (empty: none known).
+    #[serde(default)]
+    pub key: String,
     /// Unix seconds at the end of the last cycle.
     pub completed: i64,
     pub interval_s: u64,
@@ -110,7 +115,9 @@ impl State {
 }
 
 /// What identifies a configuration for its state: where points go and what is read. A state
-/// written for another API base, key or set of jobs says nothing about this one.
+/// written for another API base, key or set of jobs says nothing about this one. The key is
+/// fingerprinted apart ([`State::key`]), so that a dry run, which reads no key, still knows
+/// the state of its configuration.
 pub fn fingerprint(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
@@ -123,25 +130,57 @@ pub fn fingerprint(parts: &[&str]) -> String {
         .collect()
 }
 
+/// Why a state file was not read back.
+#[derive(Debug)]
+pub enum Unread {
+    /// There is none yet: a first run, and every run of a fresh container (an ECS scheduled
+    /// task) — nothing to warn about.
+    Missing,
+    /// There is one, but it says nothing about this configuration: unreadable, corrupt, of
+    /// another version, or written for another configuration or key.
+    Unusable(String),
+}
+
+impl std::fmt::Display for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unread::Missing => f.write_str("there is no state file yet"),
+            Unread::Unusable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Reads the state at `path`, if it is readable and was written by this version for this
-/// configuration; else says why not.
-pub fn load(path: &Path, config: &str) -> Result<State, String> {
+/// configuration (and, when `key` is given, with this key); else says why not.
+pub fn load(path: &Path, config: &str, key: Option<&str>) -> Result<State, Unread> {
     let bytes = files::read(path, LIMIT).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("there is no state file at {}", path.display()),
-        _ => format!("the state file {} is unreadable: {e}", path.display()),
+        std::io::ErrorKind::NotFound => Unread::Missing,
+        _ => Unread::Unusable(format!(
+            "the state file {} is unreadable: {e}",
+            path.display()
+        )),
     })?;
-    let state: State = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("the state file {} is corrupt: {e}", path.display()))?;
+    let unusable = |why: String| Err(Unread::Unusable(why));
+    let state: State = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        Err(e) => return unusable(format!("the state file {} is corrupt: {e}", path.display())),
+    };
     if state.version != VERSION {
-        return Err(format!(
+        return unusable(format!(
             "the state file {} is of another version ({})",
             path.display(),
             state.version
         ));
     }
     if state.config != config {
-        return Err(format!(
+        return unusable(format!(
             "the state file {} was written for another configuration",
+            path.display()
+        ));
+    }
+    if key.is_some_and(|k| k != state.key) {
+        return unusable(format!(
+            "the state file {} was written with another Mackerel API key",
             path.display()
         ));
     }
@@ -205,7 +244,7 @@ mod tests {
     fn fuzz() {
         crate::fuzz_tests::fuzz(
             "state files",
-            &[br#"{"version":2,"config":"ab","completed":5,"interval_s":60,"ok":true,"pid":1,"posted":[{"dest":"service:cdn","name":"a.b","points":[[60,1.5]]}],"hosts_created":[["cid","id",5]]}"#],
+            &[br#"{"version":3,"config":"ab","key":"cd","completed":5,"interval_s":60,"ok":true,"pid":1,"posted":[{"dest":"service:cdn","name":"a.b","points":[[60,1.5]]}],"hosts_created":[["cid","id",5]]}"#],
             |b| {
                 serde_json::from_slice::<State>(b)
                     .map_or(0, |s| s.record().series().map(|(_, _, p)| p.len()).sum())
@@ -227,9 +266,11 @@ mod tests {
             time: 60,
             value: 1.5,
         }]);
-        let config = fingerprint(&["https://api.mackerelio.com", "key", "jobs"]);
+        let config = fingerprint(&["https://api.mackerelio.com", "jobs"]);
+        let key = fingerprint(&["key"]);
         let mut state = State {
             config: config.clone(),
+            key: key.clone(),
             completed: 100,
             interval_s: 60,
             ..State::default()
@@ -237,7 +278,7 @@ mod tests {
         state.set_record(&record);
         save(&path, &mut state).unwrap();
 
-        let back = load(&path, &config).unwrap();
+        let back = load(&path, &config, Some(&key)).unwrap();
         assert_eq!(back.completed, 100);
         let p = Point {
             dest,
@@ -246,28 +287,28 @@ mod tests {
             value: 1.5,
         };
         assert!(back.record().holds(&p.dest, &p.name, p.time, p.value));
+        // A dry run knows no key: the configuration alone says whose the file is.
+        assert!(load(&path, &config, None).is_ok());
 
-        let other = fingerprint(&["https://api.mackerelio.com", "other key", "jobs"]);
-        assert!(
-            load(&path, &other)
-                .unwrap_err()
-                .contains("another configuration")
-        );
-        std::fs::write(&path, "{\"version\": 2, \"completed\":").unwrap();
-        assert!(load(&path, &config).unwrap_err().contains("corrupt"));
+        let why = |r: Result<State, Unread>| match r {
+            Err(Unread::Unusable(why)) => why,
+            other => panic!("expected an unusable file, got {other:?}"),
+        };
+        let other = fingerprint(&["https://api.mackerelio.com", "other jobs"]);
+        assert!(why(load(&path, &other, Some(&key))).contains("another configuration"));
+        let other_key = fingerprint(&["other key"]);
+        assert!(why(load(&path, &config, Some(&other_key))).contains("another Mackerel API key"));
+        std::fs::write(&path, "{\"version\": 3, \"completed\":").unwrap();
+        assert!(why(load(&path, &config, None)).contains("corrupt"));
         std::fs::write(
             &path,
-            "{\"version\": 1, \"completed\": 5, \"interval_s\": 60}",
+            "{\"version\": 2, \"completed\": 5, \"interval_s\": 60}",
         )
         .unwrap();
-        assert!(
-            load(&path, &config)
-                .unwrap_err()
-                .contains("another version")
-        );
+        assert!(why(load(&path, &config, None)).contains("another version (2)"));
         assert_eq!(load_any(&path).unwrap().completed, 5);
         std::fs::remove_file(&path).unwrap();
-        assert!(load(&path, &config).unwrap_err().contains("no state file"));
+        assert!(matches!(load(&path, &config, None), Err(Unread::Missing)));
 
         let held = lock(&path, Duration::ZERO).unwrap().unwrap();
         assert!(lock(&path, Duration::from_millis(200)).unwrap().is_none());

@@ -462,3 +462,253 @@ fn a_config_file_may_begin_with_a_byte_order_mark() {
         .args(["check", "--config", file.to_str().unwrap()]));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 }
+
+/// The `msg` of every log line of `ran`.
+fn lines(ran: &Ran) -> Vec<String> {
+    ran.logs()
+        .iter()
+        .map(|l| l["msg"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Fails unless `ran` exited 2 with exactly one error line per `expected` start, in order.
+fn assert_mistakes(what: &str, ran: &Ran, expected: &[String]) {
+    let got = lines(ran);
+    assert_eq!(ran.code, 2, "{what}: {got:#?}");
+    assert!(
+        got.len() == expected.len()
+            && got
+                .iter()
+                .zip(expected)
+                .all(|(g, e)| g.starts_with(&format!("configuration: {e}"))),
+        "{what}: expected {expected:#?}, got {got:#?}"
+    );
+}
+
+#[test]
+fn every_mistake_is_named_in_one_run_and_every_command_names_the_same() {
+    let peer = Fake::mackerel();
+    // No service, and a mistake in six other settings: none hides another.
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-key-example"),
+        ("MACKEREL_APIKEY", "TEST-KEY-long-enough"),
+        ("CW2MACKEREL_LOG", "loud"),
+        ("CW2MACKEREL_METRICS", "avg"),
+        ("CW2MACKEREL_ROLES", "cdn:_edge"),
+        ("CW2MACKEREL_LOOKBACK", "ten"),
+        ("CW2MACKEREL_TIMEOUT", "0s"),
+        ("MACKEREL_APIBASE", "http://mackerel.example.com"),
+    ];
+    let expected = [
+        "CW2MACKEREL_LOG: \"loud\" is not a log level",
+        "no Mackerel service: set CW2MACKEREL_SERVICE",
+        "CW2MACKEREL_METRICS: unknown metric group \"avg\"",
+        "CW2MACKEREL_ROLES: \"cdn:_edge\" is not a role",
+        "CW2MACKEREL_ROLES is for host mode only; set CW2MACKEREL_MODE=host or remove it",
+        "CW2MACKEREL_LOOKBACK: ",
+        "CW2MACKEREL_TIMEOUT: must be between 1s and 10m",
+        "MACKEREL_APIBASE: \"http://mackerel.example.com\" is plain http",
+    ]
+    .map(String::from);
+    for command in ["run", "daemon", "check"] {
+        let ran = run(cw2mackerel()
+            .env("AWS_ENDPOINT_URL", peer.url())
+            .envs(env)
+            .arg(command));
+        assert_mistakes(command, &ran, &expected);
+        ran.assert_no_secret(&["TEST-KEY-long-enough", "secret-key-example"]);
+    }
+
+    // A config file's mistakes: every job's, beside the stray job variable.
+    let file = temp_file(
+        "many-mistakes.json",
+        &json!({"discovery_ttl": "soon", "jobs": [
+            {"name": "a", "regions": ["us-east-1"], "namespace": "AWS/SQS", "period": 15,
+             "metrics": [{"name": "M", "stat": "Sum"}], "target": {"service": "cdn"},
+             "name_template": "sqs.{metric}"},
+            {"preset": "cloudfront", "name": "b", "target": {"service": "_cdn"}},
+            {"preset": "cloudfront", "name": "a", "target": {"service": "cdn"}}]})
+        .to_string(),
+    );
+    let path = file.to_str().unwrap();
+    let expected = [
+        format!(
+            "CW2MACKEREL_SERVICE describes a job, and jobs come from {path} here; move it into the file or leave it unset"
+        ),
+        format!("{path}: discovery_ttl: "),
+        format!("{path}: jobs[0].period: 15s is not a CloudWatch period"),
+        format!("{path}: jobs[1].target.service: \"_cdn\""),
+        format!("{path}: jobs[2].name: \"a\" is the name of an earlier job too"),
+    ];
+    for command in ["run", "check"] {
+        let ran = run(cw2mackerel()
+            .env("AWS_ENDPOINT_URL", peer.url())
+            .envs(env[..3].iter().copied())
+            .env("CW2MACKEREL_SERVICE", "cdn")
+            .args([command, "--config", path]));
+        assert_mistakes(command, &ran, &expected);
+    }
+    assert!(peer.requests().is_empty(), "{:#?}", peer.requests());
+}
+
+#[test]
+fn check_applies_the_daemons_rules_when_an_interval_is_set() {
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-key-example"),
+        ("MACKEREL_APIKEY", "TEST-KEY-long-enough"),
+        ("CW2MACKEREL_SERVICE", "cdn"),
+    ];
+    let shorter = "CW2MACKEREL_LOOKBACK (10m) is shorter than CW2MACKEREL_INTERVAL (15m): the minutes between two cycles would never be read".to_string();
+    for command in ["daemon", "check"] {
+        let ran = run(cw2mackerel()
+            .envs(env)
+            .env("CW2MACKEREL_INTERVAL", "15m")
+            .arg(command));
+        assert_mistakes(command, &ran, std::slice::from_ref(&shorter));
+    }
+    // An interval the look-back covers passes; without an interval, check is run's check,
+    // and run's look-back may be shorter than the default interval (cron reads what it reads).
+    for extra in [
+        &[("CW2MACKEREL_INTERVAL", "5m")][..],
+        &[
+            ("CW2MACKEREL_INTERVAL", "15m"),
+            ("CW2MACKEREL_LOOKBACK", "15m"),
+        ],
+        &[("CW2MACKEREL_LOOKBACK", "1m")],
+    ] {
+        let ran = run(cw2mackerel()
+            .envs(env)
+            .envs(extra.iter().copied())
+            .arg("check"));
+        assert_eq!(ran.code, 0, "{extra:?}: {}", ran.stderr);
+    }
+}
+
+#[test]
+fn check_needs_no_api_key_and_says_so_while_commands_that_post_refuse() {
+    let file = namespace_job("no-key", &json!({}));
+    let file = file.to_str().unwrap();
+    // Neither a key nor AWS credentials here: the file is checked, and both are noted.
+    let ran = run(cw2mackerel().args(["check", "--config", file]));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.stdout, "configuration OK: 1 job(s): AWS/SQS\n");
+    let notes = lines(&ran);
+    assert_eq!(notes.len(), 2, "{notes:#?}");
+    assert!(
+        notes[0].starts_with("no Mackerel API key is set here"),
+        "{notes:#?}"
+    );
+    assert!(
+        notes[1].starts_with("no AWS credentials are found here"),
+        "{notes:#?}"
+    );
+    assert!(ran.logs().iter().all(|l| l["level"] == "info"));
+    // Without a file too.
+    let ran = run(cw2mackerel().env("CW2MACKEREL_SERVICE", "cdn").arg("check"));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // What posts (or, for host jobs, lists hosts) still refuses.
+    let hosts = namespace_job(
+        "no-key-hosts",
+        &json!({"target": {"host": {"custom_identifier": "{QueueName}"}}}),
+    );
+    for args in [
+        vec!["run", "--config", file],
+        vec!["daemon", "--config", file],
+        vec!["list", "--config", hosts.to_str().unwrap()],
+    ] {
+        let ran = run(cw2mackerel()
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret-key-example")
+            .args(&args));
+        assert_mistakes(
+            &args.join(" "),
+            &ran,
+            &["no Mackerel API key: set MACKEREL_APIKEY".to_string()],
+        );
+    }
+    // A key in SSM by name still needs a region to be found in, which check can judge.
+    let ran = run(cw2mackerel()
+        .env("MACKEREL_APIKEY_SSM", "/mackerel/apikey")
+        .args(["check", "--config", file]));
+    assert_mistakes(
+        "ssm",
+        &ran,
+        &["MACKEREL_APIKEY_SSM is a parameter name, so AWS_REGION".to_string()],
+    );
+}
+
+#[test]
+fn messages_name_what_was_set_in_sentences_that_read() {
+    let base = [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-key-example"),
+        ("MACKEREL_APIKEY", "TEST-KEY-long-enough"),
+    ];
+    let missing = fresh_path("missing.json");
+    let missing = missing.to_str().unwrap();
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, Vec<String>);
+    let cases: Vec<Case> = vec![
+        // A missing file is named as missing first, whatever else is wrong beside it.
+        (
+            vec![("CW2MACKEREL_SERVICE", "cdn")],
+            vec!["--config", missing],
+            vec![
+                format!("--config: there is no file {missing}"),
+                "CW2MACKEREL_SERVICE describes a job".into(),
+            ],
+        ),
+        (
+            vec![("CW2MACKEREL_CONFIG", missing)],
+            vec![],
+            vec![format!("CW2MACKEREL_CONFIG: there is no file {missing}")],
+        ),
+        (
+            vec![("CW2MACKEREL_CONFIG", missing), ("CW2MACKEREL_MODE", "host"), ("CW2MACKEREL_ROLES", "cdn:edge")],
+            vec![],
+            vec![
+                format!("CW2MACKEREL_CONFIG: there is no file {missing}"),
+                "CW2MACKEREL_MODE and CW2MACKEREL_ROLES describe a job, and jobs come from".into(),
+            ],
+        ),
+        (
+            vec![("CW2MACKEREL_SERVICE", "cdn"), ("CW2MACKEREL_ROLES", "cdn:edge")],
+            vec![],
+            vec!["CW2MACKEREL_ROLES is for host mode only; set CW2MACKEREL_MODE=host or remove it".into()],
+        ),
+        (
+            vec![("CW2MACKEREL_SERVICE", "cdn"), ("CW2MACKEREL_RETIRE_GONE", "true")],
+            vec!["--roles", "cdn:edge"],
+            vec!["--roles and CW2MACKEREL_RETIRE_GONE are for host mode only; set CW2MACKEREL_MODE=host or remove them".into()],
+        ),
+        (
+            vec![("CW2MACKEREL_SERVICE", "cdn")],
+            vec!["--apikey-ssm", "arn:aws:s3:::bucket"],
+            vec![
+                "--apikey-ssm: \"arn:aws:s3:::bucket\" is not an SSM parameter ARN".into(),
+                "both an API key (MACKEREL_APIKEY) and --apikey-ssm are set; keep one of them".into(),
+            ],
+        ),
+        (
+            vec![("CW2MACKEREL_SERVICE", "cdn"), ("CW2MACKEREL_MAX_FAILURES", "2.5")],
+            vec![],
+            vec!["CW2MACKEREL_MAX_FAILURES: \"2.5\" is not a positive whole number".into()],
+        ),
+        (
+            vec![("CW2MACKEREL_SERVICE", "cdn"), ("CW2MACKEREL_BACKFILL", "23h58m")],
+            vec![],
+            vec!["CW2MACKEREL_BACKFILL (23h58m) plus CW2MACKEREL_DELAY (3m) reaches back more than 24h".into()],
+        ),
+    ];
+    for (env, args, expected) in cases {
+        for command in ["run", "check"] {
+            let ran = run(cw2mackerel()
+                .envs(base)
+                .envs(env.iter().copied())
+                .arg(command)
+                .args(&args));
+            assert_mistakes(&format!("{command} {env:?} {args:?}"), &ran, &expected);
+        }
+    }
+}

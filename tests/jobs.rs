@@ -403,7 +403,7 @@ fn check_names_the_field_at_fault() {
         .args(["check", "--config", &path]));
     assert_eq!(ran.code, 2);
     assert!(
-        ran.stderr.contains("CW2MACKEREL_SERVICE describe a job"),
+        ran.stderr.contains("CW2MACKEREL_SERVICE describes a job"),
         "{}",
         ran.stderr
     );

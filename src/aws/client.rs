@@ -17,6 +17,8 @@ use crate::http::{Http, tls};
 pub struct Settings {
     /// `AWS_REGION`, `AWS_DEFAULT_REGION`, or the profile's region.
     pub region: Option<String>,
+    /// Which of them gave [`Settings::region`], for messages (`AWS_REGION`).
+    pub region_from: Option<String>,
     pub endpoints: Endpoints,
     pub credentials: Source,
     /// Attempts per call: `AWS_MAX_ATTEMPTS`, the profile's `max_attempts`, or 3.
@@ -48,7 +50,7 @@ impl Settings {
         if let Some((from, r)) = &region {
             check_region(r).map_err(|e| Error::config(format!("{from}: {e}")))?;
         }
-        let region = region.map(|(_, r)| r);
+        let (region_from, region) = region.unzip();
         let max_attempts = retries::max_attempts(
             var("AWS_MAX_ATTEMPTS").as_deref(),
             setting("max_attempts").as_ref().map(|(v, _)| v.as_str()),
@@ -63,6 +65,7 @@ impl Settings {
             .transpose()?;
         Ok(Settings {
             region,
+            region_from,
             endpoints,
             credentials: detected.source,
             max_attempts,

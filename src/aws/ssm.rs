@@ -14,7 +14,9 @@ pub fn arn_region(name: &str) -> Option<&str> {
     (service == "ssm" && check_region(region).is_ok()).then_some(region)
 }
 
-pub fn get_parameter(aws: &Aws, name: &str, region: &str) -> Result<Secret> {
+/// Reads parameter `name` in `region`; `region_from` says where that region came from (the
+/// ARN, `AWS_REGION`, the profile), since a parameter name is looked for in that region only.
+pub fn get_parameter(aws: &Aws, name: &str, region: &str, region_from: &str) -> Result<Secret> {
     let call = Call::json(
         Service::Ssm,
         region,
@@ -24,9 +26,11 @@ pub fn get_parameter(aws: &Aws, name: &str, region: &str) -> Result<Secret> {
         "SSM GetParameter",
         "ssm:GetParameter (and kms:Decrypt for a SecureString)",
     );
-    let body = aws
-        .call(&call)
-        .map_err(|e| e.context(format!("reading the API key from {name:?}")))?;
+    let body = aws.call(&call).map_err(|e| {
+        e.context(format!(
+            "reading the API key from {name:?} in {region} (region from {region_from})"
+        ))
+    })?;
     let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         Error::runtime(format!(
             "SSM GetParameter returned an unreadable answer: {e}"

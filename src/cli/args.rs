@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 pub struct Args {
     pub command: Option<String>,
     pub dry_run: bool,
+    pub full_window: bool,
     pub help: bool,
     pub version: bool,
     /// Every option given, in order, with its setting.
@@ -29,6 +30,7 @@ pub fn parse(args: &[String]) -> Result<Args> {
                 return Ok(out);
             }
             "--dry-run" => out.dry_run = true,
+            "--full-window" => out.full_window = true,
             a if a.starts_with("--") => {
                 let (name, inline) = match a[2..].split_once('=') {
                     Some((n, v)) => (n, Some(v.to_string())),

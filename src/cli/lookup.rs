@@ -77,6 +77,15 @@ impl Lookup<'_> {
     }
 }
 
+/// `A`, `A and B`, `A, B and C`: names in a sentence.
+pub fn and_list(names: &[impl AsRef<str>]) -> String {
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
 /// `true`/`false` (and `1`/`0`, `yes`/`no`).
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {

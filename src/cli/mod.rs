@@ -10,11 +10,11 @@ mod lookup;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+mod windows;
 
 use crate::aws::{self, credentials::Source};
-use crate::clock::format_duration;
 use crate::config::Config;
-use crate::error::{Error, Result, Secret};
+use crate::error::{Error, Mistakes, Result, Secret};
 use crate::jobs::{self, Job, Target};
 use crate::{files, http, log, mackerel, url};
 use lookup::Lookup;
@@ -47,9 +47,6 @@ pub enum Command {
 
 /// A config file larger than this is a mistake (a thousand jobs take about 300 KB).
 const CONFIG_LIMIT: u64 = 4 << 20;
-
-/// Mackerel drops points older than 24 hours, so no window may reach further back.
-const MAX_REACH: Duration = mackerel::MAX_AGE;
 
 /// Reads the command line (without the program name) and the environment.
 pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Action> {
@@ -104,177 +101,112 @@ pub fn load(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Act
     if args.dry_run && command != Command::Run {
         return Err(Error::config("--dry-run goes with the run command"));
     }
-    config(command, args.dry_run, &lookup).map(|c| Action::Run(command, Box::new(c)))
+    if args.full_window && !args.dry_run {
+        return Err(Error::config(
+            "--full-window goes with run --dry-run (a run posts only what Mackerel lacks)",
+        ));
+    }
+    config(command, args.dry_run, &lookup).map(|mut c| {
+        c.full_window = args.full_window;
+        Action::Run(command, Box::new(c))
+    })
 }
 
-/// The whole configuration of `command`. `check` is checked exactly as `run` is, except that
-/// it needs no AWS credentials it could find (it makes no AWS call).
+/// The whole configuration of `command`, with every mistake found named (one a line), not
+/// only the first: a value that cannot be read leaves only the checks that need it undone.
+/// `check` is checked as `run` is, and as `daemon` is when `CW2MACKEREL_INTERVAL` is set,
+/// except for what the environment rather than the configuration gives: it needs no AWS
+/// credentials it could find (it makes no AWS call) and no API key, and says when either is
+/// missing.
 fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
-    let log_level = {
+    let mut m = Mistakes::default();
+    let log_level = m.take({
         let g = lookup.or_default(&settings::LOG);
         log::Level::parse(&g.value).ok_or_else(|| {
             g.error(format!(
                 "{:?} is not a log level; use error, warn, info or debug",
                 g.value
             ))
-        })?
-    };
-    let log_format = {
+        })
+    });
+    let log_format = m.take({
         let g = lookup.or_default(&settings::LOG_FORMAT);
         log::Format::parse(&g.value).ok_or_else(|| {
             g.error(format!(
                 "{:?} is not a log format; use text or json",
                 g.value
             ))
-        })?
-    };
+        })
+    });
 
     let posts = command != Command::List && !dry_run;
-    let (jobs, discovery_ttl) = match lookup.get(&settings::CONFIG) {
-        Some(g) => file_jobs(lookup, &g.value)?,
-        None => (
-            vec![env_job::env_job(lookup, posts)?],
-            jobs::DEFAULT_DISCOVERY_TTL,
-        ),
+    let file = match lookup.get(&settings::CONFIG) {
+        Some(g) => m.take(file_jobs(lookup, &g)),
+        None => m
+            .take(env_job::env_job(lookup, posts))
+            .map(|job| (vec![job], jobs::DEFAULT_DISCOVERY_TTL)),
     };
-    // `list` shows each resource's host, which takes the API key.
+    let jobs: &[Job] = file.as_ref().map_or(&[], |(jobs, _)| jobs);
+    // `list` shows each resource's host, which takes the API key; `check` reads no key.
     let has_hosts = jobs.iter().any(|j| matches!(j.target(), Target::Host(_)));
-    let needs_key = posts || (command == Command::List && has_hosts);
+    let needs_key = (posts && command != Command::Check) || (command == Command::List && has_hosts);
 
-    let apikey = match lookup.get(&settings::APIKEY) {
-        Some(g) => {
-            mackerel::check_key(g.value.trim()).map_err(|e| g.error(e))?;
-            Some(Secret::new(g.value.trim()))
-        }
-        None => None,
-    };
-    let apikey_ssm = lookup
-        .get(&settings::APIKEY_SSM)
-        .map(|g| g.value.trim().to_string());
-    if let Some(arn) = apikey_ssm.as_deref().filter(|n| n.starts_with("arn:"))
+    let key_given = lookup.get(&settings::APIKEY);
+    let apikey = key_given.as_ref().and_then(|g| {
+        m.take(mackerel::check_key(g.value.trim()).map_err(|e| g.error(e)))
+            .map(|()| Secret::new(g.value.trim()))
+    });
+    let ssm_given = lookup.get(&settings::APIKEY_SSM);
+    let apikey_ssm = ssm_given.as_ref().map(|g| g.value.trim().to_string());
+    if let (Some(g), Some(arn)) = (&ssm_given, apikey_ssm.as_deref())
+        && arn.starts_with("arn:")
         && aws::ssm::arn_region(arn).is_none()
     {
-        return Err(Error::config(format!(
-            "MACKEREL_APIKEY_SSM: {arn:?} is not an SSM parameter ARN like arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"
+        m.push(g.error(format!(
+            "{arn:?} is not an SSM parameter ARN like arn:aws:ssm:REGION:ACCOUNT:parameter/NAME"
         )));
     }
-    if apikey.is_some() && apikey_ssm.is_some() {
-        return Err(Error::config(
-            "both an API key (MACKEREL_APIKEY or --apikey) and MACKEREL_APIKEY_SSM are set; keep one of them",
-        ));
-    }
-    if needs_key && apikey.is_none() && apikey_ssm.is_none() {
-        return Err(Error::config(
-            "no Mackerel API key: set MACKEREL_APIKEY, or MACKEREL_APIKEY_SSM to the name or ARN of an SSM parameter holding it (run --dry-run needs none)",
-        ));
+    match (&key_given, &ssm_given) {
+        (Some(key), Some(ssm)) => m.push(Error::config(format!(
+            "both an API key ({}) and {} are set; keep one of them",
+            key.from, ssm.from
+        ))),
+        (None, None) if needs_key => m.push(Error::config(NO_KEY)),
+        _ => {}
     }
 
-    let apibase = {
+    let apibase = m.take({
         let g = lookup.or_default(&settings::APIBASE);
         let v = g.value.trim().trim_end_matches('/').to_string();
-        url::check_url(&v).map_err(|e| g.error(e))?;
-        v
-    };
-    let ca_bundle = match lookup.get(&settings::CA_BUNDLE) {
-        Some(g) => Some(http::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))?),
-        None => None,
-    };
-
-    let (lookback, lookback_from) = lookup.duration(&settings::LOOKBACK)?;
-    let (delay, delay_from) = lookup.duration(&settings::DELAY)?;
-    if lookback < Duration::from_secs(60) {
-        return Err(lookback_from.error(format!(
-            "{} is too short; it must be at least 1m, CloudFront's period",
-            format_duration(lookback)
-        )));
-    }
-    let reach = |len: Duration, len_from: &lookup::Given| -> Result<()> {
-        match len.checked_add(delay).is_some_and(|r| r <= MAX_REACH) {
-            true => Ok(()),
-            false => Err(Error::config(format!(
-                "{} ({}) plus {} ({}) reach back more than 24h, and Mackerel drops points older than that",
-                len_from.from,
-                format_duration(len),
-                delay_from.from,
-                format_duration(delay)
-            ))),
-        }
-    };
-    // Nor past what CloudWatch keeps at a job's period: that part would come back empty.
-    let kept = |len: Duration, len_from: &lookup::Given| -> Result<()> {
-        for (i, job) in jobs.iter().enumerate() {
-            let (kept, said) = jobs::check::retention(job.period());
-            if len.saturating_add(delay) > kept {
-                return Err(Error::config(format!(
-                    "{} ({}) plus {} ({}) reach back more than {said}, and CloudWatch keeps data at the {}s period of jobs[{}] ({:?}) only {said}; shorten it, or give that job a longer period",
-                    len_from.from,
-                    format_duration(len),
-                    delay_from.from,
-                    format_duration(delay),
-                    job.period(),
-                    i,
-                    job.name()
-                )));
-            }
-        }
-        Ok(())
-    };
-    reach(lookback, &lookback_from)?;
-    kept(lookback, &lookback_from)?;
-    let backfill = match lookup.get(&settings::BACKFILL) {
-        Some(_) => {
-            let (backfill, from) = lookup.duration(&settings::BACKFILL)?;
-            reach(backfill, &from)?;
-            kept(backfill, &from)?;
-            backfill
-        }
-        None => lookback,
-    };
-    let (interval, from) = lookup.duration(&settings::INTERVAL)?;
-    if interval < Duration::from_secs(1) || interval > Duration::from_secs(3600) {
-        return Err(from.error("must be between 1s and 1h"));
-    }
-    if command == Command::Daemon && lookback < interval {
-        return Err(Error::config(format!(
-            "{} ({}) is shorter than {} ({}): the minutes between two cycles would never be read; make the look-back at least the interval",
-            lookback_from.from,
-            format_duration(lookback),
-            from.from,
-            format_duration(interval)
-        )));
-    }
-    let max_failures = {
+        url::check_url(&v).map(|()| v).map_err(|e| g.error(e))
+    });
+    let ca_bundle = lookup
+        .get(&settings::CA_BUNDLE)
+        .and_then(|g| m.take(http::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))));
+    // `check` applies the daemon's rules when CW2MACKEREL_INTERVAL is set: an interval is
+    // what only a daemon uses, so the configuration is a daemon's.
+    let daemon = command == Command::Daemon
+        || (command == Command::Check && lookup.get(&settings::INTERVAL).is_some());
+    let windows = windows::check(daemon, lookup, jobs, &mut m);
+    let max_failures = m.take({
         let g = lookup.or_default(&settings::MAX_FAILURES);
         g.value
             .trim()
             .parse::<u32>()
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| g.error(format!("{:?} is not a positive number", g.value)))?
-    };
+            .ok_or_else(|| g.error(format!("{:?} is not a positive whole number", g.value)))
+    });
     let state_file = PathBuf::from(lookup.or_default(&settings::STATE_FILE).value);
-    let (timeout, from) = lookup.duration(&settings::TIMEOUT)?;
-    if timeout < Duration::from_secs(1) || timeout > Duration::from_secs(600) {
-        return Err(from.error("must be between 1s and 10m"));
-    }
-    // By default a cycle ends before the next one is due: a tenth of the interval, at most 5s,
-    // is left over.
-    let cycle_timeout = match lookup.get(&settings::CYCLE_TIMEOUT) {
-        Some(_) => {
-            let (d, from) = lookup.duration(&settings::CYCLE_TIMEOUT)?;
-            if d < Duration::from_secs(1) || d > MAX_REACH {
-                return Err(from.error("must be between 1s and 24h"));
-            }
-            d
-        }
-        None => interval - (interval / 10).min(Duration::from_secs(5)),
-    };
-    let allow_http = {
+    let allow_http = m.take({
         let g = lookup.or_default(&settings::ALLOW_HTTP);
         lookup::parse_bool(&g.value)
-            .ok_or_else(|| g.error(format!("{:?} is not true or false", g.value)))?
-    };
-    let plain = |name: &str, url: &str| match allow_http || !plain_http_elsewhere(url) {
+            .ok_or_else(|| g.error(format!("{:?} is not true or false", g.value)))
+    });
+    // Unknown whether allowed: the plain-http checks wait for a readable ALLOW_HTTP.
+    let plain = |name: &str, url: &str| match allow_http != Some(false)
+        || !plain_http_elsewhere(url)
+    {
         true => Ok(()),
         false => Err(Error::config(format!(
             "{name}: {:?} is plain http to another machine, which would carry the {} in clear; use https, or set CW2MACKEREL_ALLOW_HTTP=true if the network is yours",
@@ -285,42 +217,70 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
             }
         ))),
     };
-    plain(&lookup.or_default(&settings::APIBASE).from, &apibase)?;
-    let proxy = proxy(lookup.env)?;
+    if let Some(apibase) = &apibase {
+        m.take(plain(&lookup.or_default(&settings::APIBASE).from, apibase));
+    }
+    let proxy = m.take(proxy(lookup.env));
 
-    let aws = aws::Settings::from_env(lookup.env)?;
-    for (name, url) in aws.endpoints.configured() {
-        plain(&name, url)?;
-    }
-    check_endpoints(&aws, &jobs, apikey_ssm.as_deref().filter(|_| needs_key))?;
-    if command != Command::Check && matches!(aws.credentials, Source::Missing) {
-        return Err(Error::config(aws::credentials::MISSING));
-    }
-    if let Some(name) = apikey_ssm.as_deref().filter(|_| needs_key)
-        && aws::ssm::arn_region(name).is_none()
-        && aws.region.is_none()
-    {
-        return Err(Error::config(
-            "MACKEREL_APIKEY_SSM is a parameter name, so AWS_REGION must say which region holds it (or give the parameter's ARN)",
+    // The AWS settings are read as one: of their mistakes, the first is named.
+    let aws = m.take(aws::Settings::from_env(lookup.env));
+    if let Some(aws) = &aws {
+        for (name, url) in aws.endpoints.configured() {
+            m.take(plain(&name, url));
+        }
+        m.take(check_endpoints(
+            aws,
+            jobs,
+            apikey_ssm.as_deref().filter(|_| needs_key),
         ));
+        if command != Command::Check && matches!(aws.credentials, Source::Missing) {
+            m.push(Error::config(aws::credentials::MISSING));
+        }
+        if let Some(g) = ssm_given
+            .as_ref()
+            .filter(|_| needs_key || command == Command::Check)
+            // An ARN names its region; one that does not was named above.
+            && !g.value.trim().starts_with("arn:")
+            && aws.region.is_none()
+        {
+            m.push(Error::config(format!(
+                "{} is a parameter name, so AWS_REGION (or AWS_DEFAULT_REGION, or the profile's region) must say which region holds it; or give the parameter's ARN",
+                g.from
+            )));
+        }
     }
 
+    let parts = (|| {
+        Some((
+            log_level?,
+            log_format?,
+            file?,
+            apibase?,
+            windows?,
+            max_failures?,
+            proxy?,
+            aws?,
+        ))
+    })();
+    let (log_level, log_format, (jobs, discovery_ttl), apibase, w, max_failures, proxy, aws) =
+        m.or(parts)?;
     Ok(Config {
         dry_run,
+        full_window: false,
         apikey,
         apikey_ssm,
         apibase,
         ca_bundle,
         jobs,
         discovery_ttl,
-        lookback,
-        delay,
-        timeout,
-        cycle_timeout,
+        lookback: w.lookback,
+        delay: w.delay,
+        timeout: w.timeout,
+        cycle_timeout: w.cycle_timeout,
         proxy,
-        interval,
+        interval: w.interval,
         max_failures,
-        backfill,
+        backfill: w.backfill,
         state_file,
         log_level,
         log_format,
@@ -328,24 +288,60 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     })
 }
 
-/// Jobs from a config file; the job settings of the environment must then stay unset.
-fn file_jobs(lookup: &Lookup, path: &str) -> Result<(Vec<Job>, Duration)> {
+/// What a command that posts says without a key.
+const NO_KEY: &str = "no Mackerel API key: set MACKEREL_APIKEY, or MACKEREL_APIKEY_SSM to the name or ARN of an SSM parameter holding it (run --dry-run needs none)";
+
+/// What `check` says beside a good configuration: what this environment lacks to run it,
+/// which is no mistake of the configuration (the key and the credentials are often given only
+/// where it runs: an ECS task's secrets, a Lambda function's role).
+pub fn check_notes(cfg: &Config) -> Vec<&'static str> {
+    let mut notes = Vec::new();
+    if cfg.apikey.is_none() && cfg.apikey_ssm.is_none() {
+        notes.push("no Mackerel API key is set here: run, daemon and the Lambda runtime need MACKEREL_APIKEY or MACKEREL_APIKEY_SSM (run --dry-run and check need none)");
+    }
+    if matches!(cfg.aws.credentials, Source::Missing) {
+        notes.push("no AWS credentials are found here: every command but check needs them (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a role from the container or instance)");
+    }
+    notes
+}
+
+/// Jobs from the config file `g` names; the job settings of the environment must then stay
+/// unset. A file that cannot be read is named first, and so are stray job settings beside it;
+/// of a file's own mistakes, every job's is named (see [`jobs::file::parse`]).
+fn file_jobs(lookup: &Lookup, g: &lookup::Given) -> Result<(Vec<Job>, Duration)> {
+    let mut m = Mistakes::default();
+    let path = &g.value;
+    let text = m.take(files::read_text(Path::new(path), CONFIG_LIMIT).map_err(
+        |e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::config(format!("{}: there is no file {path}", g.from))
+            }
+            _ => Error::config(format!("reading {path}: {e}")),
+        },
+    ));
     let stray: Vec<String> = env_job::JOB_SETTINGS
         .iter()
         .filter_map(|s| lookup.get(s).map(|g| g.from))
         .collect();
     if !stray.is_empty() {
-        return Err(Error::config(format!(
-            "{} describe a job, and jobs come from {path} here; move them into the file or leave them unset",
-            stray.join(", ")
+        let (them, describe) = match stray.len() {
+            1 => ("it", "describes"),
+            _ => ("them", "describe"),
+        };
+        m.push(Error::config(format!(
+            "{} {describe} a job, and jobs come from {path} here; move {them} into the file or leave {them} unset",
+            lookup::and_list(&stray)
         )));
     }
-    let text = files::read_text(Path::new(path), CONFIG_LIMIT)
-        .map_err(|e| Error::config(format!("reading {path}: {e}")))?;
     // Some editors begin UTF-8 with a byte order mark, which JSON does not allow.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let file = jobs::file::parse(text).map_err(|e| Error::config(format!("{path}: {e}")))?;
-    Ok((file.jobs, file.discovery_ttl))
+    let file = text.and_then(|text| {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        m.take(jobs::file::parse(text).map_err(|e| {
+            let each: Vec<String> = e.lines().map(|l| format!("{path}: {l}")).collect();
+            Error::config(each.join("\n"))
+        }))
+    });
+    m.or(file.map(|f| (f.jobs, f.discovery_ttl)))
 }
 
 /// Every service the configuration will call, in each region it will call it in, has an

@@ -247,13 +247,17 @@ Usage: cw2mackerel <command> [options]
 Commands:
   run             read CloudWatch once, post to Mackerel and exit
                   (exit 0: all posted; 1: AWS or Mackerel failed; 2: bad configuration)
-  run --dry-run   print the datapoints as JSON lines instead of posting (no API key needed)
+  run --dry-run   print as JSON lines the datapoints a run would post now, leaving out what
+                  the state file records as posted (reads it, writes nothing; no API key
+                  needed); with --full-window, every datapoint of the window
   list            print what a run would read: distributions, metrics, hosts
   daemon          a cycle every interval until SIGTERM, SIGINT or SIGHUP (exit 0), or until
                   CW2MACKEREL_MAX_FAILURES cycles in a row failed (exit 1)
   healthcheck     exit 0 if the daemon completed a cycle within 3 intervals, else 1
-  check           check the configuration as run would, with no network call and no
-                  need for AWS credentials: 0 good, 2 not
+  check           check the configuration as run would (and as daemon would, when
+                  CW2MACKEREL_INTERVAL is set), with no network call, no AWS credentials
+                  and no API key needed (their absence is noted); every mistake is named,
+                  one a line: 0 good, 2 not
   (no command)    with AWS_LAMBDA_RUNTIME_API set: serve the Lambda runtime API
 
 Options (each has an environment variable; the option wins):

@@ -24,7 +24,9 @@ pub struct File {
     pub discovery_ttl: Duration,
 }
 
-/// Parses and checks a config file's text.
+/// Parses and checks a config file's text. A file serde cannot read (not JSON, a wrong type,
+/// an unknown field) stops at that first mistake; past that, every job is checked and each
+/// job's first mistake named, one a line, so that one `check` lists what to fix in each.
 pub fn parse(text: &str) -> Result<File, String> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let doc: FileDoc = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -32,36 +34,54 @@ pub fn parse(text: &str) -> Result<File, String> {
         let at = if at == "." { "the file".into() } else { at };
         format!("{at}: {}", e.inner())
     })?;
+    let mut mistakes = Vec::new();
     let discovery_ttl = match &doc.discovery_ttl {
-        Some(s) => parse_duration(s).map_err(|e| format!("discovery_ttl: {e}"))?,
+        Some(s) => parse_duration(s).unwrap_or_else(|e| {
+            mistakes.push(format!("discovery_ttl: {e}"));
+            DEFAULT_DISCOVERY_TTL
+        }),
         None => DEFAULT_DISCOVERY_TTL,
     };
     if doc.jobs.is_empty() {
-        return Err("jobs: no job in the list".into());
+        mistakes.push("jobs: no job in the list".into());
     }
     let mut jobs: Vec<Job> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (i, job) in doc.jobs.into_iter().enumerate() {
         let at = At(format!("jobs[{i}]"));
+        let name = job.name.clone();
         let parsed = match job.preset.is_some() {
-            true => cloudfront_job(job, &at)?,
-            false => metrics_job(job, &at)?,
+            true => cloudfront_job(job, &at),
+            false => metrics_job(job, &at),
         };
-        if jobs.iter().any(|j| j.name() == parsed.name()) {
-            return Err(at.err(
-                "name",
-                format!(
-                    "{:?} is the name of an earlier job too; give each job its own name",
-                    parsed.name()
-                ),
-            ));
+        // A job that fails still has its name, if it gave one, for the names after it.
+        if let Some(name) = parsed.as_ref().map_or(name, |j| Some(j.name().to_string())) {
+            if names.contains(&name) {
+                mistakes.push(at.err(
+                    "name",
+                    format!(
+                        "{name:?} is the name of an earlier job too; give each job its own name"
+                    ),
+                ));
+            }
+            names.push(name);
         }
-        jobs.push(parsed);
+        match parsed {
+            Ok(job) => jobs.push(job),
+            Err(e) => mistakes.push(e),
+        }
     }
-    super::names::check(&jobs)?;
-    Ok(File {
-        jobs,
-        discovery_ttl,
-    })
+    // Two jobs that post under one name are judged once each job is whole.
+    if mistakes.is_empty() {
+        super::names::check(&jobs)?;
+    }
+    match mistakes.is_empty() {
+        true => Ok(File {
+            jobs,
+            discovery_ttl,
+        }),
+        false => Err(mistakes.join("\n")),
+    }
 }
 
 /// The path of a job, for messages that point at one of its fields.
