@@ -228,10 +228,12 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
         for (name, url) in aws.endpoints.configured() {
             m.take(plain(&name, url));
         }
+        // `check` checks a key's parameter too, as the run that reads it would.
+        let reads_ssm = needs_key || command == Command::Check;
         m.take(check_endpoints(
             aws,
             jobs,
-            apikey_ssm.as_deref().filter(|_| needs_key),
+            apikey_ssm.as_deref().filter(|_| reads_ssm),
         ));
         if command != Command::Check && matches!(aws.credentials, Source::Missing) {
             m.push(Error::config(aws::credentials::MISSING));
