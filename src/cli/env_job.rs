@@ -1,15 +1,16 @@
 //! The one CloudFront job the environment (or the options) describes when there is no config
 //! file: `CW2MACKEREL_SERVICE`, `MODE`, `ROLES`, `RETIRE_GONE`, `DISTRIBUTIONS`, `TAG`,
-//! `METRICS` and `LABEL`, checked with the same checks a file's job passes.
+//! `METRICS`, `LABEL`, `NAMES`, `METRIC_KEY_PREFIX` and `HOST_ID`, checked with the same
+//! checks a file's job passes.
 
 use super::lookup::{self, Given, Lookup};
 use super::settings::{self, Setting};
 use crate::error::{Error, Result};
-use crate::jobs::cloudfront::{Group, Label};
+use crate::jobs::cloudfront::{Group, Label, Naming};
 use crate::jobs::{CloudFrontJob, HostTarget, Job, Target, check};
 
 /// The settings that describe the job; with a config file they must stay unset.
-pub const JOB_SETTINGS: [&Setting; 8] = [
+pub const JOB_SETTINGS: [&Setting; 11] = [
     &settings::SERVICE,
     &settings::MODE,
     &settings::ROLES,
@@ -18,6 +19,9 @@ pub const JOB_SETTINGS: [&Setting; 8] = [
     &settings::TAG,
     &settings::METRICS,
     &settings::LABEL,
+    &settings::NAMES,
+    &settings::METRIC_KEY_PREFIX,
+    &settings::HOST_ID,
 ];
 
 /// The job, for a command that posts (`posts`: a service is then required in service mode).
@@ -50,8 +54,17 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
         Some(g) => tag_filters(&g.value).map_err(|e| g.error(e))?,
         None => Vec::new(),
     };
+    let names = {
+        let g = lookup.or_default(&settings::NAMES);
+        Naming::parse(&g.value).map_err(|e| g.error(e))?
+    };
     let groups = {
         let g = lookup.or_default(&settings::METRICS);
+        if names == Naming::Plugin && lookup.get(&settings::METRICS).is_some() {
+            return Err(g.error(
+                "goes with cw2mackerel names: plugin names are the plugin's five metrics; leave it unset",
+            ));
+        }
         Group::parse_list(&g.value).map_err(|e| g.error(e))?
     };
     let label = {
@@ -69,7 +82,22 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
             .ok_or_else(|| g.error(format!("{:?} is not true or false", g.value.trim())))?,
         None => false,
     };
-    let host_only: Vec<&str> = [&roles, &retire]
+    let host_id = lookup.get(&settings::HOST_ID);
+    if let Some(g) = &host_id {
+        check::host_id(g.value.trim()).map_err(|e| g.error(e))?;
+        if let Some(made) = [&roles, &retire].into_iter().flatten().next() {
+            return Err(made.error(format!(
+                "describes the hosts cw2mackerel makes, and with {} it makes none; remove it",
+                g.from
+            )));
+        }
+    }
+    let prefix_from = lookup.get(&settings::METRIC_KEY_PREFIX);
+    let prefix = {
+        let g = lookup.or_default(&settings::METRIC_KEY_PREFIX);
+        check::metric_key_prefix(&g.value).map_err(|e| g.error(e))?
+    };
+    let host_only: Vec<&str> = [&roles, &retire, &host_id]
         .into_iter()
         .flatten()
         .map(|g| g.from.as_str())
@@ -89,6 +117,26 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
             "{from} skips the CloudFront API, so a tag filter or a label other than id cannot be applied; remove {from} to read the account's distributions, or use the id label without tags"
         )));
     }
+    // Distributions that share one place (a host, or a service with plugin names) must
+    // each get their own names.
+    if let Some(g) = &prefix_from
+        && !host
+        && names == Naming::Cw2mackerel
+    {
+        return Err(g.error(
+            "names service metrics only with CW2MACKEREL_NAMES=plugin (cw2mackerel's service metrics are cloudfront.<label>.…); remove it, or use host mode",
+        ));
+    }
+    let one_place = match &host_id {
+        Some(g) => Some(format!("on the one host {} names", g.from)),
+        None if !host && names == Naming::Plugin => Some("in the one service".to_string()),
+        None => None,
+    };
+    if let Some(place) = one_place {
+        let g = lookup.or_default(&settings::METRIC_KEY_PREFIX);
+        check::prefix_for_one_place(g.value.trim(), &prefix, &ids, &place)
+            .map_err(|e| g.error(e))?;
+    }
     let target = match host {
         true => Target::Host(HostTarget {
             custom_identifier: None,
@@ -96,6 +144,7 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
             display_name: None,
             roles: role_list,
             retire_gone,
+            host_id: host_id.map(|g| g.value.trim().to_string()),
         }),
         false => Target::Service(service),
     };
@@ -105,6 +154,8 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
         tags,
         groups,
         label,
+        names,
+        prefix,
         target,
         role: None,
     }))
