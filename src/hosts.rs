@@ -201,10 +201,11 @@ impl Hosts {
             .retain(|(_, _, at)| *at <= now && now.saturating_sub(*at) < LISTING_LAG);
         let before = std::mem::take(&mut self.ids);
         let mut out = Resolved::default();
-        let mut existing: Vec<&str> = jobs.iter().filter_map(|j| j.existing.as_deref()).collect();
-        existing.sort_unstable();
-        existing.dedup();
-        for id in existing {
+        let mut checked: HashSet<&str> = HashSet::new();
+        for id in jobs.iter().filter_map(|j| j.existing.as_deref()) {
+            if !checked.insert(id) {
+                continue;
+            }
             match mackerel.host_is_live(id) {
                 Ok(true) => {
                     self.ids.insert(id.to_string(), id.to_string());

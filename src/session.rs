@@ -228,16 +228,15 @@ impl<'a> Session<'a> {
                 }
                 Err(e) => summary.failed.push(format!("listing hosts: {e}")),
             }
-            let posted = &self.graph_defs_posted;
-            let new: Vec<GraphDef> = graph_defs
-                .into_iter()
-                .filter(|d| !posted.contains(&d.name))
-                .collect();
+            let mut new = graph_defs;
+            new.retain(|d| !self.graph_defs_posted.contains(&d.name));
             if !new.is_empty() {
                 match m.create_graph_defs(&new) {
-                    Ok(()) => self
-                        .graph_defs_posted
-                        .extend(new.into_iter().map(|d| d.name)),
+                    Ok(()) => {
+                        for d in new {
+                            self.graph_defs_posted.insert(d.name);
+                        }
+                    }
                     Err(e) => summary.failed.push(format!("graph definitions: {e}")),
                 }
             }

@@ -267,15 +267,15 @@ pub fn title_prefix(prefix: &str) -> String {
             out.push(if in_word { c } else { c.to_ascii_uppercase() });
             in_word = true;
         } else {
-            out.push(c);
+            // The plugin's `-` → ` ` comes after the casing, where `-` has broken the word.
+            out.push(if c == '-' { ' ' } else { c });
             if !(mid || c.is_ascii_digit() || c == '_') {
                 in_word = false;
             }
         }
         was_mid = mid;
     }
-    out.replace('-', " ")
-        .replace("Aws", "AWS")
+    out.replace("Aws", "AWS")
         .replace("Cloudfront", "CloudFront")
 }
 

@@ -245,12 +245,15 @@ fn ways(i: usize, job: &Job) -> Vec<Way> {
                 _ => any(),
             };
             let prefix = |id: &Shape| -> Shape {
-                let part = |p: &Part| match p {
-                    Part::Text(t) => text(t),
-                    Part::Var(v) if v == "label" => label(id),
-                    Part::Var(_) => id.clone(),
-                };
-                j.prefix.parts().iter().flat_map(part).collect()
+                let mut out = Shape::new();
+                for p in j.prefix.parts() {
+                    out.extend(match p {
+                        Part::Text(t) => text(t),
+                        Part::Var(v) if v == "label" => label(id),
+                        Part::Var(_) => id.clone(),
+                    });
+                }
+                out
             };
             let prefix_by_id = j
                 .prefix

@@ -9,7 +9,7 @@ use crate::jobs::{CloudFrontJob, Dest, Dimensions, HostTarget, Series, Target};
 use crate::log;
 use crate::mackerel::{GraphDef, GraphMetric, HostSpec};
 use serde_json::json;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 /// Mackerel metric names allow `[a-zA-Z0-9._-]`, and a dot would split the graph: anything
@@ -214,11 +214,10 @@ pub fn graph_defs(job: &CloudFrontJob, dists: &[Distribution], labels: &[String]
     if !matches!(job.target, Target::Host(_)) {
         return Vec::new();
     }
-    let mut prefixes = prefixes(job, dists, labels);
-    prefixes.sort_unstable();
-    prefixes.dedup();
+    let prefixes = prefixes(job, dists, labels);
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut out = Vec::new();
-    for prefix in &prefixes {
+    for prefix in prefixes.iter().filter(|p| seen.insert(p.as_str())) {
         let title = title_prefix(prefix);
         for g in job.names.graphs() {
             let metrics: Vec<GraphMetric> = job
