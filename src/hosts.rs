@@ -46,12 +46,16 @@ pub struct HostJob {
     /// With roles configured, hosts of ours carry the first (for `gone`).
     pub role: Option<String>,
     pub retire_gone: bool,
+    /// An existing host that takes every point of the job: only checked, once per resolution,
+    /// never created, changed or retired (`specs` is then empty).
+    pub existing: Option<String>,
 }
 
-/// The names of the configuration's host jobs: a host whose mark names one is ours.
+/// The names of the configuration's host jobs that make hosts: a host whose mark names one
+/// is ours.
 pub fn owners(jobs: &[Job]) -> Vec<String> {
     jobs.iter()
-        .filter(|j| matches!(j.target(), Target::Host(_)))
+        .filter(|j| matches!(j.target(), Target::Host(h) if h.host_id.is_none()))
         .map(|j| j.name().to_string())
         .collect()
 }
@@ -137,7 +141,12 @@ impl Hosts {
     ) -> Result<Resolved> {
         (self.lookups, self.rechecked) = (LOOKUPS, false);
         self.confirmed.clear();
-        let wanted = format!("{:?}", jobs.iter().map(|j| &j.specs).collect::<Vec<_>>());
+        let wanted = format!(
+            "{:?}",
+            jobs.iter()
+                .map(|j| (&j.specs, &j.existing))
+                .collect::<Vec<_>>()
+        );
         if self.wanted == wanted && self.listed.is_some_and(|at| at.elapsed() < ttl) {
             return Ok(Resolved {
                 live: self.ids.len(),
@@ -179,15 +188,37 @@ impl Hosts {
             }
         }
         let (owners, dead) = (&self.owners, &self.dead);
-        let all = mackerel.hosts(None, &|h| {
-            !dead.contains(&h.id) && (ours(h, owners) || wanted.contains(base_cid(h)))
-        })?;
+        // Only existing hosts: nothing to list, and nothing of ours to find gone.
+        let all = match jobs.iter().any(|j| j.existing.is_none()) {
+            true => mackerel.hosts(None, &|h| {
+                !dead.contains(&h.id) && (ours(h, owners) || wanted.contains(base_cid(h)))
+            })?,
+            false => Vec::new(),
+        };
         self.listed = Some(Instant::now());
         // A time ahead of now (a stepped clock, an edited state file) is not trusted either.
         self.created
             .retain(|(_, _, at)| *at <= now && now.saturating_sub(*at) < LISTING_LAG);
         let before = std::mem::take(&mut self.ids);
         let mut out = Resolved::default();
+        let mut checked: HashSet<&str> = HashSet::new();
+        for id in jobs.iter().filter_map(|j| j.existing.as_deref()) {
+            if !checked.insert(id) {
+                continue;
+            }
+            match mackerel.host_is_live(id) {
+                Ok(true) => {
+                    self.ids.insert(id.to_string(), id.to_string());
+                }
+                Ok(false) => out.failed.push((
+                    id.to_string(),
+                    Error::runtime(
+                        "Mackerel has no live host with this ID (retired, or never made); its points are kept. Give CW2MACKEREL_HOST_ID (or target.host.id) the ID of a live host",
+                    ),
+                )),
+                Err(f) => out.failed.push((id.to_string(), f.into())),
+            }
+        }
         let (mut strangers, mut replaced) = (0, Vec::new());
         for spec in specs {
             let cid = spec.custom_identifier.as_str();
@@ -343,7 +374,10 @@ impl Hosts {
         out: &mut Resolved,
     ) {
         for h in all.iter().filter(|h| !wanted.contains(base_cid(h))) {
-            let Some(job) = jobs.iter().find(|j| owned_by(h, &j.owner)) else {
+            let Some(job) = jobs
+                .iter()
+                .find(|j| j.existing.is_none() && owned_by(h, &j.owner))
+            else {
                 continue;
             };
             if job.role.as_deref().is_some_and(|r| !h.has_role(r)) {

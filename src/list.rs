@@ -5,7 +5,7 @@ use crate::aws::cloudfront::Distribution;
 use crate::config::Config;
 use crate::discover;
 use crate::error::Result;
-use crate::jobs::{Dest, Job, Target};
+use crate::jobs::{Dest, HostTarget, Job, Target};
 use crate::mackerel::Mackerel;
 use crate::presets::{cloudfront, namespace};
 use crate::session::{api_key, selection};
@@ -56,7 +56,8 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
         .iter()
         .any(|j| matches!(j.target(), Target::Host(_)));
     let owners = hosts::owners(&cfg.jobs);
-    let host_ids = match has_hosts {
+    // Jobs that post to an existing host make no hosts to look up.
+    let host_ids = match !owners.is_empty() {
         true => Some(hosts::lookup(
             &Mackerel::new(aws.http, &cfg.apibase, api_key(cfg, aws)?),
             &owners,
@@ -95,7 +96,12 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
                     let mut row =
                         vec![d.id.clone(), label, status(d), or_dash(d.aliases.join(","))];
                     if has_hosts {
-                        row.push(host_of(&d.arn));
+                        row.push(match &j.target {
+                            Target::Host(HostTarget {
+                                host_id: Some(id), ..
+                            }) => id.clone(),
+                            _ => host_of(&d.arn),
+                        });
                     }
                     distributions.push(row);
                 }

@@ -18,11 +18,12 @@ use crate::error::{Error, Result, Secret};
 use crate::hosts::{HostJob, Hosts, Resolved};
 use crate::http::Http;
 use crate::jobs::{CloudFrontJob, Job, Series, Target, names};
-use crate::mackerel::{self, Mackerel};
+use crate::mackerel::{self, GraphDef, Mackerel};
 use crate::presets::{cloudfront, namespace};
 use crate::record::Record;
 use crate::{clock, dry_run, fetch, log, map, plan, post, signals, state};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 /// CloudWatch's price for GetMetricData, in dollars per metric requested.
@@ -78,7 +79,8 @@ pub struct Session<'a> {
     lock: Option<state::Lock>,
     cache: discover::Cache,
     hosts: Hosts,
-    graph_defs_posted: bool,
+    /// The graph definitions Mackerel took, by name: a new distribution's are posted too.
+    graph_defs_posted: HashSet<String>,
     backlog: post::Backlog,
     record: Record,
 }
@@ -98,7 +100,7 @@ impl<'a> Session<'a> {
             lock: None,
             cache: discover::Cache::new(cfg.discovery_ttl),
             hosts: Hosts::new(crate::hosts::owners(&cfg.jobs)),
-            graph_defs_posted: false,
+            graph_defs_posted: HashSet::new(),
             backlog: post::Backlog::default(),
             record: Record::default(),
         }
@@ -230,9 +232,15 @@ impl<'a> Session<'a> {
                 }
                 Err(e) => summary.failed.push(format!("listing hosts: {e}")),
             }
-            if !graph_defs.is_empty() && !self.graph_defs_posted {
-                match m.create_graph_defs(&graph_defs) {
-                    Ok(()) => self.graph_defs_posted = true,
+            let mut new = graph_defs;
+            new.retain(|d| !self.graph_defs_posted.contains(&d.name));
+            if !new.is_empty() {
+                match m.create_graph_defs(&new) {
+                    Ok(()) => {
+                        for d in new {
+                            self.graph_defs_posted.insert(d.name);
+                        }
+                    }
                     Err(e) => summary.failed.push(format!("graph definitions: {e}")),
                 }
             }
@@ -283,7 +291,7 @@ impl<'a> Session<'a> {
 
     /// Every job's series, host jobs and graph definitions. A job whose discovery fails is
     /// reported and left out of this cycle.
-    fn discover(&mut self, summary: &mut Summary) -> (Vec<Series>, Vec<HostJob>, Vec<Value>) {
+    fn discover(&mut self, summary: &mut Summary) -> (Vec<Series>, Vec<HostJob>, Vec<GraphDef>) {
         let mut series = Vec::new();
         let mut host_jobs = Vec::new();
         let mut graph_defs = Vec::new();
@@ -300,24 +308,17 @@ impl<'a> Session<'a> {
                         };
                     summary.distributions += dists.len();
                     let labels = cloudfront::labels(&dists, &j.label);
-                    series.extend(cloudfront::series(
-                        &dists,
-                        &labels,
-                        &j.groups,
-                        &j.target,
-                        j.role.as_ref(),
-                        self.aws.global_region(),
-                    ));
+                    let region = self.aws.global_region();
+                    series.extend(cloudfront::series(j, &dists, &labels, region));
                     if let Target::Host(h) = &j.target {
                         host_jobs.push(HostJob {
                             specs: cloudfront::host_specs(&dists, &j.label, h, &j.name),
                             owner: j.name.clone(),
                             role: h.roles.first().cloned(),
                             retire_gone: h.retire_gone,
+                            existing: h.host_id.clone(),
                         });
-                        if !dists.is_empty() {
-                            graph_defs.extend(cloudfront::graph_defs(&j.groups));
-                        }
+                        graph_defs.extend(cloudfront::graph_defs(j, &dists, &labels));
                     }
                 }
                 Job::Metrics(j) => {
@@ -336,6 +337,7 @@ impl<'a> Session<'a> {
                             owner: j.name.clone(),
                             role: h.roles.first().cloned(),
                             retire_gone: h.retire_gone,
+                            existing: None,
                         });
                     }
                 }

@@ -1,15 +1,16 @@
 //! The one CloudFront job the environment (or the options) describes when there is no config
 //! file: `CW2MACKEREL_SERVICE`, `MODE`, `ROLES`, `RETIRE_GONE`, `DISTRIBUTIONS`, `TAG`,
-//! `METRICS` and `LABEL`, checked with the same checks a file's job passes.
+//! `METRICS`, `LABEL`, `NAMES`, `METRIC_KEY_PREFIX` and `HOST_ID`, checked with the same
+//! checks a file's job passes.
 
 use super::lookup::{self, Given, Lookup};
 use super::settings::{self, Setting};
 use crate::error::{Error, Mistakes, Result};
-use crate::jobs::cloudfront::{Group, Label};
+use crate::jobs::cloudfront::{Group, Label, Naming};
 use crate::jobs::{CloudFrontJob, HostTarget, Job, Target, check};
 
 /// The settings that describe the job; with a config file they must stay unset.
-pub const JOB_SETTINGS: [&Setting; 8] = [
+pub const JOB_SETTINGS: [&Setting; 11] = [
     &settings::SERVICE,
     &settings::MODE,
     &settings::ROLES,
@@ -18,6 +19,9 @@ pub const JOB_SETTINGS: [&Setting; 8] = [
     &settings::TAG,
     &settings::METRICS,
     &settings::LABEL,
+    &settings::NAMES,
+    &settings::METRIC_KEY_PREFIX,
+    &settings::HOST_ID,
 ];
 
 /// The job, for a command that posts (`posts`: a service is then required in service mode).
@@ -53,9 +57,20 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
         Some(g) => m.take(tag_filters(&g.value).map_err(|e| g.error(e))),
         None => Some(Vec::new()),
     };
+    let names = {
+        let g = lookup.or_default(&settings::NAMES);
+        m.take(Naming::parse(&g.value).map_err(|e| g.error(e)))
+    };
     let groups = {
         let g = lookup.or_default(&settings::METRICS);
-        m.take(Group::parse_list(&g.value).map_err(|e| g.error(e)))
+        if names == Some(Naming::Plugin) && lookup.get(&settings::METRICS).is_some() {
+            m.push(g.error(
+                "goes with cw2mackerel names: plugin names are the plugin's five metrics; leave it unset",
+            ));
+            None
+        } else {
+            m.take(Group::parse_list(&g.value).map_err(|e| g.error(e)))
+        }
     };
     let label = {
         let g = lookup.or_default(&settings::LABEL);
@@ -74,7 +89,22 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
         ),
         None => Some(false),
     };
-    let host_only: Vec<&str> = [&roles, &retire]
+    let host_id = lookup.get(&settings::HOST_ID);
+    if let Some(g) = &host_id {
+        m.take(check::host_id(g.value.trim()).map_err(|e| g.error(e)));
+        for made in [&roles, &retire].into_iter().flatten() {
+            m.push(made.error(format!(
+                "describes the hosts cw2mackerel makes, and with {} it makes none; remove it",
+                g.from
+            )));
+        }
+    }
+    let prefix_from = lookup.get(&settings::METRIC_KEY_PREFIX);
+    let prefix = {
+        let g = lookup.or_default(&settings::METRIC_KEY_PREFIX);
+        m.take(check::metric_key_prefix(&g.value).map_err(|e| g.error(e)))
+    };
+    let host_only: Vec<&str> = [&roles, &retire, &host_id]
         .into_iter()
         .flatten()
         .map(|g| g.from.as_str())
@@ -99,19 +129,44 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
             "{from} skips the CloudFront API, so a tag filter or a label other than id cannot be applied; remove {from} to read the account's distributions, or use the id label without tags"
         )));
     }
+    // Distributions that share one place (a host, or a service with plugin names) must
+    // each get their own names.
+    if let Some(g) = &prefix_from
+        && host == Some(false)
+        && names == Some(Naming::Cw2mackerel)
+    {
+        m.push(g.error(
+            "names service metrics only with CW2MACKEREL_NAMES=plugin (cw2mackerel's service metrics are cloudfront.<label>.…); remove it, or use host mode",
+        ));
+    }
+    let one_place = match (&host_id, host, names) {
+        (Some(g), _, _) => Some(format!("on the one host {} names", g.from)),
+        (None, Some(false), Some(Naming::Plugin)) => Some("in the one service".to_string()),
+        _ => None,
+    };
+    if let (Some(place), Some(prefix), Some(ids)) = (one_place, &prefix, &ids) {
+        let g = lookup.or_default(&settings::METRIC_KEY_PREFIX);
+        m.take(
+            check::prefix_for_one_place(g.value.trim(), prefix, ids, &place)
+                .map_err(|e| g.error(e)),
+        );
+    }
     let parts = (|| {
         Some((
             host?,
             service?,
             ids?,
             tags?,
+            names?,
             groups?,
             label?,
+            prefix?,
             role_list?,
             retire_gone?,
         ))
     })();
-    let (host, service, ids, tags, groups, label, role_list, retire_gone) = m.or(parts)?;
+    let (host, service, ids, tags, names, groups, label, prefix, role_list, retire_gone) =
+        m.or(parts)?;
     let target = match host {
         true => Target::Host(HostTarget {
             custom_identifier: None,
@@ -119,6 +174,7 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
             display_name: None,
             roles: role_list,
             retire_gone,
+            host_id: host_id.map(|g| g.value.trim().to_string()),
         }),
         false => Target::Service(service),
     };
@@ -128,6 +184,8 @@ pub fn env_job(lookup: &Lookup, posts: bool) -> Result<Job> {
         tags,
         groups,
         label,
+        names,
+        prefix,
         target,
         role: None,
     }))

@@ -116,6 +116,30 @@ pub static LABEL: Setting = Setting {
     help: "what names a distribution in metric names: id, alias, comment or tag:KEY",
 };
 
+pub static NAMES: Setting = Setting {
+    flag: "names",
+    envs: &["CW2MACKEREL_NAMES"],
+    value: "NAMING",
+    default: "cw2mackerel",
+    help: "cw2mackerel, or plugin: mackerel-plugin-aws-cloudfront's five metric names and three graphs",
+};
+
+pub static METRIC_KEY_PREFIX: Setting = Setting {
+    flag: "metric-key-prefix",
+    envs: &["CW2MACKEREL_METRIC_KEY_PREFIX"],
+    value: "TEMPLATE",
+    default: crate::jobs::cloudfront::DEFAULT_PREFIX,
+    help: "first part of host metric names (after custom.), and of service metric names with plugin names, as the plugin's -metric-key-prefix; {id} is the distribution ID, {label} its label",
+};
+
+pub static HOST_ID: Setting = Setting {
+    flag: "host-id",
+    envs: &["CW2MACKEREL_HOST_ID"],
+    value: "ID",
+    default: "",
+    help: "host mode: post every distribution's metrics to this existing host, which is never created, changed or retired",
+};
+
 pub static LOOKBACK: Setting = Setting {
     flag: "lookback",
     envs: &["CW2MACKEREL_LOOKBACK"],
@@ -219,6 +243,9 @@ pub static ALL: &[&Setting] = &[
     &TAG,
     &METRICS,
     &LABEL,
+    &NAMES,
+    &METRIC_KEY_PREFIX,
+    &HOST_ID,
     &LOOKBACK,
     &DELAY,
     &TIMEOUT,

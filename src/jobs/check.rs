@@ -2,6 +2,7 @@
 //! so both say the same about the same value. Each returns the sentence that follows the name
 //! of the field at fault.
 
+use super::template::Template;
 use std::time::Duration;
 
 /// Mackerel service names, as its API documents them ("Register Services"): 2 to 63 of
@@ -135,6 +136,57 @@ pub fn metric_name_text(template: &str, literals: &[&str]) -> Result<(), String>
     Ok(())
 }
 
+/// The placeholders a CloudFront metric key prefix may hold: each names one distribution.
+pub const PREFIX_VARS: [&str; 3] = ["id", "DistributionId", "label"];
+
+/// A CloudFront job's metric key prefix (mackerel-plugin-aws-cloudfront's
+/// `-metric-key-prefix`): a template whose placeholders are [`PREFIX_VARS`] and whose text
+/// can stand in a metric name. The values always render to `[a-zA-Z0-9_-]`, never empty.
+pub fn metric_key_prefix(text: &str) -> Result<Template, String> {
+    let t = Template::parse(text.trim())?;
+    if let Some(v) = t.vars().find(|v| !PREFIX_VARS.contains(v)) {
+        return Err(format!(
+            "{{{v}}} is not a placeholder of the prefix; use {{id}} (the distribution ID) or {{label}}"
+        ));
+    }
+    let literals: Vec<&str> = t.literals().collect();
+    metric_name_text(text.trim(), &literals)?;
+    Ok(t)
+}
+
+/// Whether a prefix renders differently for each distribution.
+pub fn prefix_names_one(prefix: &Template) -> bool {
+    prefix.vars().any(|v| PREFIX_VARS.contains(&v))
+}
+
+/// A prefix for a job whose distributions all post to one place (one host, or one service
+/// with plugin names) must tell them apart, unless the job reads one distribution named by
+/// its ID (discovery could find more under any other selection).
+pub fn prefix_for_one_place(
+    text: &str,
+    prefix: &Template,
+    ids: &[String],
+    place: &str,
+) -> Result<(), String> {
+    match prefix_names_one(prefix) || ids.len() == 1 {
+        true => Ok(()),
+        false => Err(format!(
+            "{text:?} gives every distribution the same metric names {place}, where their values would overwrite each other; put {{id}} (or {{label}}) in it, or select one distribution by its ID"
+        )),
+    }
+}
+
+/// A Mackerel host ID, as Mackerel makes them (`2eQGEaLxibb`): letters and digits.
+pub fn host_id(id: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "{id:?} is not a Mackerel host ID (letters and digits, like 2eQGEaLxibb: the host's page or `mkr hosts` shows it)"
+        )),
+    }
+}
+
 /// How long CloudWatch keeps data at `period` seconds, and that said in words (the API
 /// reference, GetMetricData: under 60 s for 3 hours, 60 s for 15 days, 300 s for 63 days,
 /// 3600 s for 455 days). A period between those needs the finer data, so it is kept as long
@@ -189,6 +241,30 @@ mod tests {
                 .unwrap_err()
                 .contains("write service:role")
         );
+    }
+
+    #[test]
+    fn prefixes() {
+        for good in ["cloudfront", "{id}", "cdn.{label}", "cf-{DistributionId}_x"] {
+            assert!(metric_key_prefix(good).is_ok(), "{good}");
+        }
+        for bad in ["", "{domain}", "a b", "x.", ".{id}", "a..{id}", "{id"] {
+            assert!(metric_key_prefix(bad).is_err(), "{bad}");
+        }
+        let one = |t: &str, ids: &[&str]| {
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            prefix_for_one_place(t, &metric_key_prefix(t).unwrap(), &ids, "on one host")
+        };
+        assert!(one("cloudfront", &["E1"]).is_ok());
+        assert!(
+            one("cloudfront", &[])
+                .unwrap_err()
+                .contains("\"cloudfront\" gives")
+        );
+        assert!(one("cloudfront", &["E1", "E2"]).is_err());
+        assert!(one("cf-{label}", &[]).is_ok());
+        assert!(host_id("2eQGEaLxibb").is_ok());
+        assert!(host_id("").is_err() && host_id("a/b").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! checked into the job model. Every mistake names the path of the field at fault
 //! (`jobs[2].metrics[0].stat: unknown statistic "avg"`), before any network call.
 
-use super::cloudfront::{Group, Label};
+use super::cloudfront::{DEFAULT_PREFIX, Group, Label, Naming};
 use super::template::{Pattern, Template};
 use super::{
     CloudFrontJob, DEFAULT_DISCOVERY_TTL, HostTarget, Job, MetricSpec, MetricsJob, Target, check,
@@ -96,8 +96,7 @@ impl At {
     }
 }
 
-const CLOUDFRONT_FIELDS: &str =
-    "name, preset, distributions, tags, metrics, label, target, role_arn, external_id";
+const CLOUDFRONT_FIELDS: &str = "name, preset, distributions, tags, metrics, label, names, metric_key_prefix, target, role_arn, external_id";
 const METRICS_FIELDS: &str = "name, regions, namespace, period, dimensions, tags, metrics, target, name_template, role_arn, external_id";
 
 fn cloudfront_job(job: JobDoc, at: &At) -> Result<Job, String> {
@@ -139,6 +138,17 @@ fn cloudfront_job(job: JobDoc, at: &At) -> Result<Job, String> {
         check::distribution_id(&id).map_err(|e| at.err(&format!("distributions[{i}]"), e))?;
         distributions.push(id);
     }
+    let distributions = check::dedup(distributions);
+    let names = match &job.names {
+        Some(n) => Naming::parse(n).map_err(|e| at.err("names", e))?,
+        None => Naming::Cw2mackerel,
+    };
+    if names == Naming::Plugin && job.metrics.is_some() {
+        return Err(at.err(
+            "metrics",
+            "goes with cw2mackerel names: plugin names are the plugin's five metrics; remove it",
+        ));
+    }
     let groups = match job.metrics {
         None => Group::DEFAULT.to_vec(),
         Some(Metrics::Set(s)) => Group::parse_list(&s).map_err(|e| at.err("metrics", e))?,
@@ -163,6 +173,29 @@ fn cloudfront_job(job: JobDoc, at: &At) -> Result<Job, String> {
         None => Label::Id,
     };
     let target = target(job.target, at, false)?;
+    let prefix_given = job.metric_key_prefix.is_some();
+    let prefix_text = job
+        .metric_key_prefix
+        .as_deref()
+        .unwrap_or(DEFAULT_PREFIX)
+        .trim();
+    let prefix =
+        check::metric_key_prefix(prefix_text).map_err(|e| at.err("metric_key_prefix", e))?;
+    let one_place = match &target {
+        Target::Service(_) if names == Naming::Cw2mackerel && prefix_given => {
+            return Err(at.err(
+                "metric_key_prefix",
+                "names service metrics only with \"names\": \"plugin\" (cw2mackerel's service metrics are cloudfront.<label>.…); remove it, or post to hosts",
+            ));
+        }
+        Target::Service(_) if names == Naming::Plugin => Some("in the one service"),
+        Target::Host(h) if h.host_id.is_some() => Some("on the one host target.host.id names"),
+        _ => None,
+    };
+    if let Some(place) = one_place {
+        check::prefix_for_one_place(prefix_text, &prefix, &distributions, place)
+            .map_err(|e| at.err("metric_key_prefix", e))?;
+    }
     if let Target::Host(h) = &target {
         if h.custom_identifier.is_some() {
             return Err(at.err(
@@ -184,10 +217,12 @@ fn cloudfront_job(job: JobDoc, at: &At) -> Result<Job, String> {
     }
     Ok(Job::CloudFront(CloudFrontJob {
         name: job.name.unwrap_or_else(|| "cloudfront".into()),
-        distributions: check::dedup(distributions),
+        distributions,
         tags: tags(job.tags, at)?,
         groups,
         label,
+        names,
+        prefix,
         target,
         role: role(job.role_arn, job.external_id, at)?,
     }))
@@ -197,6 +232,8 @@ fn metrics_job(job: JobDoc, at: &At) -> Result<Job, String> {
     for (field, given) in [
         ("distributions", job.distributions.is_some()),
         ("label", job.label.is_some()),
+        ("names", job.names.is_some()),
+        ("metric_key_prefix", job.metric_key_prefix.is_some()),
     ] {
         if given {
             return Err(at.err(
@@ -321,6 +358,28 @@ fn target(doc: Option<TargetDoc>, at: &At, namespace_job: bool) -> Result<Target
             Ok(Target::Service(s))
         }
         (None, Some(h)) => {
+            if let Some(id) = &h.id {
+                if namespace_job {
+                    return Err(at.err(
+                        "target.host.id",
+                        "an existing host takes the points of cloudfront jobs only; give a namespace job a custom_identifier",
+                    ));
+                }
+                check::host_id(id).map_err(|e| at.err("target.host.id", e))?;
+                let others = [
+                    ("custom_identifier", h.custom_identifier.is_some()),
+                    ("name", h.name.is_some()),
+                    ("display_name", h.display_name.is_some()),
+                    ("roles", !h.roles.is_empty()),
+                    ("retire_gone", h.retire_gone),
+                ];
+                if let Some((field, _)) = others.iter().find(|(_, given)| *given) {
+                    return Err(at.err(
+                        &format!("target.host.{field}"),
+                        "describes a host cw2mackerel makes, and the host with this id exists already (nothing about it is changed); remove it",
+                    ));
+                }
+            }
             let template = |field: &str, t: Option<String>| {
                 t.map(|s| {
                     Template::parse(&s).map_err(|e| at.err(&format!("target.host.{field}"), e))
@@ -344,6 +403,7 @@ fn target(doc: Option<TargetDoc>, at: &At, namespace_job: bool) -> Result<Target
                 display_name: template("display_name", h.display_name)?,
                 roles: h.roles,
                 retire_gone: h.retire_gone,
+                host_id: h.id,
             }))
         }
         _ => Err(at.err("target", "give exactly one of service or host")),

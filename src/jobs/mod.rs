@@ -11,7 +11,7 @@ pub mod names;
 pub mod template;
 
 use crate::aws::Role;
-use cloudfront::{Group, Label};
+use cloudfront::{Group, Label, Naming};
 use std::rc::Rc;
 use std::time::Duration;
 use template::{Pattern, Template};
@@ -35,6 +35,9 @@ pub struct HostTarget {
     pub display_name: Option<Template>,
     pub roles: Vec<String>,
     pub retire_gone: bool,
+    /// An existing host (CloudFront jobs): every point goes to it, and no host is created,
+    /// updated or retired.
+    pub host_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,6 +47,11 @@ pub struct CloudFrontJob {
     pub tags: Vec<(String, String)>,
     pub groups: Vec<Group>,
     pub label: Label,
+    /// cw2mackerel's names or the plugin's.
+    pub names: Naming,
+    /// The first part of host metric names (after `custom.`), and of service metric names
+    /// with plugin names: `{id}` and `{label}` (or `{DistributionId}`) filled per distribution.
+    pub prefix: Template,
     pub target: Target,
     pub role: Option<Role>,
 }

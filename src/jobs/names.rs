@@ -11,7 +11,7 @@
 //! render to, keeping a glob's literal characters. Values render only `[a-zA-Z0-9_-]` into a
 //! name, never a dot, so two shapes meet only where their texts can agree; [`meet`] decides.
 
-use super::cloudfront::{Label, METRICS};
+use super::cloudfront::{Label, Naming};
 use super::template::{Part, Template, name_part};
 use super::{Dest, Job, MetricSpec, MetricsJob, Series, Target};
 use crate::log;
@@ -158,6 +158,8 @@ enum Place {
     Service(String),
     /// Hosts whose customIdentifiers the shape holds.
     Host(Shape),
+    /// The existing host with this ID.
+    Existing(String),
 }
 
 /// One way a job posts: (namespace jobs) one region and metric of it.
@@ -191,6 +193,7 @@ pub fn check(jobs: &[Job]) -> Result<(), String> {
             }
             let place = match (&a.place, &b.place) {
                 (Place::Service(x), Place::Service(y)) if x == y => format!("service {x}"),
+                (Place::Existing(x), Place::Existing(y)) if x == y => format!("the host {x}"),
                 (Place::Host(x), Place::Host(y)) => match meet(x, y) {
                     Some(cid) => format!("the host {cid:?}"),
                     None => continue,
@@ -220,7 +223,7 @@ pub fn check(jobs: &[Job]) -> Result<(), String> {
                 ),
             };
             return Err(format!(
-                "{who}, and the value there would flip between two series: tell them apart in name_template ({{region}}, {{stat}}, {{metric}} or a dimension) or post them to different targets"
+                "{who}, and the value there would flip between two series: tell them apart in name_template ({{region}}, {{stat}}, {{metric}} or a dimension) or metric_key_prefix ({{id}}), or post them to different targets"
             ));
         }
     }
@@ -231,34 +234,67 @@ fn ways(i: usize, job: &Job) -> Vec<Way> {
     let mut out = Vec::new();
     match job {
         Job::CloudFront(j) => {
+            let any = || vec![Tok::One(Class::Name), Tok::Many(Class::Name)];
             // One way per explicit ID when the ID is in the name or the host, else any.
             let ids: Vec<Shape> = match j.distributions.is_empty() {
-                true => vec![vec![Tok::One(Class::Name), Tok::Many(Class::Name)]],
+                true => vec![any()],
                 false => j.distributions.iter().map(|id| text(id)).collect(),
             };
-            let by_id = j.label == Label::Id || matches!(j.target, Target::Host(_));
-            for m in METRICS.iter().filter(|m| j.groups.contains(&m.group)) {
+            let label = |id: &Shape| match j.label {
+                Label::Id => id.clone(),
+                _ => any(),
+            };
+            let prefix = |id: &Shape| -> Shape {
+                let mut out = Shape::new();
+                for p in j.prefix.parts() {
+                    out.extend(match p {
+                        Part::Text(t) => text(t),
+                        Part::Var(v) if v == "label" => label(id),
+                        Part::Var(_) => id.clone(),
+                    });
+                }
+                out
+            };
+            let prefix_by_id = j
+                .prefix
+                .vars()
+                .any(|v| v != "label" || j.label == Label::Id);
+            let by_id = match &j.target {
+                Target::Service(_) if j.names == Naming::Cw2mackerel => j.label == Label::Id,
+                Target::Host(h) if h.host_id.is_none() => true,
+                _ => prefix_by_id,
+            };
+            for m in j
+                .names
+                .metrics()
+                .iter()
+                .filter(|m| j.groups.contains(&m.group))
+            {
                 for id in &ids {
+                    let rest = text(&format!(".{}", m.name));
                     let (place, name) = match &j.target {
                         Target::Service(s) => {
-                            let label = match j.label {
-                                Label::Id => id.clone(),
-                                _ => vec![Tok::One(Class::Name), Tok::Many(Class::Name)],
+                            let first = match j.names {
+                                Naming::Cw2mackerel => [text("cloudfront."), label(id)].concat(),
+                                Naming::Plugin => prefix(id),
                             };
-                            let name = [text("cloudfront."), label, text(&format!(".{}", m.name))];
-                            (Place::Service(s.clone()), name.concat())
+                            (Place::Service(s.clone()), [first, rest].concat())
                         }
-                        Target::Host(_) => {
-                            let arn = [
-                                text("arn:"),
-                                vec![Tok::Many(Class::Any)],
-                                text(":distribution/"),
-                                id.clone(),
-                            ];
-                            (
-                                Place::Host(arn.concat()),
-                                text(&format!("custom.cloudfront.{}", m.name)),
-                            )
+                        Target::Host(h) => {
+                            let name = [text("custom."), prefix(id), rest].concat();
+                            let place = match &h.host_id {
+                                Some(host) => Place::Existing(host.clone()),
+                                None => Place::Host(
+                                    [
+                                        text("arn:"),
+                                        vec![Tok::Many(Class::Any)],
+                                        text(":distribution/"),
+                                        id.clone(),
+                                    ]
+                                    .concat(),
+                                ),
+                            };
+                            (place, name)
                         }
                     };
                     out.push(Way {

@@ -12,7 +12,6 @@ use crate::http::Http;
 use crate::url::encode;
 use request::{Client, Expect, to_json};
 use serde::Serialize;
-use serde_json::Value;
 use std::io::Read;
 use std::ops::Range;
 
@@ -79,6 +78,27 @@ pub struct HostPoint<'a> {
     pub name: &'a str,
     pub time: i64,
     pub value: f64,
+}
+
+/// A graph definition, the body item of `POST /api/v0/graph-defs/create`: mackerel-client-go's
+/// `GraphDefsParam`, its fields in its order, so that a graph is posted byte for byte as
+/// mackerel-agent posts a plugin's.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphDef {
+    pub name: String,
+    pub display_name: String,
+    pub unit: &'static str,
+    pub metrics: Vec<GraphMetric>,
+}
+
+/// A metric of a graph definition (`GraphDefsMetric`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphMetric {
+    pub name: String,
+    pub display_name: String,
+    pub is_stacked: bool,
 }
 
 /// Every status but retired: Mackerel lists only working and standby hosts unless asked.
@@ -226,7 +246,7 @@ impl<'a> Mackerel<'a> {
     }
 
     /// `POST /api/v0/graph-defs/create`.
-    pub fn create_graph_defs(&self, defs: &[Value]) -> Result<(), Failure> {
+    pub fn create_graph_defs(&self, defs: &[GraphDef]) -> Result<(), Failure> {
         self.client
             .call(
                 "POST",

@@ -1,15 +1,15 @@
 //! The CloudFront preset: turns the distributions discovery found into plain [`Series`] under
-//! the catalogue's names, into the hosts a host target wants, and into host graph definitions.
+//! the catalogue's names (cw2mackerel's or the plugin's, after the job's metric key prefix),
+//! into the hosts a host target wants, and into host graph definitions.
 
-use crate::aws::Role;
 use crate::aws::cloudfront::Distribution;
-use crate::jobs::cloudfront::{GRAPHS, Group, Label, METRICS, Metric, NAMESPACE, PERIOD};
+use crate::jobs::cloudfront::{Label, Metric, NAMESPACE, Naming, PERIOD, title_prefix};
 use crate::jobs::template::{Template, name_part};
-use crate::jobs::{Dest, Dimensions, HostTarget, Series, Target};
+use crate::jobs::{CloudFrontJob, Dest, Dimensions, HostTarget, Series, Target};
 use crate::log;
-use crate::mackerel::HostSpec;
-use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use crate::mackerel::{GraphDef, GraphMetric, HostSpec};
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 /// Mackerel metric names allow `[a-zA-Z0-9._-]`, and a dot would split the graph: anything
@@ -85,40 +85,63 @@ pub fn labels(dists: &[Distribution], label: &Label) -> Vec<String> {
     out
 }
 
-/// The series of every distribution for the chosen groups: to a service named
-/// `cloudfront.<label>.<metric>`; to hosts, `custom.cloudfront.<metric>` on the
-/// distribution's host (its ARN is the host's customIdentifier).
+/// The metric-name prefix of each distribution (`{id}`, `{label}` filled), in order.
+pub fn prefixes(job: &CloudFrontJob, dists: &[Distribution], labels: &[String]) -> Vec<String> {
+    dists
+        .iter()
+        .zip(labels)
+        .map(|(d, label)| {
+            let value = |v: &str| match v {
+                "label" => Some(label.clone()),
+                _ => Some(d.id.clone()),
+            };
+            job.prefix.render(&value, true)
+        })
+        .collect()
+}
+
+/// The series of every distribution for the job's groups and naming: to a service,
+/// `cloudfront.<label>.<metric>` (plugin names: `<prefix>.<metric>`); to hosts,
+/// `custom.<prefix>.<metric>` on the distribution's host (its ARN is the host's
+/// customIdentifier) or on the job's existing host.
 pub fn series(
+    job: &CloudFrontJob,
     dists: &[Distribution],
     labels: &[String],
-    groups: &[Group],
-    target: &Target,
-    role: Option<&Role>,
     region: &str,
 ) -> Vec<Series> {
-    let metrics: Vec<(&Metric, Rc<str>, Rc<str>)> = METRICS
+    let metrics: Vec<(&Metric, Rc<str>, Rc<str>)> = job
+        .names
+        .metrics()
         .iter()
-        .filter(|m| groups.contains(&m.group))
+        .filter(|m| job.groups.contains(&m.group))
         .map(|m| (m, m.cloudwatch.into(), m.stat.into()))
         .collect();
     let mut out = Vec::with_capacity(dists.len() * metrics.len());
-    let service = match target {
+    let shared = match &job.target {
         Target::Service(s) => Some(Rc::new(Dest::Service(s.clone()))),
-        Target::Host(_) => None,
+        Target::Host(h) => h.host_id.as_ref().map(|id| Rc::new(Dest::Host(id.clone()))),
     };
     let (region, namespace): (Rc<str>, Rc<str>) = (region.into(), NAMESPACE.into());
     let (id_name, region_name, global): (Rc<str>, Rc<str>, Rc<str>) =
         ("DistributionId".into(), "Region".into(), "Global".into());
-    for (d, label) in dists.iter().zip(labels) {
-        let host = Rc::new(Dest::Host(d.arn.clone()));
+    let prefixes = prefixes(job, dists, labels);
+    for ((d, label), prefix) in dists.iter().zip(labels).zip(&prefixes) {
+        let dest = match &shared {
+            Some(s) => Rc::clone(s),
+            None => Rc::new(Dest::Host(d.arn.clone())),
+        };
         let dimensions: Dimensions = Rc::from([
             (Rc::clone(&id_name), Rc::from(d.id.as_str())),
             (Rc::clone(&region_name), Rc::clone(&global)),
         ]);
         for (m, metric, stat) in &metrics {
-            let (name, target) = match &service {
-                Some(s) => (format!("cloudfront.{label}.{}", m.name), Rc::clone(s)),
-                None => (format!("custom.cloudfront.{}", m.name), Rc::clone(&host)),
+            let name = match (&job.target, job.names) {
+                (Target::Service(_), Naming::Cw2mackerel) => {
+                    format!("cloudfront.{label}.{}", m.name)
+                }
+                (Target::Service(_), Naming::Plugin) => format!("{prefix}.{}", m.name),
+                (Target::Host(_), _) => format!("custom.{prefix}.{}", m.name),
             };
             out.push(Series {
                 region: Rc::clone(&region),
@@ -128,8 +151,8 @@ pub fn series(
                 stat: Rc::clone(stat),
                 period: PERIOD,
                 name: name.into(),
-                dest: target,
-                role: role.cloned(),
+                dest: Rc::clone(&dest),
+                role: job.role.clone(),
                 fill_zero: m.fill_zero(),
             });
         }
@@ -140,13 +163,16 @@ pub fn series(
 /// The host each distribution should have: found again by its ARN, named after its domain
 /// (or the target's templates, which may use `{DistributionId}`, `{domain}`, `{label}`), shown
 /// under its label, with what CloudFront says of it in `meta`. `owner` marks the hosts this
-/// job made.
+/// job made. An existing host wants none.
 pub fn host_specs(
     dists: &[Distribution],
     label: &Label,
     host: &HostTarget,
     owner: &str,
 ) -> Vec<HostSpec> {
+    if host.host_id.is_some() {
+        return Vec::new();
+    }
     dists
         .iter()
         .map(|d| {
@@ -181,188 +207,44 @@ pub fn host_specs(
         .collect()
 }
 
-/// Host graph definitions for the chosen groups, one graph per metric-name prefix, with
-/// Mackerel's units.
-pub fn graph_defs(groups: &[Group]) -> Vec<Value> {
-    GRAPHS
-        .iter()
-        .filter_map(|(prefix, display, unit)| {
-            let metrics: Vec<Value> = METRICS
+/// Host graph definitions for the job's groups and naming, one graph per metric-name prefix
+/// and graph: `custom.<prefix>.<key>`, titled `<Prefix> <title>` ([`title_prefix`]), with
+/// Mackerel's units; none for service metrics.
+pub fn graph_defs(job: &CloudFrontJob, dists: &[Distribution], labels: &[String]) -> Vec<GraphDef> {
+    if !matches!(job.target, Target::Host(_)) {
+        return Vec::new();
+    }
+    let prefixes = prefixes(job, dists, labels);
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for prefix in prefixes.iter().filter(|p| seen.insert(p.as_str())) {
+        let title = title_prefix(prefix);
+        for g in job.names.graphs() {
+            let metrics: Vec<GraphMetric> = job
+                .names
+                .metrics()
                 .iter()
-                .filter(|m| groups.contains(&m.group) && m.name.split('.').next() == Some(*prefix))
-                .map(|m| json!({"name": format!("custom.cloudfront.{}", m.name), "displayName": m.display, "isStacked": false}))
+                .filter(|m| {
+                    job.groups.contains(&m.group) && m.name.split('.').next() == Some(g.key)
+                })
+                .map(|m| GraphMetric {
+                    name: format!("custom.{prefix}.{}", m.name),
+                    display_name: m.display.into(),
+                    is_stacked: g.stacked,
+                })
                 .collect();
-            (!metrics.is_empty()).then(|| {
-                json!({"name": format!("custom.cloudfront.{prefix}"), "displayName": display, "unit": unit, "metrics": metrics})
-            })
-        })
-        .collect()
+            if !metrics.is_empty() {
+                out.push(GraphDef {
+                    name: format!("custom.{prefix}.{}", g.key),
+                    display_name: format!("{title} {}", g.title),
+                    unit: g.unit,
+                    metrics,
+                });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dist(id: &str, aliases: &[&str], comment: &str, tags: &[(&str, &str)]) -> Distribution {
-        Distribution {
-            id: id.into(),
-            aliases: aliases.iter().map(|s| s.to_string()).collect(),
-            comment: comment.into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Distribution::default()
-        }
-    }
-
-    #[test]
-    fn labels_sanitize_fall_back_and_never_clash() {
-        let dists = [
-            dist("E1", &["www.example.com"], "web site", &[("name", "front")]),
-            dist("E2", &[], "日本語", &[]),
-            dist(
-                "E3",
-                &["static.example.com"],
-                "web site",
-                &[("name", "front")],
-            ),
-        ];
-        assert_eq!(labels(&dists, &Label::Id), ["E1", "E2", "E3"]);
-        assert_eq!(
-            labels(&dists, &Label::Alias),
-            ["www_example_com", "E2", "static_example_com"]
-        );
-        assert_eq!(
-            labels(&dists, &Label::Comment),
-            ["web_site_E1", "E2", "web_site_E3"]
-        );
-        assert_eq!(
-            labels(&dists, &Label::Tag("name".into())),
-            ["front_E1", "E2", "front_E3"]
-        );
-        // A suffix that makes another distribution's label: that one keeps its own text.
-        let dists = [
-            dist("E1", &[], "site", &[]),
-            dist("E2", &[], "site", &[]),
-            dist("E3", &[], "site_E1", &[]),
-        ];
-        assert_eq!(
-            labels(&dists, &Label::Comment),
-            ["site_E1_E1", "site_E2", "site_E1"]
-        );
-    }
-
-    #[test]
-    fn default_series_follow_the_integration_names() {
-        let d = [dist("E1", &[], "", &[])];
-        let s = series(
-            &d,
-            &labels(&d, &Label::Id),
-            &Group::DEFAULT,
-            &Target::Service("cdn".into()),
-            None,
-            "us-east-1",
-        );
-        let names: Vec<&str> = s.iter().map(|s| &*s.name).collect();
-        assert_eq!(
-            names,
-            [
-                "cloudfront.E1.requests.request",
-                "cloudfront.E1.transfer.download",
-                "cloudfront.E1.transfer.upload",
-                "cloudfront.E1.error_rate.total_error_rate",
-                "cloudfront.E1.error_rate.4xx_error_rate",
-                "cloudfront.E1.error_rate.5xx_error_rate",
-            ]
-        );
-        assert!(s[0].fill_zero && !s[3].fill_zero);
-        assert_eq!(
-            (&*s[0].dimensions[1].0, &*s[0].dimensions[1].1),
-            ("Region", "Global")
-        );
-        assert_eq!(
-            series(
-                &d,
-                &["E1".into()],
-                &Group::ALL,
-                &Target::Service("cdn".into()),
-                None,
-                "us-east-1",
-            )
-            .len(),
-            METRICS.len()
-        );
-    }
-
-    #[test]
-    fn host_mode_names_hosts_and_graphs() {
-        let mut d = dist("E1", &["www.example.com"], "", &[]);
-        d.arn = "arn:aws:cloudfront::1:distribution/E1".into();
-        d.domain = "d1.cloudfront.net".into();
-        let d = [d];
-        let host = HostTarget {
-            custom_identifier: None,
-            name: None,
-            display_name: None,
-            roles: vec!["cdn:edge".into()],
-            retire_gone: false,
-        };
-        let target = Target::Host(host.clone());
-        let s = series(
-            &d,
-            &labels(&d, &Label::Alias),
-            &Group::DEFAULT,
-            &target,
-            None,
-            "us-east-1",
-        );
-        assert_eq!(&*s[0].name, "custom.cloudfront.requests.request");
-        assert_eq!(
-            *s[0].dest,
-            Dest::Host("arn:aws:cloudfront::1:distribution/E1".into())
-        );
-        let spec = &host_specs(&d, &Label::Alias, &host, "cloudfront")[0];
-        assert_eq!(
-            (spec.name.as_str(), spec.display_name.as_str()),
-            ("d1.cloudfront.net", "www.example.com")
-        );
-        assert_eq!(spec.meta["cloudfront"]["aliases"][0], "www.example.com");
-        assert_eq!(spec.meta["cw2mackerel"]["owner"], "cloudfront");
-        assert_eq!(spec.role_fullnames, ["cdn:edge"]);
-        assert_eq!(
-            host_specs(&d, &Label::Comment, &host, "cloudfront")[0].display_name,
-            "E1"
-        );
-        let named = HostTarget {
-            name: Some(Template::parse("cdn-{DistributionId}").unwrap()),
-            ..host
-        };
-        assert_eq!(
-            host_specs(&d, &Label::Id, &named, "cloudfront")[0].name,
-            "cdn-E1"
-        );
-
-        let defs = graph_defs(&[
-            Group::Requests,
-            Group::StatusErrorRate,
-            Group::OriginLatency,
-        ]);
-        let names: Vec<&str> = defs.iter().map(|g| g["name"].as_str().unwrap()).collect();
-        assert_eq!(
-            names,
-            [
-                "custom.cloudfront.requests",
-                "custom.cloudfront.error_rate",
-                "custom.cloudfront.origin_latency"
-            ]
-        );
-        assert_eq!(defs[0]["unit"], "integer");
-        assert_eq!(defs[1]["metrics"].as_array().unwrap().len(), 6);
-        assert_eq!(defs[2]["unit"], "milliseconds");
-        let all = graph_defs(&Group::ALL);
-        assert_eq!(all[2]["metrics"].as_array().unwrap().len(), 9);
-        assert_eq!(all[1]["unit"], "bytes");
-        assert_eq!(all[3]["displayName"], "CloudFront Cache Hit Rate");
-    }
-}
+mod tests;

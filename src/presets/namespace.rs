@@ -175,6 +175,7 @@ mod tests {
             display_name: None,
             roles: vec!["web:alb".into()],
             retire_gone: false,
+            host_id: None,
         });
         let found = [
             found("us-east-1", "RequestCount", "app/web/1"),

@@ -18,7 +18,8 @@ customIdentifier; with --retired-keep-identifiers, a retired host's identifier i
 Its answers are Mackerel's: {"success": true} for metric posts, graph definitions and
 retirements, {"id": ...} for a host created or updated, {"hosts": [...]} for a listing,
 {"host": {...}} (retired ones too, with isRetired) for GET /api/v0/hosts/<id>; a post to a
-retired host is refused with 400. --stranger-hosts N adds N agent hosts of someone else with
+retired host is refused with 400. Graph definitions are checked field by field, each metric's
+name being its graph's name and one more part (check_graph_def). --stranger-hosts N adds N agent hosts of someone else with
 ordinary meta (about 3.9 KB each as JSON) to every full listing (not one by customIdentifier,
 name or service), made as they are sent in chunked encoding: a listing of tens of MB costs
 the fake nothing ({"strangers": N} on POST /_fake/state sets it too).
@@ -398,6 +399,38 @@ def check_monitor(data):
         raise mackerel_error(400, "isMute must be a boolean")
 
 
+GRAPH_NAME = re.compile(r"^custom\.[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$")
+GRAPH_PART = re.compile(r"^([a-zA-Z0-9_-]+|\*|#)$")
+
+
+def check_graph_def(d):
+    """A graph definition as Mackerel's API documents it (api-docs/entry/host-metrics, "Create
+    graph definitions"): "name" (required) a custom metric name beginning with custom.;
+    "displayName" (optional) a string; "unit" (optional) one of Mackerel's units; "metrics"
+    (required) objects of "name" (required), "displayName" (optional) and "isStacked"
+    (required, a boolean), no other keys. A graph holds the metrics whose names are its own
+    name and one more part (the docs: metrics whose names are the same up to the last dot are
+    grouped into one graph), a part being a name or the wildcard * or #."""
+    if not isinstance(d, dict) or set(d) - {"name", "displayName", "unit", "metrics"}:
+        raise mackerel_error(400, f"invalid graph definition {d!r}")
+    name = d.get("name")
+    if not isinstance(name, str) or not GRAPH_NAME.match(name) or len(name) > 255:
+        raise mackerel_error(400, f"invalid graph name {name!r}")
+    if not isinstance(d.get("displayName", ""), str) or d.get("unit", "float") not in UNITS:
+        raise mackerel_error(400, f"invalid displayName or unit in {name}")
+    metrics = d.get("metrics")
+    if not isinstance(metrics, list):
+        raise mackerel_error(400, f"{name}: metrics must be an array")
+    for x in metrics:
+        if not isinstance(x, dict) or set(x) - {"name", "displayName", "isStacked"}:
+            raise mackerel_error(400, f"{name}: invalid metric {x!r}")
+        if not isinstance(x.get("isStacked"), bool) or not isinstance(x.get("displayName", ""), str):
+            raise mackerel_error(400, f"{name}: isStacked (a boolean) is required, displayName is a string")
+        m = x.get("name")
+        if not isinstance(m, str) or not m.startswith(name + ".") or not GRAPH_PART.match(m[len(name) + 1:]):
+            raise mackerel_error(400, f"{name}: metric {m!r} is not {name} and one more part")
+
+
 def mackerel(h, path, query, body):
     parts = path.strip("/").split("/")
     is_tsdb = parts == ["api", "v0", "tsdb"] or (len(parts) == 5 and parts[:3] == ["api", "v0", "services"]
@@ -494,14 +527,7 @@ def mackerel(h, path, query, body):
             if not isinstance(defs, list) or not defs:
                 raise mackerel_error(400, "the body must be a non-empty array")
             for d in defs:
-                ok = (isinstance(d, dict) and isinstance(d.get("name"), str) and d["name"].startswith("custom.")
-                      and d.get("unit", "float") in UNITS and isinstance(d.get("displayName", ""), str)
-                      and isinstance(d.get("metrics"), list) and set(d) <= {"name", "displayName", "unit", "metrics"}
-                      and all(isinstance(x, dict) and isinstance(x.get("name"), str)
-                              and isinstance(x.get("isStacked"), bool)
-                              and set(x) <= {"name", "displayName", "isStacked"} for x in d["metrics"]))
-                if not ok:
-                    raise mackerel_error(400, f"invalid graph definition {d!r}")
+                check_graph_def(d)
             for d in defs:
                 Mackerel.graph_defs[d["name"]] = d
             return {"success": True}

@@ -22,6 +22,8 @@ pub struct JobDoc {
     pub preset: Option<String>,
     pub distributions: Option<Vec<String>>,
     pub label: Option<String>,
+    pub names: Option<String>,
+    pub metric_key_prefix: Option<String>,
     pub regions: Option<Vec<String>>,
     pub namespace: Option<String>,
     pub period: Option<Period>,
@@ -47,6 +49,7 @@ pub struct TargetDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a host object")]
 pub struct HostDoc {
+    pub id: Option<String>,
     pub custom_identifier: Option<String>,
     pub name: Option<String>,
     pub display_name: Option<String>,

@@ -251,3 +251,74 @@ fn fuzz() {
         |b| parse(&String::from_utf8_lossy(b)).map_or(0, |f| f.jobs.len()),
     );
 }
+
+#[test]
+fn plugin_names_and_an_existing_host() {
+    let f = parse(
+        r#"{"jobs": [{"preset": "cloudfront", "names": "plugin", "metric_key_prefix": "cf.{id}",
+                      "target": {"host": {"id": "2eQGEaLxibb"}}}]}"#,
+    )
+    .unwrap();
+    let Job::CloudFront(cf) = &f.jobs[0] else {
+        panic!()
+    };
+    assert_eq!(cf.names, Naming::Plugin);
+    assert!(matches!(&cf.target, Target::Host(h) if h.host_id.as_deref() == Some("2eQGEaLxibb")));
+    let err = |job: &str| parse(&format!(r#"{{"jobs": [{job}]}}"#)).unwrap_err();
+    for (job, says) in [
+        (
+            r#"{"preset": "cloudfront", "names": "plugin", "metrics": "all", "target": {"service": "cdn"}}"#,
+            "jobs[0].metrics: goes with cw2mackerel names",
+        ),
+        (
+            r#"{"preset": "cloudfront", "names": "plugin", "target": {"service": "cdn"}}"#,
+            "jobs[0].metric_key_prefix: \"cloudfront\" gives every distribution the same metric names in the one service",
+        ),
+        (
+            r#"{"preset": "cloudfront", "metric_key_prefix": "{id}", "target": {"service": "cdn"}}"#,
+            "jobs[0].metric_key_prefix: names service metrics only with",
+        ),
+        (
+            r#"{"preset": "cloudfront", "metric_key_prefix": "{domain}", "target": {"service": "cdn"}}"#,
+            "jobs[0].metric_key_prefix: {domain} is not a placeholder",
+        ),
+        (
+            r#"{"preset": "cloudfront", "names": "integration", "target": {"service": "cdn"}}"#,
+            "jobs[0].names: \"integration\" is not a naming",
+        ),
+        (
+            r#"{"preset": "cloudfront", "distributions": ["E1"], "target": {"host": {"id": "2eQGEaLxibb", "roles": ["a:bb"]}}}"#,
+            "jobs[0].target.host.roles: describes a host cw2mackerel makes",
+        ),
+        (
+            r#"{"preset": "cloudfront", "target": {"host": {"id": "a b"}}}"#,
+            "jobs[0].target.host.id: \"a b\" is not a Mackerel host ID",
+        ),
+        (
+            r#"{"regions": ["us-east-1"], "namespace": "X", "metrics": [{"name": "M", "stat": "Sum"}], "name_template": "x", "target": {"host": {"id": "2eQGEaLxibb"}}}"#,
+            "jobs[0].target.host.id: an existing host takes the points of cloudfront jobs only",
+        ),
+        (
+            r#"{"regions": ["us-east-1"], "namespace": "X", "metrics": [{"name": "M", "stat": "Sum"}], "name_template": "x", "names": "plugin", "target": {"service": "cdn"}}"#,
+            "jobs[0].names: unknown field for a namespace job",
+        ),
+    ] {
+        assert!(err(job).starts_with(says), "{job}: {}", err(job));
+    }
+    // Two jobs on one host whose names meet.
+    let two = r#"{"jobs": [
+        {"name": "a", "preset": "cloudfront", "distributions": ["E1"], "names": "plugin", "target": {"host": {"id": "2eQGEaLxibb"}}},
+        {"name": "b", "preset": "cloudfront", "distributions": ["E2"], "names": "plugin", "target": {"host": {"id": "2eQGEaLxibb"}}}]}"#;
+    let e = parse(two).unwrap_err();
+    assert!(
+        e.contains("can both post \"custom.cloudfront.Requests.Requests\" to the host 2eQGEaLxibb"),
+        "{e}"
+    );
+    assert!(
+        parse(&two.replace(
+            "\"names\": \"plugin\", \"target\": {\"host\": {\"id\": \"2eQGEaLxibb\"}}}]",
+            "\"names\": \"plugin\", \"target\": {\"host\": {\"id\": \"3eQGEaLxibb\"}}}]"
+        ))
+        .is_ok()
+    );
+}
