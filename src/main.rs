@@ -31,8 +31,6 @@ mod fuzz_tests;
 #[forbid(unsafe_code)]
 mod hosts;
 #[forbid(unsafe_code)]
-mod http;
-#[forbid(unsafe_code)]
 mod jobs;
 #[forbid(unsafe_code)]
 mod lambda;
@@ -59,6 +57,8 @@ mod session;
 mod signals;
 #[forbid(unsafe_code)]
 mod state;
+#[forbid(unsafe_code)]
+mod transport;
 #[forbid(unsafe_code)]
 mod url;
 #[forbid(unsafe_code)]

@@ -3,7 +3,7 @@
 //! deadline, and cut short by a stop signal.
 
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::transport::Http;
 use crate::{log, signals};
 use serde_json::json;
 use std::time::{Duration, Instant};

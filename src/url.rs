@@ -16,7 +16,7 @@ pub fn shown(url: &str) -> String {
 /// An `http://` or `https://` base URL: a host, and no query.
 pub fn check_url(url: &str) -> Result<(), String> {
     let shown = shown(url);
-    let uri: ::http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
+    let uri: http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         _ => return Err(format!("{shown:?} must start with http:// or https://")),

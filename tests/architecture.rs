@@ -21,9 +21,17 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     (2, "clients", &["aws", "mackerel"]),
     (
         1,
-        "http/xml/clock/error/log",
+        "base",
         &[
-            "http", "retry", "url", "xml", "clock", "error", "log", "files", "signals",
+            "transport",
+            "retry",
+            "url",
+            "xml",
+            "clock",
+            "error",
+            "log",
+            "files",
+            "signals",
         ],
     ),
 ];

@@ -104,7 +104,7 @@ fn get<'a>(
         action,
         permission,
         role,
-        body_limit: crate::http::BODY_LIMIT,
+        body_limit: crate::transport::BODY_LIMIT,
     }
 }
 

@@ -4,8 +4,8 @@
 use super::keys::{self, Credentials};
 use crate::error::{Error, Result, Secret};
 use crate::files;
-use crate::http::{self, Http};
 use crate::retry::{self, Attempt};
+use crate::transport::{self, Http};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 /// resolved, at fetch time. A query is allowed, as the SDKs allow it.
 pub fn check_container_url(url: &str) -> Result<(), String> {
     let shown = crate::url::shown(url);
-    let uri: ::http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
+    let uri: http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(format!("{shown:?} must start with http:// or https://"));
     }
@@ -70,7 +70,7 @@ pub fn container(
     token_file: Option<&PathBuf>,
 ) -> Result<Credentials> {
     let what = "the container credentials endpoint";
-    let uri: ::http::Uri = url.parse().map_err(|_| {
+    let uri: http::Uri = url.parse().map_err(|_| {
         Error::runtime(format!("{what}: {:?} is not a URL", crate::url::shown(url)))
     })?;
     if uri.scheme_str() == Some("http") {
@@ -110,7 +110,7 @@ pub fn container(
     // connection, any status but 200 (a 4xx too: the agent may not have the role's
     // credentials yet), an answer that is not JSON.
     let body = retry::retry(http, TRIES, || {
-        let mut req = ::http::Request::get(url).header("accept", "application/json");
+        let mut req = http::Request::get(url).header("accept", "application/json");
         if let Some(t) = &auth {
             req = req.header("authorization", t.expose());
         }
@@ -118,7 +118,7 @@ pub fn container(
             Ok(r) => r,
             Err(e) => return Attempt::Fail(Error::runtime(format!("{what}: {e}"))),
         };
-        match http.send(http::CREDENTIALS, req) {
+        match http.send(transport::CREDENTIALS, req) {
             Err(e) => Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
             Ok(r) if r.ok() && serde_json::from_slice::<Value>(&r.body).is_ok() => {
                 Attempt::Done(r.body)
@@ -148,7 +148,7 @@ pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
     let token = imds_request(
         http,
         endpoint,
-        ::http::Method::PUT,
+        http::Method::PUT,
         "/latest/api/token",
         ("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
     )?;
@@ -157,7 +157,7 @@ pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
         imds_request(
             http,
             endpoint,
-            ::http::Method::GET,
+            http::Method::GET,
             path,
             ("x-aws-ec2-metadata-token", &token),
         )
@@ -186,13 +186,13 @@ pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
 fn imds_request(
     http: &Http,
     endpoint: &str,
-    method: ::http::Method,
+    method: http::Method,
     path: &str,
     (name, value): (&str, &str),
 ) -> Result<Vec<u8>, String> {
     let url = format!("{endpoint}{path}");
     let r = retry::retry(http, TRIES, || {
-        let req = ::http::Request::builder()
+        let req = http::Request::builder()
             .method(method.clone())
             .uri(&url)
             .header(name, value)
@@ -201,7 +201,12 @@ fn imds_request(
             Ok(r) => r,
             Err(e) => return Attempt::Fail(Error::runtime(e.to_string())),
         };
-        match http.send_with(http::CREDENTIALS, req, Some(IMDS_TIMEOUT), http::BODY_LIMIT) {
+        match http.send_with(
+            transport::CREDENTIALS,
+            req,
+            Some(IMDS_TIMEOUT),
+            transport::BODY_LIMIT,
+        ) {
             Err(e) => Attempt::Fail(Error::runtime(e)),
             Ok(r) if r.status >= 500 => Attempt::Retry(
                 Error::runtime(format!("HTTP {} from {endpoint}", r.status)),
@@ -213,7 +218,7 @@ fn imds_request(
     .map_err(|e| e.message().to_string())?;
     match r.status {
         200..=299 => Ok(r.body),
-        403 if method == ::http::Method::PUT => Err(format!(
+        403 if method == http::Method::PUT => Err(format!(
             "HTTP 403 from {endpoint}: instance metadata is turned off on this instance"
         )),
         404 if path.ends_with("/security-credentials/") => {

@@ -8,8 +8,8 @@ use super::error;
 use super::keys::{Credentials, Role};
 use super::{retries, sign};
 use crate::error::{Error, Result};
-use crate::http::{self, Http};
 use crate::retry::{self, Attempt};
+use crate::transport::{self, Http};
 use std::time::Duration;
 
 /// One API request, described for signing, retrying and explaining failures.
@@ -27,7 +27,7 @@ pub struct Call<'a> {
     pub permission: &'static str,
     /// Sign with this role's credentials (assumed through STS) instead of the chain's.
     pub role: Option<&'a Role>,
-    /// The largest answer read; [`http::BODY_LIMIT`] but for calls known to answer more.
+    /// The largest answer read; [`transport::BODY_LIMIT`] but for calls known to answer more.
     pub body_limit: u64,
 }
 
@@ -54,7 +54,7 @@ impl<'a> Call<'a> {
             action,
             permission,
             role,
-            body_limit: http::BODY_LIMIT,
+            body_limit: transport::BODY_LIMIT,
         }
     }
 
@@ -115,7 +115,7 @@ pub fn send(
             Ok(c) => c,
             Err(e) => return Attempt::Fail(e),
         };
-        let mut req = ::http::Request::builder().method(call.method).uri(&url);
+        let mut req = http::Request::builder().method(call.method).uri(&url);
         for (k, v) in &call.headers {
             req = req.header(*k, *v);
         }

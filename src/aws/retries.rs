@@ -8,8 +8,8 @@
 
 use super::error::ApiError;
 use crate::clock;
-use crate::http::Reply;
 use crate::log;
+use crate::transport::Reply;
 use serde_json::json;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -7,8 +7,8 @@ use super::request::{self, Call};
 use super::retries;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::Http;
 use crate::retry::{self, Attempt};
+use crate::transport::Http;
 use crate::url::Form;
 
 /// AssumeRole, signed with `creds`, for a session of `duration` seconds.
@@ -63,7 +63,7 @@ pub fn assume_role_with_web_identity(
     // Unsigned, so no clock to correct; otherwise retried as every AWS call.
     let answer = retry::retry(http, retries::attempts(), || {
         attempt += 1;
-        let req = ::http::Request::post(format!("{endpoint}/"))
+        let req = http::Request::post(format!("{endpoint}/"))
             .header(
                 "content-type",
                 "application/x-www-form-urlencoded; charset=utf-8",

@@ -16,7 +16,7 @@ use crate::clock::format_duration;
 use crate::config::Config;
 use crate::error::{Error, Result, Secret};
 use crate::jobs::{self, Job, Target};
-use crate::{files, http, log, mackerel, url};
+use crate::{files, log, mackerel, transport, url};
 use lookup::Lookup;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -176,7 +176,7 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
         v
     };
     let ca_bundle = match lookup.get(&settings::CA_BUNDLE) {
-        Some(g) => Some(http::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))?),
+        Some(g) => Some(transport::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))?),
         None => None,
     };
 
@@ -392,7 +392,7 @@ fn check_endpoints(aws: &aws::Settings, jobs: &[Job], apikey_ssm: Option<&str>) 
 
 /// Whether `url` is plain http to a host other than this machine.
 fn plain_http_elsewhere(url: &str) -> bool {
-    let Ok(uri) = url.parse::<::http::Uri>() else {
+    let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
     };
     let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
@@ -404,7 +404,7 @@ fn plain_http_elsewhere(url: &str) -> bool {
 }
 
 /// `HTTPS_PROXY` (or `https_proxy`) with `NO_PROXY` (or `no_proxy`), checked.
-fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<http::Proxy>> {
+fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<transport::Proxy>> {
     let var = |names: [&str; 2]| {
         names.iter().find_map(|n| {
             env(n)
@@ -424,12 +424,12 @@ fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<http::Proxy>> {
                 .collect()
         })
         .unwrap_or_default();
-    let proxy = http::Proxy {
+    let proxy = transport::Proxy {
         url: url.trim().to_string(),
         no_proxy,
     };
     url::check_url(&proxy.url).map_err(|e| Error::config(format!("{name}: {e}")))?;
-    http::Http::with_proxy(Duration::from_secs(1), Some(&proxy))
+    transport::Http::with_proxy(Duration::from_secs(1), Some(&proxy))
         .map_err(|e| Error::config(format!("{name}: {e}")))?;
     Ok(Some(proxy))
 }

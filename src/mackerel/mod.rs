@@ -8,7 +8,7 @@ mod host;
 mod request;
 
 use crate::error::{Result, Secret};
-use crate::http::Http;
+use crate::transport::Http;
 use crate::url::encode;
 use request::{Client, Expect, to_json};
 use serde::Serialize;

@@ -3,8 +3,8 @@
 //! status, and every failure said with what came back (escaped, secrets masked).
 
 use crate::error::{Error, Secret};
-use crate::http::{self, Http};
 use crate::retry::{self, Attempt};
+use crate::transport::{self, Http};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Read;
@@ -139,7 +139,7 @@ impl<'a> Client<'a> {
         let mut answer = Value::Null;
         self.exchange(method, path, body, action, not_found, &mut |r| {
             let mut bytes = Vec::new();
-            r.take(http::BODY_LIMIT)
+            r.take(transport::BODY_LIMIT)
                 .read_to_end(&mut bytes)
                 .map_err(|_| Kind::Unanswered)?;
             answer = serde_json::from_slice::<Value>(&bytes)
@@ -166,7 +166,7 @@ impl<'a> Client<'a> {
         let url = format!("{}{}", self.base, path);
         let mut kind = Kind::Unanswered;
         retry::retry(self.http, TRIES, || {
-            let req = ::http::Request::builder()
+            let req = http::Request::builder()
                 .method(method)
                 .uri(&url)
                 .header("x-api-key", self.key.expose())
@@ -177,7 +177,7 @@ impl<'a> Client<'a> {
                 Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: bad request to {url}: {e}"))),
             };
             let mut taken = None;
-            let answer = self.http.send_streamed(http::MACKEREL, req, &mut |headers, body| {
+            let answer = self.http.send_streamed(transport::MACKEREL, req, &mut |headers, body| {
                 let mut body = Head::new(body);
                 taken = Some((read(&mut body), headers.clone(), body.head));
             });
@@ -226,7 +226,7 @@ impl<'a> Client<'a> {
     }
 
     /// An error for a 2xx that is not Mackerel's answer: what came back, escaped and masked.
-    fn foreign(&self, action: &str, headers: &::http::HeaderMap, head: &[u8]) -> Error {
+    fn foreign(&self, action: &str, headers: &http::HeaderMap, head: &[u8]) -> Error {
         let ctype = headers
             .get("content-type")
             .map_or("no content type".into(), |v| self.shown(v.as_bytes()));

@@ -1,11 +1,11 @@
-//! HTTP for every peer: ureq (rustls with built-in webpki roots, so a scratch image needs no
-//! CA file), a count of calls per service for the summary line, the cycle's deadline that
-//! bounds every request and every wait (the retry loop is [`crate::retry`]), and the
-//! randomness its backoff draws from. AWS and
-//! Mackerel requests go through `HTTPS_PROXY` when one is set (except hosts in `NO_PROXY`);
-//! the credential endpoints and the Lambda runtime API never do, as with the AWS SDKs. `tls`
-//! adds a CA bundle's certificates to the roots: AWS's to the AWS agent and the direct one
-//! (an https container credentials endpoint), Mackerel's to Mackerel's.
+//! HTTP for every peer, over ureq (rustls with built-in webpki roots, so a scratch image needs
+//! no CA file): a count of calls per service for the summary line, the cycle's deadline that
+//! bounds every request and every wait (the retry loop is [`crate::retry`]), and the randomness
+//! its backoff draws from. AWS and Mackerel requests go through `HTTPS_PROXY` when one is set
+//! (except hosts in `NO_PROXY`); the credential endpoints and the Lambda runtime API never do,
+//! as with the AWS SDKs. `tls` adds a CA bundle's certificates to the roots: AWS's to the AWS
+//! agent and the direct one (an https container credentials endpoint), Mackerel's to
+//! Mackerel's. Named `transport`, not `http`, so that `http::Request` is always the crate's.
 
 use crate::error::Result;
 use crate::log;
