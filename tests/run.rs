@@ -1,5 +1,7 @@
 //! `cw2mackerel run` and `list`, end to end: the real binary against moto (signatures checked)
 //! and the strict Mackerel fake, with faults injected on both sides.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

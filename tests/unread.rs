@@ -5,6 +5,8 @@
 //! period; a distribution ID that is not in the account is said so and not read. Against
 //! `tests/peers/fake_aws.py`, whose faults change a GetMetricData answer as CloudWatch's own
 //! can go wrong (moto cannot), and moto for the distribution IDs.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;
