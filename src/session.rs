@@ -242,7 +242,7 @@ impl<'a> Session<'a> {
         for (place, e) in &fetched.failed {
             summary.failed.push(format!("{place}: {e}"));
         }
-        let mapped = map::map(&plan, fetched.data, &fetched.read, &self.record);
+        let mapped = map::map(&plan, fetched.series, &self.record);
         summary.datapoints = mapped.datapoints;
         summary.zero_filled = mapped.zero_filled;
         summary.skipped = mapped.skipped;
