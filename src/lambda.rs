@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::log;
 use crate::session::{Keep, Session};
-use crate::transport::Http;
+use crate::transport::{Http, Reply, Unanswered};
 use crate::url::encode;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -111,10 +111,7 @@ pub fn serve(cfg: &Config, api: &str) -> Result<()> {
 
 /// Asks for the next invocation: its answer's status and headers, and the event or why it
 /// could not be read.
-fn next_invocation(
-    http: &Http,
-    base: &str,
-) -> Result<(crate::transport::Reply, Result<(), String>)> {
+fn next_invocation(http: &Http, base: &str) -> Result<(Reply, Result<(), Unanswered>)> {
     let url = format!("{base}/invocation/next");
     let (reply, event) = http
         .send_local_parts(request("GET", &url, None, Vec::new())?, EVENT_LIMIT)
@@ -167,7 +164,7 @@ fn send(
     url: &str,
     error_type: Option<&str>,
     body: Vec<u8>,
-) -> Result<crate::transport::Reply> {
+) -> Result<Reply> {
     let reply = http
         .send_local(request(method, url, error_type, body)?)
         .map_err(|e| Error::runtime(format!("Lambda runtime API {url}: {e}")))?;
@@ -192,7 +189,7 @@ fn request(
 }
 
 /// A runtime API answer that is not a 2xx, with what it said.
-fn refused(url: &str, reply: &crate::transport::Reply, body: &[u8]) -> Error {
+fn refused(url: &str, reply: &Reply, body: &[u8]) -> Error {
     Error::runtime(format!(
         "Lambda runtime API {url} answered HTTP {}: {}",
         reply.status,

@@ -1,6 +1,8 @@
 //! URLs and forms: the check of a configured base URL, percent-encoding as SigV4 and AWS's
 //! query protocol want it, and form bodies built in place.
 
+use crate::error::Invalid;
+
 /// `url` fit for a message, parsed or not: what precedes its last `@` (the userinfo, which
 /// may hold a password with any character) is masked.
 pub fn shown(url: &str) -> String {
@@ -14,12 +16,18 @@ pub fn shown(url: &str) -> String {
 }
 
 /// An `http://` or `https://` base URL: a host, and no query.
-pub fn check_url(url: &str) -> Result<(), String> {
+pub fn check_url(url: &str) -> Result<(), Invalid> {
     let shown = shown(url);
-    let uri: http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| Invalid::new(format!("{shown:?} is not a URL")))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err(format!("{shown:?} must start with http:// or https://")),
+        _ => {
+            return Err(Invalid::new(format!(
+                "{shown:?} must start with http:// or https://"
+            )));
+        }
     }
     let bad_port = uri
         .authority()
@@ -33,9 +41,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
         || bad_port
     {
-        return Err(format!(
+        return Err(Invalid::new(format!(
             "{shown:?} must be a base URL like https://host[:port], without a query or fragment"
-        ));
+        )));
     }
     Ok(())
 }
@@ -133,6 +141,16 @@ mod tests {
             .add(format_args!("B.{}", 1), "é")
             .add(format_args!("c d"), "");
         assert_eq!(f.into_bytes(), b"A=1%202&B.1=%C3%A9&c%20d=");
+    }
+
+    /// Proxy credentials are decoded as they always were: escapes of any case, a `%` without
+    /// two hex digits kept, bytes that are not UTF-8 replaced.
+    #[test]
+    fn decoding() {
+        assert_eq!(decode("p%40ss%3a%2F"), "p@ss:/");
+        assert_eq!(decode("100%25%zz%4"), "100%%zz%4");
+        assert_eq!(decode("%C3%A9%FF"), "é\u{FFFD}");
+        assert_eq!(decode(&encode("a b/é~")), "a b/é~");
     }
 
     #[test]

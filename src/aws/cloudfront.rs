@@ -5,7 +5,7 @@ use super::endpoint::Service;
 use super::keys::Role;
 use super::pages::Pages;
 use super::request::Call;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Undecodable};
 use crate::url::encode;
 use crate::xml::Element;
 
@@ -109,16 +109,19 @@ fn get<'a>(
 }
 
 /// One ListDistributions page and the marker of the next, if any.
-fn parse_page(doc: &Element) -> Result<(Vec<Distribution>, Option<String>), String> {
+fn parse_page(doc: &Element) -> Result<(Vec<Distribution>, Option<String>), Undecodable> {
     if doc.name != "DistributionList" {
-        return Err(format!("expected <DistributionList>, got <{}>", doc.name));
+        return Err(Undecodable::new(format!(
+            "expected <DistributionList>, got <{}>",
+            doc.name
+        )));
     }
     let mut page = Vec::new();
     for d in doc.all("Items/DistributionSummary") {
         let text = |p: &str| d.text_at(p).unwrap_or_default().to_string();
         let id = text("Id");
         if id.is_empty() {
-            return Err("a distribution without an Id".into());
+            return Err(Undecodable::new("a distribution without an Id"));
         }
         page.push(Distribution {
             arn: text("ARN"),
@@ -139,7 +142,7 @@ fn parse_page(doc: &Element) -> Result<(Vec<Distribution>, Option<String>), Stri
         Some("true") => Some(
             doc.text_at("NextMarker")
                 .filter(|m| !m.is_empty())
-                .ok_or("IsTruncated is true but there is no NextMarker")?
+                .ok_or_else(|| Undecodable::new("IsTruncated is true but there is no NextMarker"))?
                 .to_string(),
         ),
         _ => None,
@@ -200,7 +203,12 @@ mod tests {
             b"<DistributionList><IsTruncated>true</IsTruncated></DistributionList>",
         )
         .unwrap();
-        assert!(parse_page(&doc).unwrap_err().contains("NextMarker"));
+        assert!(
+            parse_page(&doc)
+                .unwrap_err()
+                .to_string()
+                .contains("NextMarker")
+        );
         let doc = crate::xml::parse(b"<Other/>").unwrap();
         assert!(parse_page(&doc).is_err());
     }

@@ -6,7 +6,7 @@
 //! are renewed like any temporary ones.
 
 use super::keys::{self, Credentials};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Undecodable};
 use crate::signals;
 use serde_json::Value;
 use std::io::Read;
@@ -82,14 +82,17 @@ pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials>
 }
 
 /// The credentials a process printed.
-fn parse(out: &[u8]) -> Result<Credentials, String> {
-    let v: Value = serde_json::from_slice(out)
-        .map_err(|e| format!("its output is not the JSON the AWS CLI documents ({e})"))?;
+fn parse(out: &[u8]) -> Result<Credentials, Undecodable> {
+    let v: Value = serde_json::from_slice(out).map_err(|e| {
+        Undecodable::new(format!(
+            "its output is not the JSON the AWS CLI documents ({e})"
+        ))
+    })?;
     if v["Version"].as_u64() != Some(1) {
-        return Err(format!(
+        return Err(Undecodable::new(format!(
             "its output has Version {}, and only 1 is known",
             v["Version"]
-        ));
+        )));
     }
     keys::from_object(&v, "SessionToken", "its output")
 }
