@@ -1,5 +1,6 @@
 //! URLs and forms: the check of a configured base URL, percent-encoding as SigV4 and AWS's
-//! query protocol want it, and form bodies built in place.
+//! query protocol want it (the `percent-encoding` crate, which ureq and aws-sigv4 link
+//! already), and form bodies built in place.
 
 use crate::error::Invalid;
 
@@ -48,6 +49,13 @@ pub fn check_url(url: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Everything but AWS's unreserved characters (`A-Za-z0-9-_.~`) is encoded.
+const AWS_ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encodes everything but AWS's unreserved characters (`A-Za-z0-9-_.~`), the encoding
 /// both SigV4 and the query protocol expect.
 pub fn encode(s: &str) -> String {
@@ -57,40 +65,15 @@ pub fn encode(s: &str) -> String {
 }
 
 fn encode_into(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
+    out.extend(percent_encoding::utf8_percent_encode(s, AWS_ENCODED));
 }
 
-/// Decodes `%XX` escapes (proxy user names and passwords).
+/// Decodes `%XX` escapes (proxy user names and passwords); a `%` not followed by two hex
+/// digits stays as it is.
 pub fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// An `application/x-www-form-urlencoded` body, `k=v&k=v`, built in place: a GetMetricData
