@@ -1,7 +1,7 @@
 //! Time as the tool sees it: whole Unix seconds, ISO 8601 for AWS, and the `90s`/`10m`/`1h`
 //! durations of the configuration.
 
-use crate::error::Invalid;
+use crate::fault::Invalid;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, macros::format_description};

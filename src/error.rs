@@ -1,11 +1,8 @@
 //! The one error type: a message written for the user, and whether it is about configuration
 //! (exit 2, always found before any network call) or about something at run time (exit 1).
-//! Below it, what a module hands another is typed by what the caller does with it: an
-//! [`Invalid`] value of the configuration (the caller says where it was given), an
-//! [`Undecodable`] answer of a peer (the caller says which), a request that brought no answer
-//! (`transport::Unanswered`), an answer refused with a status (`aws::ApiError`,
-//! `mackerel::Failure`). None is a bare `String`: `tests/architecture.rs` counts those.
+//! Below it, failures are typed by what the caller does with them (see [`crate::fault`]).
 
+use crate::fault::Invalid;
 use std::fmt;
 
 #[derive(Debug)]
@@ -92,56 +89,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A value of the configuration that cannot be used, and why, said for the user. The caller
-/// puts where the value was given in front (`AWS_REGION: "x" is not a region …`); as an
-/// [`Error`] it is a configuration error, exit 2.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Invalid(String);
-
-impl Invalid {
-    pub fn new(why: impl Into<String>) -> Self {
-        Invalid(why.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The message alone, for callers that build theirs from it (`Error::config`, serde's
-/// `custom`, a check that passes a lower one's verdict on).
-impl From<Invalid> for String {
-    fn from(e: Invalid) -> String {
-        e.0
-    }
-}
-
 impl From<Invalid> for Error {
     fn from(e: Invalid) -> Error {
-        Error::Config(e.0)
-    }
-}
-
-/// An answer of a peer (or a file it wrote) that cannot be read as what it should be: the
-/// peer's fault, never the configuration's. The caller names the peer and the operation.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Undecodable(String);
-
-impl Undecodable {
-    pub fn new(why: impl Into<String>) -> Self {
-        Undecodable(why.into())
-    }
-}
-
-impl fmt::Display for Undecodable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        Error::Config(e.to_string())
     }
 }
 

@@ -13,6 +13,7 @@ mod daemon;
 mod discover;
 mod dry_run;
 mod error;
+mod fault;
 mod fetch;
 mod files;
 #[cfg(test)]

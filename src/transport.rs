@@ -7,7 +7,8 @@
 //! agent and the direct one (an https container credentials endpoint), Mackerel's to
 //! Mackerel's. Named `transport`, not `http`, so that `http::Request` is always the crate's.
 
-use crate::error::{Invalid, Result};
+use crate::error::Result;
+use crate::fault::Invalid;
 use crate::log;
 use crate::url;
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! query protocol want it (the `percent-encoding` crate, which ureq and aws-sigv4 link
 //! already), and form bodies built in place.
 
-use crate::error::Invalid;
+use crate::fault::Invalid;
 
 /// `url` fit for a message, parsed or not: what precedes its last `@` (the userinfo, which
 /// may hold a password with any character) is masked.

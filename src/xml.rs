@@ -3,7 +3,7 @@
 //! element tree from it, read by path (`DistributionList/Items/DistributionSummary`), without
 //! a serde model per API. Neither recurses on the input's depth, which is limited.
 
-use crate::error::Undecodable;
+use crate::fault::Undecodable;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 

@@ -5,7 +5,8 @@ use super::endpoint::Service;
 use super::keys::Role;
 use super::pages::Pages;
 use super::request::Call;
-use crate::error::{Error, Result, Undecodable};
+use crate::error::{Error, Result};
+use crate::fault::Undecodable;
 use crate::url::encode;
 use crate::xml::Element;
 

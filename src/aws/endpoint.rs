@@ -3,7 +3,8 @@
 //! `AWS_ENDPOINT_URL_<SERVICE>` overrides, checked before the first call.
 
 use super::profile::{Selected, sub_properties};
-use crate::error::{Error, Invalid, Result};
+use crate::error::{Error, Result};
+use crate::fault::Invalid;
 use crate::url::check_url;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

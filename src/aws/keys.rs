@@ -2,7 +2,8 @@
 //! read another account. Plain data, shared by the credential chain, STS and signing.
 
 use crate::clock;
-use crate::error::{Invalid, Secret, Undecodable};
+use crate::error::Secret;
+use crate::fault::{Invalid, Undecodable};
 use serde_json::Value;
 
 #[derive(Clone)]

@@ -2,7 +2,8 @@
 //! rules for plain http) and EC2 instance metadata, IMDSv2 only.
 
 use super::keys::{self, Credentials};
-use crate::error::{Error, Invalid, Result, Secret};
+use crate::error::{Error, Result, Secret};
+use crate::fault::Invalid;
 use crate::files;
 use crate::retry::{self, Attempt};
 use crate::transport::{self, Http};

@@ -6,7 +6,8 @@
 //! are renewed like any temporary ones.
 
 use super::keys::{self, Credentials};
-use crate::error::{Error, Result, Undecodable};
+use crate::error::{Error, Result};
+use crate::fault::Undecodable;
 use crate::signals;
 use serde_json::Value;
 use std::io::Read;

@@ -8,7 +8,8 @@
 
 use super::error::ApiError;
 use crate::clock;
-use crate::error::{Error, Invalid};
+use crate::error::Error;
+use crate::fault::Invalid;
 use crate::log;
 use crate::retry::Attempt;
 use crate::transport::{Http, Reply};

@@ -7,7 +7,8 @@
 mod host;
 mod request;
 
-use crate::error::{Invalid, Result, Secret};
+use crate::error::{Result, Secret};
+use crate::fault::Invalid;
 use crate::transport::Http;
 use crate::url::encode;
 use request::{Client, Expect, to_json};

@@ -3,7 +3,7 @@
 //! where a TLS-inspecting proxy or a private CA signs the certificates. A bundle adds to the
 //! built-in roots, never replaces them.
 
-use crate::error::Invalid;
+use crate::fault::Invalid;
 use crate::files;
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use std::path::Path;
