@@ -11,15 +11,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-fn host_run(moto: &Moto, mackerel: &Fake, tag: &str) -> std::process::Command {
-    let mut cmd = against(moto, "reader", mackerel);
-    cmd.env_remove("CW2MACKEREL_SERVICE")
-        .env("CW2MACKEREL_MODE", "host")
-        .env("CW2MACKEREL_TAG", format!("test={tag}"))
-        .arg("run");
-    cmd
-}
-
 #[test]
 fn hosts_not_made_by_cw2mackerel_are_never_touched() {
     let moto = Moto::shared();

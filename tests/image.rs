@@ -143,7 +143,7 @@ fn the_static_binary_runs_in_an_empty_root() {
     let id = id_of(&dists[0]);
     moto.traffic(&[id], 15);
     let mackerel = Fake::mackerel();
-    let jail = std::env::temp_dir().join(format!("cw2m-chroot-{}", std::process::id()));
+    let jail = fresh_path("chroot");
     std::fs::create_dir_all(&jail).unwrap();
     std::fs::copy(
         static_binary("x86_64-unknown-linux-musl"),
@@ -225,7 +225,7 @@ fn check_image_exists() {
 
 /// The files in the image's layers (from `podman save`).
 fn image_files() -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("cw2m-image-{}", std::process::id()));
+    let dir = fresh_path("image");
     std::fs::create_dir_all(&dir).unwrap();
     let archive = dir.join("image.tar");
     assert!(

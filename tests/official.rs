@@ -445,11 +445,7 @@ fn a_retired_host_holding_the_identifier_does_not_keep_a_distribution_dark() {
         json!({"hosts": [{"name": "old", "customIdentifier": arn, "isRetired": true,
         "meta": {"cw2mackerel": {"owner": "cloudfront"}}}]}),
     );
-    let mut cmd = against(moto, "reader", &mackerel);
-    cmd.env_remove("CW2MACKEREL_SERVICE")
-        .env("CW2MACKEREL_MODE", "host")
-        .env("CW2MACKEREL_TAG", "test=comeback")
-        .arg("run");
+    let mut cmd = host_run(moto, &mackerel, "comeback");
     let ran = run(&mut cmd);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let live = live_hosts(&mackerel);
