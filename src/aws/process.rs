@@ -101,6 +101,10 @@ fn parse(out: &[u8]) -> Result<Credentials, Undecodable> {
 /// Splits a command line into words as a POSIX shell would (no expansions): blanks separate
 /// words; single quotes keep everything; double quotes keep all but `\"`, `\\`, `\$` and
 /// `` \` ``; a backslash outside quotes keeps the next character.
+///
+/// Not the `shlex` crate's split, though the build has it: it reads `#` as the start of a
+/// comment and drops a backslash-newline, where botocore's `shlex.split` (comments off) and
+/// this keep both; and it cannot say what is left open.
 fn split(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
