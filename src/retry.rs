@@ -40,7 +40,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Runs `attempt` up to `tries` times, sleeping between tries: for `Retry`, with jittered
 /// backoff, or for the `Retry-After` the peer sent when that is longer; for `Wait`, as long as
 /// it says. No wait begins that the cycle's deadline would cut.
-pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T> {
+fn retry<T>(http: &Http, tries: u32, attempt: &mut dyn FnMut() -> Attempt<T>) -> Result<T> {
     let mut n = 0;
     loop {
         n += 1;
@@ -95,7 +95,8 @@ pub fn send<R, T>(
     mut classify: impl FnMut(u32, Result<R, Unanswered>) -> Attempt<T>,
 ) -> Result<T> {
     let mut n = 0;
-    retry(http, tries, || {
+    // The loop is shared by every request with answers of one type: only the closure differs.
+    retry(http, tries, &mut || {
         n += 1;
         match request() {
             Ok(req) => classify(n, send(req)),
