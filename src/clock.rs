@@ -1,6 +1,7 @@
 //! Time as the tool sees it: whole Unix seconds, ISO 8601 for AWS, and the `90s`/`10m`/`1h`
 //! durations of the configuration.
 
+use crate::fault::Invalid;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, macros::format_description};
@@ -95,9 +96,13 @@ fn fast_utc(s: &str) -> Option<i64> {
 }
 
 /// Parses `90s`, `10m`, `1h`, `1h30m`. A bare number is refused: the unit must be said.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, Invalid> {
     let s = s.trim();
-    let bad = || format!("{s:?} is not a duration; write it like 90s, 10m or 1h");
+    let bad = || {
+        Invalid::new(format!(
+            "{s:?} is not a duration; write it like 90s, 10m or 1h"
+        ))
+    };
     if s.is_empty() {
         return Err(bad());
     }

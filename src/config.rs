@@ -3,9 +3,9 @@
 
 use crate::aws;
 use crate::error::{Error, Result, Secret};
-use crate::http::{self, Http};
 use crate::jobs::Job;
 use crate::log;
+use crate::transport::{self, Http};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub struct Config {
     pub apikey_ssm: Option<String>,
     pub apibase: String,
     /// `CW2MACKEREL_CA_BUNDLE`: CA certificates trusted for Mackerel beside the built-in roots.
-    pub ca_bundle: Option<http::tls::Bundle>,
+    pub ca_bundle: Option<transport::tls::Bundle>,
     /// What to read and where it goes: the environment's one CloudFront job, or a file's.
     pub jobs: Vec<Job>,
     /// Daemon and warm Lambda: how long discovery answers are reused.
@@ -29,7 +29,7 @@ pub struct Config {
     /// The longest a cycle may take, retries and waits included.
     pub cycle_timeout: Duration,
     /// `HTTPS_PROXY` and `NO_PROXY`, for AWS and Mackerel requests.
-    pub proxy: Option<http::Proxy>,
+    pub proxy: Option<transport::Proxy>,
     /// Daemon: time between cycles.
     pub interval: Duration,
     /// Daemon: consecutive failed cycles before it gives up (exit 1).
@@ -46,7 +46,7 @@ pub struct Config {
 impl Config {
     /// The HTTP client every command uses: the request timeout, the proxy and the CA bundles.
     pub fn http(&self) -> Result<Http> {
-        let trust = http::tls::Trust {
+        let trust = transport::tls::Trust {
             aws: self.aws.ca_bundle.clone(),
             mackerel: self.ca_bundle.clone(),
         };

@@ -34,10 +34,13 @@ pub struct Selection<'a> {
 /// only when the filter or the label needs them, and a distribution is kept when it carries
 /// every `key=value` of the filter.
 pub fn distributions(aws: &Aws, sel: &Selection, cache: &mut Cache) -> Result<Vec<Distribution>> {
-    let key = format!(
-        "{:?}",
-        (sel.ids, sel.tags, sel.need_tags, sel.need_details, sel.role)
-    );
+    let key = SelectionKey {
+        ids: sel.ids.to_vec(),
+        tags: sel.tags.to_vec(),
+        need_tags: sel.need_tags,
+        need_details: sel.need_details,
+        role: sel.role.cloned(),
+    };
     if let Some((at, found)) = cache.distributions.get(&key)
         && cache.fresh(at)
     {
@@ -106,6 +109,16 @@ fn list(aws: &Aws, sel: &Selection) -> Result<Vec<Distribution>> {
     Ok(found)
 }
 
+/// A [`Selection`] as a cache key: the selection itself, owned.
+#[derive(PartialEq, Eq, Hash)]
+struct SelectionKey {
+    ids: Vec<String>,
+    tags: Vec<(String, String)>,
+    need_tags: bool,
+    need_details: bool,
+    role: Option<Role>,
+}
+
 type Dimensions = Vec<Vec<(String, String)>>;
 /// (role, region, namespace, metric name)
 type MetricKey = (Option<Role>, String, String, String);
@@ -116,8 +129,7 @@ type TagKey = (Option<Role>, String, Vec<(String, String)>);
 #[derive(Default)]
 pub struct Cache {
     ttl: Duration,
-    /// By the selection's debug form.
-    distributions: HashMap<String, (Instant, Vec<Distribution>)>,
+    distributions: HashMap<SelectionKey, (Instant, Vec<Distribution>)>,
     metrics: HashMap<MetricKey, (Instant, Dimensions)>,
     tagged: HashMap<TagKey, (Instant, Vec<String>)>,
     /// Whether an answer was asked for afresh since [`Cache::take_refreshed`].

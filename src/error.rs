@@ -1,6 +1,8 @@
 //! The one error type: a message written for the user, and whether it is about configuration
 //! (exit 2, always found before any network call) or about something at run time (exit 1).
+//! Below it, failures are typed by what the caller does with them (see [`crate::fault`]).
 
+use crate::fault::Invalid;
 use std::fmt;
 
 #[derive(Debug)]
@@ -122,6 +124,12 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+impl From<Invalid> for Error {
+    fn from(e: Invalid) -> Error {
+        Error::Config(e.to_string())
     }
 }
 

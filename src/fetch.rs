@@ -1,5 +1,6 @@
 //! Fetch: run the plan's GetMetricData calls (one per batch, plus NextToken pages) and hand
-//! back each series' points, indexed like `plan.series`, with how much of it was read. A batch
+//! back what was read of each series, indexed like `plan.series`: its points and whether
+//! CloudWatch said they are whole, or nothing. A batch
 //! that fails (access denied in one region or account, say) costs its own series alone, and so
 //! does a query CloudWatch answers with `Forbidden`, or with `InternalError` twice; the rest is
 //! still read. A query's `InternalError` is retried with the NextToken when there is one, as the
@@ -25,24 +26,20 @@ const MOST_PAGES: usize = 1000;
 /// One series' (timestamp, value) pairs.
 pub type Points = Vec<(i64, f64)>;
 
-/// How much of a series CloudWatch gave.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What CloudWatch gave of a series that was read.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Got {
-    /// Nothing to go by: no points, and no zeros either.
-    #[default]
-    Nothing,
     /// CloudWatch's points, from an answer that says it is not whole: no zeros.
-    Points,
+    Points(Points),
     /// Every page: a settled period without a point had no data.
-    Whole,
+    Whole(Points),
 }
 
 #[derive(Debug, Default)]
 pub struct Fetched {
-    /// The points of each series of the plan.
-    pub data: Vec<Points>,
-    /// How much of each series of the plan was read.
-    pub read: Vec<Got>,
+    /// What was read of each series of the plan; `None`: nothing to go by (no points, and no
+    /// zeros either).
+    pub series: Vec<Option<Got>>,
     /// How many metrics GetMetricData was asked for in all the calls made (what it bills; a
     /// NextToken page asks again).
     pub requested: usize,
@@ -79,15 +76,16 @@ struct Answer {
 
 pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
     let mut out = Fetched {
-        data: vec![Vec::new(); plan.series.len()],
-        read: vec![Got::Nothing; plan.series.len()],
+        series: vec![None; plan.series.len()],
         ..Fetched::default()
     };
+    // The points of each series as the pages bring them.
+    let mut data: Vec<Points> = vec![Vec::new(); plan.series.len()];
     // Which series belong to the batch being read: answers for others are refused.
     let mut member = vec![false; plan.series.len()];
     for batch in &plan.batches {
         batch.series.iter().for_each(|&i| member[i] = true);
-        let read_batch = read(aws, plan, batch, &member, &mut out);
+        let read_batch = read(aws, plan, batch, &member, &mut data, &mut out.requested);
         batch.series.iter().for_each(|&i| member[i] = false);
         let place = match &batch.role {
             Some(r) => format!("GetMetricData in {} as {}", batch.region, r.arn),
@@ -95,15 +93,17 @@ pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
         };
         match read_batch {
             Ok(answer) => {
-                let got = match answer.messages.is_empty() {
-                    true => Got::Whole,
-                    false => Got::Points,
-                };
-                for &i in &batch.series {
-                    out.read[i] = match answer.unread.contains_key(&i) {
-                        true => Got::Nothing,
-                        false => got,
-                    };
+                let whole = answer.messages.is_empty();
+                for &i in batch
+                    .series
+                    .iter()
+                    .filter(|i| !answer.unread.contains_key(i))
+                {
+                    let points = std::mem::take(&mut data[i]);
+                    out.series[i] = Some(match whole {
+                        true => Got::Whole(points),
+                        false => Got::Points(points),
+                    });
                 }
                 let mut why: BTreeMap<&Unread, Vec<usize>> = BTreeMap::new();
                 for (i, u) in &answer.unread {
@@ -128,25 +128,24 @@ pub fn fetch(aws: &Aws, plan: &Plan) -> Fetched {
             }
             Err(e) => out.failed.push((place, e)),
         }
-        for &i in batch
-            .series
-            .iter()
-            .filter(|&&i| out.read[i] == Got::Nothing)
-        {
-            out.data[i].clear();
+        // What was not read is dropped: an unread series gives nothing.
+        for &i in &batch.series {
+            data[i] = Vec::new();
         }
     }
     out
 }
 
-/// Reads one batch, every page. Returns the series CloudWatch would not give whole, and why,
-/// and the messages it gave about the whole call.
+/// Reads one batch, every page, into `data`, counting the metrics asked for in `requested`.
+/// Returns the series CloudWatch would not give whole, and why, and the messages it gave
+/// about the whole call.
 fn read(
     aws: &Aws,
     plan: &Plan,
     batch: &Batch,
     member: &[bool],
-    out: &mut Fetched,
+    data: &mut [Points],
+    requested: &mut usize,
 ) -> Result<Answer> {
     let queries: Vec<Query> = batch
         .series
@@ -177,7 +176,7 @@ fn read(
     let mut last: BTreeMap<usize, Status> = BTreeMap::new();
     loop {
         pages.read(0)?;
-        out.requested += queries.len();
+        *requested += queries.len();
         let page = cloudwatch::get_metric_data(
             aws,
             &batch.region,
@@ -199,7 +198,7 @@ fn read(
                             r.id
                         ))
                     })?;
-            let data = &mut out.data[i];
+            let data = &mut data[i];
             if data.capacity() == 0 {
                 // One point a period, usually: room for exactly that.
                 data.reserve_exact(most / 2);

@@ -1,8 +1,9 @@
 //! Files the tool reads and writes. Reads take a whole regular file up to a size limit (a
 //! FIFO or a device is refused, never waited on or read for ever). Writes replace a file
 //! atomically through a temp file of our own in the same directory, created exclusively
-//! (O_EXCL, not following a symlink) with mode 0600 under a random name, then renamed over
-//! the target: a planted symlink or a predictable name cannot redirect the write.
+//! (O_EXCL, not following a symlink) with mode 0600 under a random name, synced, then renamed
+//! over the target, and the directory synced: a planted symlink or a predictable name cannot
+//! redirect the write, and a power loss cannot leave the file empty.
 
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
@@ -47,17 +48,35 @@ pub fn read_text(path: &Path, limit: u64) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
-/// Replaces the file at `path` with `bytes` (mode 0600), atomically.
+/// Replaces the file at `path` with `bytes` (mode 0600), atomically and durably: the bytes
+/// reach the disk before the rename, and the rename before this returns, so that after a crash
+/// or a power loss the file holds either its old content or the new, never nothing.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let (tmp, mut file) = temp_beside(path)?;
     let written = file
         .write_all(bytes)
-        .and_then(|()| file.flush())
+        .and_then(|()| file.sync_all())
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written
+    written?;
+    // The rename is an entry of the directory: it lasts once the directory is synced. A
+    // directory this process may write to but not open (mode 0300) keeps the rename unsynced,
+    // as before syncing was done at all.
+    match File::open(parent(path)) {
+        Ok(dir) => dir.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// A new file of ours next to `path`: `.<name>.<random>.tmp`, created exclusively.
@@ -65,7 +84,7 @@ fn temp_beside(path: &Path) -> io::Result<(PathBuf, File)> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = parent(path);
     let mut tries = 0;
     loop {
         let tmp = dir.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), random()));
@@ -152,6 +171,42 @@ mod tests {
         );
         let left: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
         assert_eq!(left.len(), 3, "no temp file left behind");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A reader never sees a file half written, or empty, while it is replaced again and
+    /// again: each read is the whole old content or the whole new.
+    #[test]
+    fn a_reader_sees_the_old_content_or_the_new_never_a_part() {
+        let d = dir("atomic");
+        let target = d.join("state");
+        let size = 256 << 10;
+        write(&target, &vec![b'a'; size]).unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (target, done) = (target.clone(), done.clone());
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let fill = if i % 2 == 0 { b'b' } else { b'a' };
+                    write(&target, &vec![fill; size]).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let seen = std::fs::read(&target).unwrap();
+            assert_eq!(seen.len(), size, "read {reads}: a part of the file");
+            assert!(
+                seen.iter().all(|b| *b == seen[0]),
+                "read {reads}: two contents mixed"
+            );
+            reads += 1;
+        }
+        writer.join().unwrap();
+        assert!(reads > 0);
+        // A bare file name is written in the working directory, whose entry is synced too.
+        assert_eq!(parent(Path::new("state")), Path::new("."));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -16,9 +16,9 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::Http;
 use crate::log;
 use crate::session::{Keep, Session};
+use crate::transport::{Http, Reply, Unanswered};
 use crate::url::encode;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -111,7 +111,7 @@ pub fn serve(cfg: &Config, api: &str) -> Result<()> {
 
 /// Asks for the next invocation: its answer's status and headers, and the event or why it
 /// could not be read.
-fn next_invocation(http: &Http, base: &str) -> Result<(crate::http::Reply, Result<(), String>)> {
+fn next_invocation(http: &Http, base: &str) -> Result<(Reply, Result<(), Unanswered>)> {
     let url = format!("{base}/invocation/next");
     let (reply, event) = http
         .send_local_parts(request("GET", &url, None, Vec::new())?, EVENT_LIMIT)
@@ -164,7 +164,7 @@ fn send(
     url: &str,
     error_type: Option<&str>,
     body: Vec<u8>,
-) -> Result<crate::http::Reply> {
+) -> Result<Reply> {
     let reply = http
         .send_local(request(method, url, error_type, body)?)
         .map_err(|e| Error::runtime(format!("Lambda runtime API {url}: {e}")))?;
@@ -179,8 +179,8 @@ fn request(
     url: &str,
     error_type: Option<&str>,
     body: Vec<u8>,
-) -> Result<::http::Request<Vec<u8>>> {
-    let mut req = ::http::Request::builder().method(method).uri(url);
+) -> Result<http::Request<Vec<u8>>> {
+    let mut req = http::Request::builder().method(method).uri(url);
     if let Some(t) = error_type {
         req = req.header("lambda-runtime-function-error-type", t);
     }
@@ -189,7 +189,7 @@ fn request(
 }
 
 /// A runtime API answer that is not a 2xx, with what it said.
-fn refused(url: &str, reply: &crate::http::Reply, body: &[u8]) -> Error {
+fn refused(url: &str, reply: &Reply, body: &[u8]) -> Error {
     Error::runtime(format!(
         "Lambda runtime API {url} answered HTTP {}: {}",
         reply.status,

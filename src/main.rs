@@ -5,63 +5,36 @@
 // `log` or a write whose error is ignored.
 #![cfg_attr(not(test), deny(clippy::print_stdout, clippy::print_stderr))]
 
-// Every module but `signals`, which installs the signal handlers, forbids unsafe code.
-#[forbid(unsafe_code)]
 mod aws;
-#[forbid(unsafe_code)]
 mod cli;
-#[forbid(unsafe_code)]
 mod clock;
-#[forbid(unsafe_code)]
 mod config;
-#[forbid(unsafe_code)]
 mod daemon;
-#[forbid(unsafe_code)]
 mod discover;
-#[forbid(unsafe_code)]
 mod dry_run;
-#[forbid(unsafe_code)]
 mod error;
-#[forbid(unsafe_code)]
+mod fault;
 mod fetch;
-#[forbid(unsafe_code)]
 mod files;
 #[cfg(test)]
 mod fuzz_tests;
-#[forbid(unsafe_code)]
 mod hosts;
-#[forbid(unsafe_code)]
-mod http;
-#[forbid(unsafe_code)]
 mod jobs;
-#[forbid(unsafe_code)]
 mod lambda;
-#[forbid(unsafe_code)]
 mod list;
-#[forbid(unsafe_code)]
 mod log;
-#[forbid(unsafe_code)]
 mod mackerel;
-#[forbid(unsafe_code)]
 mod map;
-#[forbid(unsafe_code)]
 mod plan;
-#[forbid(unsafe_code)]
 mod post;
-#[forbid(unsafe_code)]
 mod presets;
-#[forbid(unsafe_code)]
 mod record;
-#[forbid(unsafe_code)]
 mod retry;
-#[forbid(unsafe_code)]
 mod session;
 mod signals;
-#[forbid(unsafe_code)]
 mod state;
-#[forbid(unsafe_code)]
+mod transport;
 mod url;
-#[forbid(unsafe_code)]
 mod xml;
 
 use cli::{Action, Command};

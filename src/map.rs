@@ -24,20 +24,23 @@ pub struct Mapped {
     pub skipped: usize,
 }
 
-/// `data[i]` holds the points read for `plan.series[i]`; `read[i]` says how much of it was
-/// read (an unread series gives no points, and one read in part no zeros). Points outside the
-/// window are dropped; a time given twice keeps the last value. A point the `record` holds
-/// (Mackerel has it already) is counted and left out, so a steady cycle's points take little
-/// room.
-pub fn map(plan: &Plan, mut data: Vec<Vec<(i64, f64)>>, read: &[Got], record: &Record) -> Mapped {
+/// `read[i]` holds what was read of `plan.series[i]` (an unread series gives no points, and
+/// one read in part no zeros). Points outside the window are dropped; a time given twice
+/// keeps the last value. A point the `record` holds (Mackerel has it already) is counted and
+/// left out, so a steady cycle's points take little room.
+pub fn map(plan: &Plan, mut read: Vec<Option<Got>>, record: &Record) -> Mapped {
     let mut out = Mapped::default();
     for batch in &plan.batches {
         let w = batch.window;
-        for &i in batch.series.iter().filter(|&&i| read[i] != Got::Nothing) {
+        for &i in &batch.series {
+            // Taken, not copied: what CloudWatch said is freed as it is mapped.
+            let (mut points, whole) = match read[i].take() {
+                None => continue,
+                Some(Got::Points(p)) => (p, false),
+                Some(Got::Whole(p)) => (p, true),
+            };
             let s = &plan.series[i];
             let period = i64::from(s.period.max(1));
-            // Taken, not copied: what CloudWatch said is freed as it is mapped.
-            let mut points = std::mem::take(&mut data[i]);
             // Periods CloudWatch gave something unusable for: no zero may stand in for it.
             let mut spoiled: Vec<i64> = Vec::new();
             let (mut off_period, mut not_finite) = (0, 0);
@@ -72,7 +75,7 @@ pub fn map(plan: &Plan, mut data: Vec<Vec<(i64, f64)>>, read: &[Got], record: &R
             points.reverse();
             points.dedup_by_key(|(t, _)| *t);
             points.reverse();
-            if s.fill_zero && read[i] == Got::Whole {
+            if s.fill_zero && whole {
                 let missing: Vec<i64> = w
                     .steps(s.period)
                     .filter(|t| {
@@ -138,10 +141,13 @@ mod tests {
             vec![(w.start + 60, 5.0), (w.end, 99.0), (w.start - 60, 99.0)],
             vec![(w.start, 1.5), (w.start, 2.5), (w.start + 120, f64::NAN)],
         ];
+        let whole = |data: &[Vec<(i64, f64)>]| -> Vec<Option<Got>> {
+            data.iter().map(|d| Some(Got::Whole(d.clone()))).collect()
+        };
         let none = Record::default();
-        let m = map(&p, data.clone(), &[Got::Whole, Got::Whole], &none);
+        let m = map(&p, whole(&data), &none);
         assert_eq!(
-            map(&p, data.clone(), &[Got::Nothing, Got::Whole], &none)
+            map(&p, vec![None, Some(Got::Whole(data[1].clone()))], &none)
                 .points
                 .len(),
             1,
@@ -156,7 +162,7 @@ mod tests {
             .cloned()
             .collect();
         record.remember(&zeros);
-        let held = map(&p, data, &[Got::Whole, Got::Whole], &record);
+        let held = map(&p, whole(&data), &record);
         assert_eq!(
             (held.points.len(), held.skipped, held.datapoints),
             (2, 4, 6)
@@ -197,20 +203,23 @@ mod tests {
             Duration::ZERO,
         );
         let w = p.batches[0].window;
-        let data = vec![vec![
+        let data = vec![
             (w.start, 3.0),
             (w.start + 90, 4.0),
             (w.start + 180, f64::INFINITY),
-        ]];
-        let times = |got: Got| -> Vec<(i64, f64)> {
-            map(&p, data.clone(), &[got], &Record::default())
+        ];
+        let times = |got: fn(Vec<(i64, f64)>) -> Option<Got>| -> Vec<(i64, f64)> {
+            map(&p, vec![got(data.clone())], &Record::default())
                 .points
                 .iter()
                 .map(|p| (p.time - w.start, p.value))
                 .collect()
         };
-        assert_eq!(times(Got::Whole), [(0, 3.0), (120, 0.0), (240, 0.0)]);
-        assert_eq!(times(Got::Points), [(0, 3.0)]);
-        assert!(times(Got::Nothing).is_empty());
+        assert_eq!(
+            times(|p| Some(Got::Whole(p))),
+            [(0, 3.0), (120, 0.0), (240, 0.0)]
+        );
+        assert_eq!(times(|p| Some(Got::Points(p))), [(0, 3.0)]);
+        assert!(times(|_| None).is_empty());
     }
 }

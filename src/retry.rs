@@ -1,9 +1,10 @@
 //! The retry loop every peer's requests go through: jittered exponential backoff, a peer's
 //! `Retry-After`, or the caller's own wait; bounded by the attempts allowed and by the cycle's
-//! deadline, and cut short by a stop signal.
+//! deadline, and cut short by a stop signal. [`send`] is that loop around one request, as every
+//! client sends one: built afresh each try, sent, and its answer classified by the client.
 
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::transport::{Http, Unanswered};
 use crate::{log, signals};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Runs `attempt` up to `tries` times, sleeping between tries: for `Retry`, with jittered
 /// backoff, or for the `Retry-After` the peer sent when that is longer; for `Wait`, as long as
 /// it says. No wait begins that the cycle's deadline would cut.
-pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T> {
+fn retry<T>(http: &Http, tries: u32, attempt: &mut dyn FnMut() -> Attempt<T>) -> Result<T> {
     let mut n = 0;
     loop {
         n += 1;
@@ -80,6 +81,28 @@ pub fn retry<T>(http: &Http, tries: u32, mut attempt: impl FnMut() -> Attempt<T>
             return Err(Error::runtime(format!("{e} (not retried: stopping)")));
         }
     }
+}
+
+/// Sends one request up to `tries` times. Each try, `request` builds it afresh (sending
+/// consumes it, and an AWS request is signed anew each time; a request that cannot be built
+/// ends the retrying), `send` sends it (whole, streamed, to which peer), and `classify` says
+/// what the answer, or the lack of one, came to on try `n` (1 for the first).
+pub fn send<R, T>(
+    http: &Http,
+    tries: u32,
+    mut request: impl FnMut() -> Result<http::Request<Vec<u8>>>,
+    mut send: impl FnMut(http::Request<Vec<u8>>) -> Result<R, Unanswered>,
+    mut classify: impl FnMut(u32, Result<R, Unanswered>) -> Attempt<T>,
+) -> Result<T> {
+    let mut n = 0;
+    // The loop is shared by every request with answers of one type: only the closure differs.
+    retry(http, tries, &mut || {
+        n += 1;
+        match request() {
+            Ok(req) => classify(n, send(req)),
+            Err(e) => Attempt::Fail(e),
+        }
+    })
 }
 
 #[cfg(test)]

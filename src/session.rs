@@ -16,11 +16,11 @@ use crate::config::Config;
 use crate::discover::{self, Selection};
 use crate::error::{Error, Result, Secret};
 use crate::hosts::{HostJob, Hosts, Resolved};
-use crate::http::Http;
 use crate::jobs::{CloudFrontJob, Job, Series, Target, names};
 use crate::mackerel::{self, GraphDef, Mackerel};
 use crate::presets::{cloudfront, namespace};
 use crate::record::Record;
+use crate::transport::Http;
 use crate::{clock, dry_run, fetch, log, map, plan, post, signals, state};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -254,7 +254,7 @@ impl<'a> Session<'a> {
         for (place, e) in &fetched.failed {
             summary.failed.push(format!("{place}: {e}"));
         }
-        let mapped = map::map(&plan, fetched.data, &fetched.read, &self.record);
+        let mapped = map::map(&plan, fetched.series, &self.record);
         summary.datapoints = mapped.datapoints;
         summary.zero_filled = mapped.zero_filled;
         summary.skipped = mapped.skipped;

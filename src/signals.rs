@@ -13,7 +13,9 @@
 //! standard library cannot do.
 //!
 //! The one module with `unsafe`: the handlers are installed through the `libc` crate and only
-//! touch atomics and async-signal-safe functions (`alarm`, `write`, `_exit`).
+//! touch atomics and async-signal-safe functions (`alarm`, `write`, `_exit`). Everywhere else
+//! `unsafe_code` is denied (Cargo.toml's `[lints]`).
+#![allow(unsafe_code)]
 
 use crate::log;
 use serde_json::json;

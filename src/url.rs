@@ -1,5 +1,8 @@
 //! URLs and forms: the check of a configured base URL, percent-encoding as SigV4 and AWS's
-//! query protocol want it, and form bodies built in place.
+//! query protocol want it (the `percent-encoding` crate, which ureq and aws-sigv4 link
+//! already), and form bodies built in place.
+
+use crate::fault::Invalid;
 
 /// `url` fit for a message, parsed or not: what precedes its last `@` (the userinfo, which
 /// may hold a password with any character) is masked.
@@ -14,12 +17,18 @@ pub fn shown(url: &str) -> String {
 }
 
 /// An `http://` or `https://` base URL: a host, and no query.
-pub fn check_url(url: &str) -> Result<(), String> {
+pub fn check_url(url: &str) -> Result<(), Invalid> {
     let shown = shown(url);
-    let uri: ::http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| Invalid::new(format!("{shown:?} is not a URL")))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        _ => return Err(format!("{shown:?} must start with http:// or https://")),
+        _ => {
+            return Err(Invalid::new(format!(
+                "{shown:?} must start with http:// or https://"
+            )));
+        }
     }
     let bad_port = uri
         .authority()
@@ -33,12 +42,19 @@ pub fn check_url(url: &str) -> Result<(), String> {
         || url.chars().any(|c| c.is_whitespace() || c.is_control())
         || bad_port
     {
-        return Err(format!(
+        return Err(Invalid::new(format!(
             "{shown:?} must be a base URL like https://host[:port], without a query or fragment"
-        ));
+        )));
     }
     Ok(())
 }
+
+/// Everything but AWS's unreserved characters (`A-Za-z0-9-_.~`) is encoded.
+const AWS_ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Percent-encodes everything but AWS's unreserved characters (`A-Za-z0-9-_.~`), the encoding
 /// both SigV4 and the query protocol expect.
@@ -49,40 +65,15 @@ pub fn encode(s: &str) -> String {
 }
 
 fn encode_into(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
+    out.extend(percent_encoding::utf8_percent_encode(s, AWS_ENCODED));
 }
 
-/// Decodes `%XX` escapes (proxy user names and passwords).
+/// Decodes `%XX` escapes (proxy user names and passwords); a `%` not followed by two hex
+/// digits stays as it is.
 pub fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// An `application/x-www-form-urlencoded` body, `k=v&k=v`, built in place: a GetMetricData
@@ -133,6 +124,16 @@ mod tests {
             .add(format_args!("B.{}", 1), "é")
             .add(format_args!("c d"), "");
         assert_eq!(f.into_bytes(), b"A=1%202&B.1=%C3%A9&c%20d=");
+    }
+
+    /// Proxy credentials are decoded as they always were: escapes of any case, a `%` without
+    /// two hex digits kept, bytes that are not UTF-8 replaced.
+    #[test]
+    fn decoding() {
+        assert_eq!(decode("p%40ss%3a%2F"), "p@ss:/");
+        assert_eq!(decode("100%25%zz%4"), "100%%zz%4");
+        assert_eq!(decode("%C3%A9%FF"), "é\u{FFFD}");
+        assert_eq!(decode(&encode("a b/é~")), "a b/é~");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! element tree from it, read by path (`DistributionList/Items/DistributionSummary`), without
 //! a serde model per API. Neither recurses on the input's depth, which is limited.
 
+use crate::fault::Undecodable;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
@@ -27,8 +28,11 @@ pub enum Step<'a> {
 /// Reads a whole document as a stream of [`Step`]s, building nothing: memory stays near the
 /// size of the body, and nesting deeper than [`MAX_DEPTH`] is an error, never a recursion. Any
 /// malformation, including a document cut short, is an error that says where.
-pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> Result<(), String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "the XML is not UTF-8".to_string())?;
+pub fn walk(
+    bytes: &[u8],
+    visit: &mut dyn FnMut(Step) -> Result<(), Undecodable>,
+) -> Result<(), Undecodable> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Undecodable::new("the XML is not UTF-8"))?;
     let mut reader = Reader::from_str(text);
     // The names and texts of the open elements; their strings are kept and reused, so a
     // document of a million elements does not make a million allocations.
@@ -37,9 +41,12 @@ pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> 
     let mut depth = 0;
     let mut roots = 0;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("malformed XML at byte {}: {e}", reader.buffer_position()))?;
+        let event = reader.read_event().map_err(|e| {
+            Undecodable::new(format!(
+                "malformed XML at byte {}: {e}",
+                reader.buffer_position()
+            ))
+        })?;
         let (open, close) = match &event {
             Event::Start(e) => (Some(e.local_name()), false),
             Event::Empty(e) => (Some(e.local_name()), true),
@@ -60,7 +67,9 @@ pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> 
                 let c = match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
                     _ => quick_xml::escape::resolve_predefined_entity(r)
-                        .ok_or_else(|| format!("malformed XML: unknown entity &{};", &**r))?
+                        .ok_or_else(|| {
+                            Undecodable::new(format!("malformed XML: unknown entity &{};", &**r))
+                        })?
                         .to_string(),
                 };
                 if depth > 0 {
@@ -73,7 +82,9 @@ pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> 
         };
         if let Some(name) = open {
             if depth == MAX_DEPTH {
-                return Err(format!("the XML nests more than {MAX_DEPTH} levels deep"));
+                return Err(Undecodable::new(format!(
+                    "the XML nests more than {MAX_DEPTH} levels deep"
+                )));
             }
             if depth == 0 {
                 roots += 1;
@@ -90,23 +101,23 @@ pub fn walk(bytes: &[u8], visit: &mut dyn FnMut(Step) -> Result<(), String>) -> 
         }
         if close {
             if depth == 0 {
-                return Err("malformed XML: unexpected end tag".into());
+                return Err(Undecodable::new("malformed XML: unexpected end tag"));
             }
             visit(Step::Close(&path[..depth], &texts[depth - 1]))?;
             depth -= 1;
         }
     }
     if depth > 0 {
-        return Err("the XML document is cut short".into());
+        return Err(Undecodable::new("the XML document is cut short"));
     }
     if roots == 0 {
-        return Err("the answer holds no XML document".into());
+        return Err(Undecodable::new("the answer holds no XML document"));
     }
     Ok(())
 }
 
 /// Parses a whole document and returns its root element (the last, if there are several).
-pub fn parse(bytes: &[u8]) -> Result<Element, String> {
+pub fn parse(bytes: &[u8]) -> Result<Element, Undecodable> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root = None;
     walk(bytes, &mut |step| {
@@ -116,7 +127,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
                 ..Element::default()
             }),
             Step::Close(_, text) => {
-                let mut el = stack.pop().ok_or("malformed XML: unexpected end tag")?;
+                let mut el = stack
+                    .pop()
+                    .ok_or_else(|| Undecodable::new("malformed XML: unexpected end tag"))?;
                 el.text = text.to_string();
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
@@ -126,7 +139,7 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
         }
         Ok(())
     })?;
-    root.ok_or_else(|| "the answer holds no XML document".into())
+    root.ok_or_else(|| Undecodable::new("the answer holds no XML document"))
 }
 
 impl Element {
@@ -199,7 +212,12 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_without_recursing() {
         let deep = "<a>".repeat(200_000);
-        assert!(parse(deep.as_bytes()).unwrap_err().contains("64 levels"));
+        assert!(
+            parse(deep.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("64 levels")
+        );
         let ok = format!("{}{}", "<a>".repeat(64), "</a>".repeat(64));
         assert!(parse(ok.as_bytes()).is_ok());
         let over = format!("{}{}", "<a>".repeat(65), "</a>".repeat(65));
@@ -208,7 +226,12 @@ mod tests {
 
     #[test]
     fn truncated_and_garbage_are_errors() {
-        assert!(parse(b"<R><A>1</A>").unwrap_err().contains("cut short"));
+        assert!(
+            parse(b"<R><A>1</A>")
+                .unwrap_err()
+                .to_string()
+                .contains("cut short")
+        );
         assert!(parse(b"<R><A>1</B></R>").is_err());
         assert!(parse(b"").is_err());
         assert!(parse(b"\xff\xfe").is_err());

@@ -3,6 +3,8 @@
 //! with the same files and variables, and both must pick the same credentials and endpoints
 //! (cw2mackerel proving its pick by signing calls moto accepts, where the other candidate's
 //! keys are bogus). Then the credential endpoints' rules: renewal, retries, IMDS settings.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

@@ -1,5 +1,7 @@
 //! `daemon`, `healthcheck` and the Lambda runtime, end to end against moto, the strict Mackerel
 //! fake and a fake of the Lambda runtime API.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

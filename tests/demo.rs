@@ -1,6 +1,8 @@
 //! `make demo` (tests/peers/demo.py), checked: it shows two daemon cycles against moto and
 //! the Mackerel stand-in and a table of what Mackerel received, and it leaves nothing running,
 //! also when stopped with Ctrl-C.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

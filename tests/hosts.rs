@@ -1,29 +1,16 @@
 //! Host mode end to end: one Mackerel host per distribution, created once and found again
 //! after restarts, crashes, retirements and concurrent runs; never a host for the tool.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::process::Command;
 
-fn host_mode(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
-    let mut cmd = host_env(moto, mackerel, tag);
-    cmd.arg("run");
-    cmd
-}
-
-/// The host-mode environment without a command.
-fn host_env(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
-    let mut cmd = against(moto, "reader", mackerel);
-    cmd.env_remove("CW2MACKEREL_SERVICE")
-        .env("CW2MACKEREL_MODE", "host")
-        .env("CW2MACKEREL_TAG", format!("test={tag}"));
-    cmd
-}
-
 /// A host-mode daemon with a 2 s interval, its log piped.
 fn host_daemon(moto: &Moto, mackerel: &Fake, tag: &str) -> std::process::Child {
-    host_env(moto, mackerel, tag)
+    host_mode(moto, mackerel, tag)
         .args(["daemon", "--interval", "2s"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -64,7 +51,7 @@ fn hosts_are_created_once_and_found_again() {
     let dists = moto.distributions("hosts", 2, &["--alias", "img.example.org"]);
     let start = moto.traffic(&[id_of(&dists[0])], 15);
     let mackerel = Fake::mackerel();
-    let mut cmd = host_mode(moto, &mackerel, "hosts");
+    let mut cmd = host_run(moto, &mackerel, "hosts");
     cmd.env("CW2MACKEREL_ROLES", "cdn:edge")
         .env("CW2MACKEREL_LABEL", "alias");
 
@@ -202,7 +189,7 @@ fn a_crash_between_create_and_post_leaves_one_host() {
     let mackerel = Fake::mackerel();
     // The run dies after creating the hosts, before any point is posted.
     mackerel.faults(json!([{"path": "^/api/v0/tsdb$", "status": 500, "count": 10}]));
-    let ran = run(&mut host_mode(moto, &mackerel, "crash"));
+    let ran = run(&mut host_run(moto, &mackerel, "crash"));
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     let ids = assert_one_host_each(&mackerel, &dists);
     assert!(
@@ -213,7 +200,7 @@ fn a_crash_between_create_and_post_leaves_one_host() {
     );
 
     mackerel.reset();
-    let ran = run(&mut host_mode(moto, &mackerel, "crash"));
+    let ran = run(&mut host_run(moto, &mackerel, "crash"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(ran.summary()["hosts"]["created"], 0);
     assert_eq!(assert_one_host_each(&mackerel, &dists), ids);
@@ -237,7 +224,7 @@ fn retired_hosts_are_never_reused_and_hidden_statuses_are_found() {
         {"name": "resting", "customIdentifier": b, "status": "maintenance", "meta": {"cw2mackerel": {"owner": "cloudfront"}}},
     ]}));
     let maintenance_id = made["hosts"][1]["id"].as_str().unwrap();
-    let ran = run(&mut host_mode(moto, &mackerel, "status"));
+    let ran = run(&mut host_run(moto, &mackerel, "status"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let s = ran.summary();
     assert_eq!(
@@ -274,7 +261,7 @@ fn two_runs_at_once_leave_one_live_host_per_distribution() {
         );
         let children: Vec<_> = (0..2)
             .map(|_| {
-                host_mode(moto, &mackerel, "race")
+                host_run(moto, &mackerel, "race")
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::piped())
                     .spawn()
@@ -321,9 +308,9 @@ fn gone_distributions_are_reported_and_retired_when_asked() {
     let mackerel = Fake::mackerel();
     // A host that is not ours must never be touched.
     mackerel.set_state(json!({"hosts": [{"name": "web-1", "customIdentifier": "i-0abc", "meta": {"agent-name": "mackerel-agent"}}]}));
-    assert_eq!(run(&mut host_mode(moto, &mackerel, "gone")).code, 0);
+    assert_eq!(run(&mut host_run(moto, &mackerel, "gone")).code, 0);
 
-    let mut narrowed = host_mode(moto, &mackerel, "gone");
+    let mut narrowed = host_run(moto, &mackerel, "gone");
     narrowed.env("CW2MACKEREL_DISTRIBUTIONS", keep);
     let ran = run(&mut narrowed);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
@@ -370,7 +357,7 @@ fn list_shows_each_distributions_host_and_dry_run_names_it() {
         before.stdout
     );
 
-    assert_eq!(run(&mut host_mode(moto, &mackerel, "hostlist")).code, 0);
+    assert_eq!(run(&mut host_run(moto, &mackerel, "hostlist")).code, 0);
     let after = run(&mut list);
     let host_id = assert_one_host_each(&mackerel, &dists).remove(0);
     assert!(
@@ -379,7 +366,7 @@ fn list_shows_each_distributions_host_and_dry_run_names_it() {
         after.stdout
     );
 
-    let dry = run(host_mode(moto, &mackerel, "hostlist")
+    let dry = run(host_run(moto, &mackerel, "hostlist")
         .env_remove("MACKEREL_APIKEY")
         .arg("--dry-run"));
     assert_eq!(dry.code, 0, "{}", dry.stderr);
@@ -399,7 +386,7 @@ fn a_replaced_host_gets_the_whole_window() {
     let dists = moto.distributions("replaced", 1, &[]);
     moto.traffic(&[id_of(&dists[0])], 15);
     let mackerel = Fake::mackerel();
-    let mut cmd = host_mode(moto, &mackerel, "replaced");
+    let mut cmd = host_run(moto, &mackerel, "replaced");
     let minutes_of = |host: &str| {
         post_counts(&mackerel)
             .keys()
@@ -434,7 +421,7 @@ fn a_host_retired_by_hand_is_replaced_in_the_same_run() {
     let dists = moto.distributions("byhand", 2, &[]);
     moto.traffic(&[id_of(&dists[0]), id_of(&dists[1])], 15);
     let mackerel = Fake::mackerel();
-    let mut cmd = host_mode(moto, &mackerel, "byhand");
+    let mut cmd = host_run(moto, &mackerel, "byhand");
     assert_eq!(run(&mut cmd).code, 0);
     let before = assert_one_host_each(&mackerel, &dists);
     // Retired within minutes of its creation, while a late listing would still excuse it.
@@ -465,8 +452,8 @@ fn two_deployments_that_retire_each_others_hosts_still_post_and_say_what_to_do()
     let b = moto.distributions("deployb", 1, &[]);
     moto.traffic(&[id_of(&a[0]), id_of(&b[0])], 15);
     let mackerel = Fake::mackerel();
-    let mut one = host_mode(moto, &mackerel, "deploya");
-    let mut two = host_mode(moto, &mackerel, "deployb");
+    let mut one = host_run(moto, &mackerel, "deploya");
+    let mut two = host_run(moto, &mackerel, "deployb");
     for cmd in [&mut one, &mut two] {
         cmd.env("CW2MACKEREL_RETIRE_GONE", "true");
     }
@@ -504,13 +491,13 @@ fn a_refused_host_body_costs_one_look_not_two_per_point() {
     let dists = moto.distributions("storm", 2, &[]);
     moto.traffic(&[id_of(&dists[0]), id_of(&dists[1])], 65);
     let mackerel = Fake::mackerel();
-    assert_eq!(run(&mut host_mode(moto, &mackerel, "storm")).code, 0);
+    assert_eq!(run(&mut host_run(moto, &mackerel, "storm")).code, 0);
     mackerel.reset();
     // The first host body of an hour's points is refused (a host Mackerel briefly did not
     // know, say).
     mackerel.faults(json!([{"path": "^/api/v0/tsdb$", "status": 400, "count": 1,
         "body": "{\"error\":{\"message\":\"host not found\"}}"}]));
-    let ran = run(host_mode(moto, &mackerel, "storm").env("CW2MACKEREL_LOOKBACK", "60m"));
+    let ran = run(host_run(moto, &mackerel, "storm").env("CW2MACKEREL_LOOKBACK", "60m"));
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let lookups = mackerel
         .requests()
@@ -529,7 +516,7 @@ fn a_refused_host_body_costs_one_look_not_two_per_point() {
         json!([{"path": "^/api/v0/tsdb$", "status": 400, "count": 10_000,
         "body": "{\"error\":{\"message\":\"host not found\"}}"}]),
     );
-    let ran = run(host_mode(moto, &mackerel, "storm").env("CW2MACKEREL_LOOKBACK", "60m"));
+    let ran = run(host_run(moto, &mackerel, "storm").env("CW2MACKEREL_LOOKBACK", "60m"));
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     let gets = mackerel
         .requests()
@@ -546,7 +533,7 @@ fn a_70_mb_host_list_is_read_in_a_fixed_memory_budget() {
     let dists = moto.distributions("biglist", 1, &[]);
     // 18,000 agent hosts of someone else with ordinary meta: about 70 MB of listing.
     let mackerel = Fake::mackerel_with(&["--stranger-hosts", "18000"]);
-    let child = host_mode(moto, &mackerel, "biglist")
+    let child = host_run(moto, &mackerel, "biglist")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -4,6 +4,8 @@
 //! against moto and the strict Mackerel fake, and the release files `make dist` built (their
 //! checksums, the tarballs' binaries and the OCI archives, each run). `make test` builds them
 //! all and runs these tests, which plain `cargo test` lists as ignored.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;
@@ -141,7 +143,7 @@ fn the_static_binary_runs_in_an_empty_root() {
     let id = id_of(&dists[0]);
     moto.traffic(&[id], 15);
     let mackerel = Fake::mackerel();
-    let jail = std::env::temp_dir().join(format!("cw2m-chroot-{}", std::process::id()));
+    let jail = fresh_path("chroot");
     std::fs::create_dir_all(&jail).unwrap();
     std::fs::copy(
         static_binary("x86_64-unknown-linux-musl"),
@@ -223,7 +225,7 @@ fn check_image_exists() {
 
 /// The files in the image's layers (from `podman save`).
 fn image_files() -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("cw2m-image-{}", std::process::id()));
+    let dir = fresh_path("image");
     std::fs::create_dir_all(&dir).unwrap();
     let archive = dir.join("image.tar");
     assert!(

@@ -4,6 +4,8 @@
 //! `x-amz-retry-after` waited for; and a clock AWS's `Date` shows to be off is corrected once,
 //! said once, and no longer blamed on the secret key. The peer is `fake_aws.py`, which checks
 //! every signature and the time it was made at, as AWS does.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

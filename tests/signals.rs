@@ -1,5 +1,7 @@
 //! Stop signals, end to end: SIGTERM, SIGINT and SIGHUP cut any wait of `daemon` and `run`
 //! short, and the cycle still ends with its summary line and its state write.
+// A test's unwrap is its assertion: the lints that deny them in src/ do not apply here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 use common::*;

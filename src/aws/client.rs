@@ -10,7 +10,7 @@ use super::profile::Shared;
 use super::request::{self, Call};
 use super::retries;
 use crate::error::{Error, Result};
-use crate::http::{Http, tls};
+use crate::transport::{Http, tls};
 
 /// AWS settings from the environment and the shared files, all checked before the first call.
 #[derive(Debug)]

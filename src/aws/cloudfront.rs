@@ -6,6 +6,7 @@ use super::keys::Role;
 use super::pages::Pages;
 use super::request::Call;
 use crate::error::{Error, Result};
+use crate::fault::Undecodable;
 use crate::url::encode;
 use crate::xml::Element;
 
@@ -104,21 +105,24 @@ fn get<'a>(
         action,
         permission,
         role,
-        body_limit: crate::http::BODY_LIMIT,
+        body_limit: crate::transport::BODY_LIMIT,
     }
 }
 
 /// One ListDistributions page and the marker of the next, if any.
-fn parse_page(doc: &Element) -> Result<(Vec<Distribution>, Option<String>), String> {
+fn parse_page(doc: &Element) -> Result<(Vec<Distribution>, Option<String>), Undecodable> {
     if doc.name != "DistributionList" {
-        return Err(format!("expected <DistributionList>, got <{}>", doc.name));
+        return Err(Undecodable::new(format!(
+            "expected <DistributionList>, got <{}>",
+            doc.name
+        )));
     }
     let mut page = Vec::new();
     for d in doc.all("Items/DistributionSummary") {
         let text = |p: &str| d.text_at(p).unwrap_or_default().to_string();
         let id = text("Id");
         if id.is_empty() {
-            return Err("a distribution without an Id".into());
+            return Err(Undecodable::new("a distribution without an Id"));
         }
         page.push(Distribution {
             arn: text("ARN"),
@@ -139,7 +143,7 @@ fn parse_page(doc: &Element) -> Result<(Vec<Distribution>, Option<String>), Stri
         Some("true") => Some(
             doc.text_at("NextMarker")
                 .filter(|m| !m.is_empty())
-                .ok_or("IsTruncated is true but there is no NextMarker")?
+                .ok_or_else(|| Undecodable::new("IsTruncated is true but there is no NextMarker"))?
                 .to_string(),
         ),
         _ => None,
@@ -200,7 +204,12 @@ mod tests {
             b"<DistributionList><IsTruncated>true</IsTruncated></DistributionList>",
         )
         .unwrap();
-        assert!(parse_page(&doc).unwrap_err().contains("NextMarker"));
+        assert!(
+            parse_page(&doc)
+                .unwrap_err()
+                .to_string()
+                .contains("NextMarker")
+        );
         let doc = crate::xml::parse(b"<Other/>").unwrap();
         assert!(parse_page(&doc).is_err());
     }

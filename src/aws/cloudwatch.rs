@@ -10,6 +10,7 @@ use super::pages::Pages;
 use super::request::Call;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::fault::Undecodable;
 use crate::url::Form;
 use crate::xml::Step;
 use std::rc::Rc;
@@ -226,7 +227,7 @@ pub fn list_metrics(
 /// Reads a GetMetricData answer as it streams: `…Response/GetMetricDataResult/
 /// MetricDataResults/member` with `Id`, `StatusCode`, `Timestamps/member`, `Values/member`,
 /// then `NextToken` and `Messages/member` with `Code` and `Value`.
-fn parse(body: &[u8]) -> Result<Page, String> {
+fn parse(body: &[u8]) -> Result<Page, Undecodable> {
     const RESULT: [&str; 3] = ["GetMetricDataResult", "MetricDataResults", "member"];
     const MESSAGE: [&str; 3] = ["GetMetricDataResult", "Messages", "member"];
     let mut page = Page {
@@ -262,13 +263,14 @@ fn parse(body: &[u8]) -> Result<Page, String> {
                         result.status = Status::parse(text);
                     } else if at(&["Timestamps", "member"]) {
                         times.push(
-                            clock::parse_iso8601(text)
-                                .ok_or_else(|| format!("bad timestamp {text:?}"))?,
+                            clock::parse_iso8601(text).ok_or_else(|| {
+                                Undecodable::new(format!("bad timestamp {text:?}"))
+                            })?,
                         );
                     } else if at(&["Values", "member"]) {
                         values.push(
                             text.parse::<f64>()
-                                .map_err(|_| format!("bad value {text:?}"))?,
+                                .map_err(|_| Undecodable::new(format!("bad value {text:?}")))?,
                         );
                     }
                 }
@@ -277,10 +279,10 @@ fn parse(body: &[u8]) -> Result<Page, String> {
                         return Ok(());
                     };
                     if times.len() != values.len() {
-                        return Err(format!(
+                        return Err(Undecodable::new(format!(
                             "query {} has unequal numbers of timestamps and values",
                             result.id
-                        ));
+                        )));
                     }
                     result.points = times.into_iter().zip(values).collect();
                     page.results.push(result);
@@ -313,7 +315,7 @@ fn parse(body: &[u8]) -> Result<Page, String> {
         Ok(())
     })?;
     if !seen_result {
-        return Err("expected GetMetricDataResult".into());
+        return Err(Undecodable::new("expected GetMetricDataResult"));
     }
     Ok(page)
 }

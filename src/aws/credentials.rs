@@ -10,8 +10,8 @@ use super::{process, sts};
 use crate::clock;
 use crate::error::{Error, Result, Secret};
 use crate::files;
-use crate::http::Http;
 use crate::log;
+use crate::transport::Http;
 use serde_json::json;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -195,6 +195,12 @@ impl Slot {
     }
 }
 
+/// What the chain found before it asked EC2 instance metadata, the last place it looks.
+const NOTHING_ELSE: &str = concat!(
+    "no AWS credentials found: none in the environment (AWS_ACCESS_KEY_ID), no web identity, ",
+    "none in the profile, no container endpoint"
+);
+
 /// Hands out credentials: the chain's, fetched and refreshed as needed, and those of roles,
 /// assumed with the chain's.
 pub struct Provider<'a> {
@@ -300,27 +306,60 @@ impl<'a> Provider<'a> {
     fn fetch_from(&self, source: &Source) -> Result<Credentials> {
         match source {
             Source::Static { creds, .. } => Ok(creds.clone()),
-            Source::WebIdentity { token_file, role_arn, session_name } => {
+            Source::WebIdentity {
+                token_file,
+                role_arn,
+                session_name,
+            } => {
                 let token = files::read_text(token_file, keys::TOKEN_LIMIT).map_err(|e| {
-                    Error::runtime(format!("reading the web identity token {}: {e}", token_file.display()))
+                    Error::runtime(format!(
+                        "reading the web identity token {}: {e}",
+                        token_file.display()
+                    ))
                 })?;
-                let endpoint = self.endpoints.url(Service::Sts, self.sts_region(role_arn))?;
+                let endpoint = self
+                    .endpoints
+                    .url(Service::Sts, self.sts_region(role_arn))?;
                 let token = Secret::new(token.trim());
-                sts::assume_role_with_web_identity(self.http, &endpoint, role_arn, session_name, token.expose())
+                sts::assume_role_with_web_identity(
+                    self.http,
+                    &endpoint,
+                    role_arn,
+                    session_name,
+                    token.expose(),
+                )
             }
-            Source::Container { url, token, token_file } => {
-                metadata::container(self.http, url, token.as_ref(), token_file.as_ref())
-            }
-            Source::AssumeRole { base, role, session_name, duration, profile } => {
+            Source::Container {
+                url,
+                token,
+                token_file,
+            } => metadata::container(self.http, url, token.as_ref(), token_file.as_ref()),
+            Source::AssumeRole {
+                base,
+                role,
+                session_name,
+                duration,
+                profile,
+            } => {
                 let creds = self.fetch_from(base)?;
-                sts::assume_role(self.http, self.endpoints, self.sts_region(&role.arn), &|| Ok(creds.clone()), role, session_name, *duration)
-                    .map_err(|e| e.context(format!("profile {profile:?}")))
+                sts::assume_role(
+                    self.http,
+                    self.endpoints,
+                    self.sts_region(&role.arn),
+                    &|| Ok(creds.clone()),
+                    role,
+                    session_name,
+                    *duration,
+                )
+                .map_err(|e| e.context(format!("profile {profile:?}")))
             }
-            Source::Process { command, profile } => process::run(command, profile, self.http.step_limit()),
+            Source::Process { command, profile } => {
+                process::run(command, profile, self.http.step_limit())
+            }
             Source::Missing => Err(Error::config(MISSING)),
             Source::Imds { endpoint } => metadata::imds(self.http, endpoint).map_err(|e| {
                 Error::runtime(format!(
-                    "no AWS credentials found: none in the environment (AWS_ACCESS_KEY_ID), no web identity, none in the profile, no container endpoint, and EC2 instance metadata failed: {e}"
+                    "{NOTHING_ELSE}, and EC2 instance metadata failed: {e}"
                 ))
             }),
         }
@@ -387,7 +426,10 @@ mod tests {
             })
             .unwrap_err();
         assert!(
-            e.message().starts_with("AWS credentials from X are already expired when fetched (Expiration 1970-01-01T00:16:39Z"),
+            e.message().starts_with(concat!(
+                "AWS credentials from X are already expired when fetched ",
+                "(Expiration 1970-01-01T00:16:39Z"
+            )),
             "{e}"
         );
     }

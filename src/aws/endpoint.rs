@@ -4,6 +4,7 @@
 
 use super::profile::{Selected, sub_properties};
 use crate::error::{Error, Result};
+use crate::fault::Invalid;
 use crate::url::check_url;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -377,14 +378,16 @@ fn profile_entries(p: &Selected) -> Result<Vec<(Option<Service>, String, String)
 
 /// AWS region names: lower-case words and digits joined by dashes, at least three parts
 /// (`eu-west-1`, `us-gov-west-1`). A region goes into host names, so nothing else may pass.
-pub fn check_region(r: &str) -> Result<(), String> {
+pub fn check_region(r: &str) -> Result<(), Invalid> {
     let ok = r.split('-').count() >= 3
         && r.split('-').all(|p| !p.is_empty())
         && r.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     match ok {
         true => Ok(()),
-        false => Err(format!("{r:?} is not an AWS region like eu-west-1")),
+        false => Err(Invalid::new(format!(
+            "{r:?} is not an AWS region like eu-west-1"
+        ))),
     }
 }
 

@@ -1,7 +1,7 @@
 //! AWS error answers (the query/REST XML `ErrorResponse` and the JSON `__type` form) turned into
 //! a code to act on and a message that says what to do.
 
-use crate::http::Reply;
+use crate::transport::Reply;
 
 #[derive(Debug, PartialEq)]
 pub struct ApiError {

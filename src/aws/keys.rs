@@ -3,6 +3,7 @@
 
 use crate::clock;
 use crate::error::Secret;
+use crate::fault::{Invalid, Undecodable};
 use serde_json::Value;
 
 #[derive(Clone)]
@@ -34,7 +35,7 @@ impl Credentials {
         secret: &str,
         token: Option<&str>,
         expires: Option<i64>,
-    ) -> Result<Credentials, String> {
+    ) -> Result<Credentials, Invalid> {
         let (access_key_id, secret, token) =
             (access_key_id.trim(), secret.trim(), token.map(str::trim));
         for (what, part) in [
@@ -43,9 +44,9 @@ impl Credentials {
             ("session token", token),
         ] {
             if part.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_graphic())) {
-                return Err(format!(
+                return Err(Invalid::new(format!(
                     "the {what} is empty or holds a character AWS keys never have (a space, a line break, a control or non-ASCII character)"
-                ));
+                )));
             }
         }
         Ok(Credentials {
@@ -80,13 +81,13 @@ const PARTITIONS: [&str; 8] = [
 /// known partition, no region, an account ID of digits (12 in AWS), an
 /// optional path of printable ASCII (at most 512 characters with its slashes) and a name of 1
 /// to 64 of `[A-Za-z0-9_+=,.@-]`.
-pub fn check_role_arn(arn: &str) -> Result<(), String> {
+pub fn check_role_arn(arn: &str) -> Result<(), Invalid> {
     let problem = role_arn_problem(arn);
     match problem {
         None => Ok(()),
-        Some(p) => Err(format!(
+        Some(p) => Err(Invalid::new(format!(
             "{arn:?} is not an IAM role ARN like arn:aws:iam::123456789012:role/name ({p})"
-        )),
+        ))),
     }
 }
 
@@ -134,7 +135,7 @@ fn role_arn_problem(arn: &str) -> Option<String> {
 }
 
 /// STS's `ExternalId`: 2 to 1224 of `[A-Za-z0-9_+=,.@:/-]`.
-pub fn check_external_id(id: &str) -> Result<(), String> {
+pub fn check_external_id(id: &str) -> Result<(), Invalid> {
     let ok = (2..=1224).contains(&id.len())
         && id
             .bytes()
@@ -144,37 +145,40 @@ pub fn check_external_id(id: &str) -> Result<(), String> {
         false => {
             let shown: String = id.chars().take(64).collect();
             let more = if shown.len() < id.len() { "…" } else { "" };
-            Err(format!(
+            Err(Invalid::new(format!(
                 "{shown:?}{more} is not an external ID STS takes (2 to 1224 letters, digits or _+=,.@:/-)"
-            ))
+            )))
         }
     }
 }
 
 /// The JSON that ECS, EKS and IMDS serve: `AccessKeyId`, `SecretAccessKey`, `Token`,
 /// `Expiration`.
-pub fn from_json(body: &[u8]) -> Result<Credentials, String> {
-    let v: Value =
-        serde_json::from_slice(body).map_err(|e| format!("unreadable credentials ({e})"))?;
+pub fn from_json(body: &[u8]) -> Result<Credentials, Undecodable> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Undecodable::new(format!("unreadable credentials ({e})")))?;
     from_object(&v, "Token", "the answer")
 }
 
 /// The credentials of a JSON object with `AccessKeyId`, `SecretAccessKey`, a session token
 /// under `token` and `Expiration`; messages call the object `subject`.
-pub fn from_object(v: &Value, token: &str, subject: &str) -> Result<Credentials, String> {
+pub fn from_object(v: &Value, token: &str, subject: &str) -> Result<Credentials, Undecodable> {
     let field = |k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
-        return Err(format!("{subject} lacks AccessKeyId or SecretAccessKey"));
+        return Err(Undecodable::new(format!(
+            "{subject} lacks AccessKeyId or SecretAccessKey"
+        )));
     };
-    let expires =
-        match field("Expiration") {
-            Some(e) => Some(clock::parse_iso8601(&e).ok_or_else(|| {
-                format!("{subject} has an Expiration {e:?} that is not a timestamp")
-            })?),
-            None => None,
-        };
+    let expires = match field("Expiration") {
+        Some(e) => Some(clock::parse_iso8601(&e).ok_or_else(|| {
+            Undecodable::new(format!(
+                "{subject} has an Expiration {e:?} that is not a timestamp"
+            ))
+        })?),
+        None => None,
+    };
     Credentials::new(&id, &secret, field(token).as_deref(), expires)
-        .map_err(|e| format!("{subject}: {e}"))
+        .map_err(|e| Undecodable::new(format!("{subject}: {e}")))
 }
 
 #[cfg(test)]
@@ -225,7 +229,7 @@ mod tests {
             ),
         ] {
             let e = check_role_arn(bad).unwrap_err();
-            assert!(e.contains(why), "{bad}: {e}");
+            assert!(e.to_string().contains(why), "{bad}: {e}");
         }
     }
 

@@ -3,9 +3,10 @@
 
 use super::keys::{self, Credentials};
 use crate::error::{Error, Result, Secret};
+use crate::fault::Invalid;
 use crate::files;
-use crate::http::{self, Http};
 use crate::retry::{self, Attempt};
+use crate::transport::{self, Http};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -16,31 +17,39 @@ pub const ECS_HOST: &str = "http://169.254.170.2";
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
 /// EC2 instance metadata in the IPv6 endpoint mode.
 pub const IMDS_ENDPOINT_V6: &str = "http://[fd00:ec2::254]";
-/// Tries of one metadata request, as the SDKs make them.
-const TRIES: u32 = 3;
+/// Tries of a container credentials request: botocore's `ContainerMetadataFetcher`
+/// (`RETRY_ATTEMPTS`).
+const CONTAINER_TRIES: u32 = 3;
+/// Tries of an IMDS request answered 5xx: the AWS SDK for Go v2's IMDS client (its standard
+/// retryer's default).
+const IMDS_TRIES: u32 = 3;
 /// Off EC2, nothing answers the metadata address: do not wait long for it.
 const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The SDKs' rule for `AWS_CONTAINER_CREDENTIALS_FULL_URI`: any https URL; plain http only to
 /// loopback or the ECS and EKS Pod Identity agent addresses. Host names are checked when
 /// resolved, at fetch time. A query is allowed, as the SDKs allow it.
-pub fn check_container_url(url: &str) -> Result<(), String> {
+pub fn check_container_url(url: &str) -> Result<(), Invalid> {
     let shown = crate::url::shown(url);
-    let uri: ::http::Uri = url.parse().map_err(|_| format!("{shown:?} is not a URL"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| Invalid::new(format!("{shown:?} is not a URL")))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err(format!("{shown:?} must start with http:// or https://"));
+        return Err(Invalid::new(format!(
+            "{shown:?} must start with http:// or https://"
+        )));
     }
     if uri.host().is_none_or(str::is_empty) || url.chars().any(|c| c.is_whitespace()) {
-        return Err(format!("{shown:?} is not a URL with a host"));
+        return Err(Invalid::new(format!("{shown:?} is not a URL with a host")));
     }
     if uri.scheme_str() == Some("https") {
         return Ok(());
     }
     let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
     match host.parse::<IpAddr>() {
-        Ok(ip) if !allowed_container_ip(ip) => Err(format!(
+        Ok(ip) if !allowed_container_ip(ip) => Err(Invalid::new(format!(
             "plain http is allowed only to loopback, 169.254.170.2, 169.254.170.23 or fd00:ec2::23, not {host}"
-        )),
+        ))),
         _ => Ok(()),
     }
 }
@@ -70,7 +79,7 @@ pub fn container(
     token_file: Option<&PathBuf>,
 ) -> Result<Credentials> {
     let what = "the container credentials endpoint";
-    let uri: ::http::Uri = url.parse().map_err(|_| {
+    let uri: http::Uri = url.parse().map_err(|_| {
         Error::runtime(format!("{what}: {:?} is not a URL", crate::url::shown(url)))
     })?;
     if uri.scheme_str() == Some("http") {
@@ -109,16 +118,19 @@ pub fn container(
     // botocore's ContainerMetadataFetcher tries three times whatever went wrong: a refused
     // connection, any status but 200 (a 4xx too: the agent may not have the role's
     // credentials yet), an answer that is not JSON.
-    let body = retry::retry(http, TRIES, || {
-        let mut req = ::http::Request::get(url).header("accept", "application/json");
-        if let Some(t) = &auth {
-            req = req.header("authorization", t.expose());
-        }
-        let req = match req.body(Vec::new()) {
-            Ok(r) => r,
-            Err(e) => return Attempt::Fail(Error::runtime(format!("{what}: {e}"))),
-        };
-        match http.send(http::CREDENTIALS, req) {
+    let body = retry::send(
+        http,
+        CONTAINER_TRIES,
+        || {
+            let mut req = http::Request::get(url).header("accept", "application/json");
+            if let Some(t) = &auth {
+                req = req.header("authorization", t.expose());
+            }
+            req.body(Vec::new())
+                .map_err(|e| Error::runtime(format!("{what}: {e}")))
+        },
+        |req| http.send(transport::CREDENTIALS, req),
+        |_, answer| match answer {
             Err(e) => Attempt::Retry(Error::runtime(format!("{what}: {e}")), None),
             Ok(r) if r.ok() && serde_json::from_slice::<Value>(&r.body).is_ok() => {
                 Attempt::Done(r.body)
@@ -136,28 +148,28 @@ pub fn container(
                 let e = Error::runtime(format!("{what} answered HTTP {}: {msg}", r.status));
                 Attempt::Retry(e, None)
             }
-        }
-    })?;
+        },
+    )?;
     keys::from_json(&body).map_err(|e| Error::runtime(format!("{what}: {e}")))
 }
 
 /// The instance role's credentials, through an IMDSv2 session token. Each request is tried
 /// three times when IMDS answers 5xx (it throttles that way), as the SDKs do; a connection
 /// that fails is not retried, because off EC2 nothing answers at all.
-pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
+pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials> {
     let token = imds_request(
         http,
         endpoint,
-        ::http::Method::PUT,
+        http::Method::PUT,
         "/latest/api/token",
         ("x-aws-ec2-metadata-token-ttl-seconds", "21600"),
     )?;
     let token = String::from_utf8_lossy(&token).trim().to_string();
-    let get = |path: &str| -> Result<Vec<u8>, String> {
+    let get = |path: &str| {
         imds_request(
             http,
             endpoint,
-            ::http::Method::GET,
+            http::Method::GET,
             path,
             ("x-aws-ec2-metadata-token", &token),
         )
@@ -170,56 +182,67 @@ pub fn imds(http: &Http, endpoint: &str) -> Result<Credentials, String> {
         .trim()
         .to_string();
     if role.is_empty() {
-        return Err("the instance has no IAM role attached".into());
+        return Err(Error::runtime("the instance has no IAM role attached"));
     }
     let body = get(&format!(
         "/latest/meta-data/iam/security-credentials/{role}"
     ))?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| format!("unreadable answer: {e}"))?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::runtime(format!("unreadable answer: {e}")))?;
     if let Some(code) = v["Code"].as_str().filter(|c| *c != "Success") {
-        return Err(format!("instance role credentials not available ({code})"));
+        return Err(Error::runtime(format!(
+            "instance role credentials not available ({code})"
+        )));
     }
-    keys::from_json(&body)
+    keys::from_json(&body).map_err(|e| Error::runtime(e.to_string()))
 }
 
 /// One IMDS request with its one header, tried again on a 5xx.
 fn imds_request(
     http: &Http,
     endpoint: &str,
-    method: ::http::Method,
+    method: http::Method,
     path: &str,
     (name, value): (&str, &str),
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>> {
     let url = format!("{endpoint}{path}");
-    let r = retry::retry(http, TRIES, || {
-        let req = ::http::Request::builder()
-            .method(method.clone())
-            .uri(&url)
-            .header(name, value)
-            .body(Vec::new());
-        let req = match req {
-            Ok(r) => r,
-            Err(e) => return Attempt::Fail(Error::runtime(e.to_string())),
-        };
-        match http.send_with(http::CREDENTIALS, req, Some(IMDS_TIMEOUT), http::BODY_LIMIT) {
-            Err(e) => Attempt::Fail(Error::runtime(e)),
+    let r = retry::send(
+        http,
+        IMDS_TRIES,
+        || {
+            http::Request::builder()
+                .method(method.clone())
+                .uri(&url)
+                .header(name, value)
+                .body(Vec::new())
+                .map_err(|e| Error::runtime(e.to_string()))
+        },
+        |req| {
+            http.send_with(
+                transport::CREDENTIALS,
+                req,
+                Some(IMDS_TIMEOUT),
+                transport::BODY_LIMIT,
+            )
+        },
+        |_, answer| match answer {
+            Err(e) => Attempt::Fail(Error::runtime(e.to_string())),
             Ok(r) if r.status >= 500 => Attempt::Retry(
                 Error::runtime(format!("HTTP {} from {endpoint}", r.status)),
                 None,
             ),
             Ok(r) => Attempt::Done(r),
-        }
-    })
-    .map_err(|e| e.message().to_string())?;
+        },
+    )?;
     match r.status {
         200..=299 => Ok(r.body),
-        403 if method == ::http::Method::PUT => Err(format!(
+        403 if method == http::Method::PUT => Err(Error::runtime(format!(
             "HTTP 403 from {endpoint}: instance metadata is turned off on this instance"
+        ))),
+        404 if path.ends_with("/security-credentials/") => Err(Error::runtime(
+            "the instance has no IAM role attached (HTTP 404)",
         )),
-        404 if path.ends_with("/security-credentials/") => {
-            Err("the instance has no IAM role attached (HTTP 404)".into())
-        }
-        s => Err(format!("HTTP {s} from {endpoint}")),
+        s => Err(Error::runtime(format!("HTTP {s} from {endpoint}"))),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::keys::{self, Credentials};
 use crate::error::{Error, Result};
+use crate::fault::Undecodable;
 use crate::signals;
 use serde_json::Value;
 use std::io::Read;
@@ -82,14 +83,17 @@ pub fn run(command: &str, profile: &str, limit: Duration) -> Result<Credentials>
 }
 
 /// The credentials a process printed.
-fn parse(out: &[u8]) -> Result<Credentials, String> {
-    let v: Value = serde_json::from_slice(out)
-        .map_err(|e| format!("its output is not the JSON the AWS CLI documents ({e})"))?;
+fn parse(out: &[u8]) -> Result<Credentials, Undecodable> {
+    let v: Value = serde_json::from_slice(out).map_err(|e| {
+        Undecodable::new(format!(
+            "its output is not the JSON the AWS CLI documents ({e})"
+        ))
+    })?;
     if v["Version"].as_u64() != Some(1) {
-        return Err(format!(
+        return Err(Undecodable::new(format!(
             "its output has Version {}, and only 1 is known",
             v["Version"]
-        ));
+        )));
     }
     keys::from_object(&v, "SessionToken", "its output")
 }
@@ -97,6 +101,10 @@ fn parse(out: &[u8]) -> Result<Credentials, String> {
 /// Splits a command line into words as a POSIX shell would (no expansions): blanks separate
 /// words; single quotes keep everything; double quotes keep all but `\"`, `\\`, `\$` and
 /// `` \` ``; a backslash outside quotes keeps the next character.
+///
+/// Not the `shlex` crate's split, though the build has it: it reads `#` as the start of a
+/// comment and drops a backslash-newline, where botocore's `shlex.split` (comments off) and
+/// this keep both; and it cannot say what is left open.
 fn split(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;

@@ -82,9 +82,10 @@ impl<T> FromIterator<(String, T)> for Named<T> {
     }
 }
 
+/// Tests only look up what they know is there.
+#[cfg(test)]
 impl<T> std::ops::Index<&str> for Named<T> {
     type Output = T;
-    /// Tests only look up what they know is there.
     fn index(&self, name: &str) -> &T {
         match self.get(name) {
             Some(v) => v,

@@ -4,12 +4,12 @@
 //! missing permission.
 
 use super::endpoint::{Endpoints, Service};
-use super::error;
+use super::error::{self, ApiError};
 use super::keys::{Credentials, Role};
 use super::{retries, sign};
 use crate::error::{Error, Result};
-use crate::http::{self, Http};
 use crate::retry::{self, Attempt};
+use crate::transport::{self, Http, Reply, Unanswered};
 use std::time::Duration;
 
 /// One API request, described for signing, retrying and explaining failures.
@@ -27,7 +27,7 @@ pub struct Call<'a> {
     pub permission: &'static str,
     /// Sign with this role's credentials (assumed through STS) instead of the chain's.
     pub role: Option<&'a Role>,
-    /// The largest answer read; [`http::BODY_LIMIT`] but for calls known to answer more.
+    /// The largest answer read; [`transport::BODY_LIMIT`] but for calls known to answer more.
     pub body_limit: u64,
 }
 
@@ -54,7 +54,7 @@ impl<'a> Call<'a> {
             action,
             permission,
             role,
-            body_limit: http::BODY_LIMIT,
+            body_limit: transport::BODY_LIMIT,
         }
     }
 
@@ -108,62 +108,76 @@ pub fn send(
     renew: &dyn Fn(),
 ) -> Result<Vec<u8>> {
     let url = format!("{}{}", endpoints.url(call.service, call.region)?, call.path);
-    let (mut renewed, mut corrected, mut attempt) = (false, false, 0);
-    retry::retry(http, retries::attempts(), || {
-        attempt += 1;
-        let creds = match credentials() {
-            Ok(c) => c,
-            Err(e) => return Attempt::Fail(e),
-        };
-        let mut req = ::http::Request::builder().method(call.method).uri(&url);
-        for (k, v) in &call.headers {
-            req = req.header(*k, *v);
+    let (mut renewed, mut corrected) = (false, false);
+    retry::send(
+        http,
+        retries::attempts(),
+        || signed(call, &url, &credentials()?),
+        |req| http.send_with(call.service.name(), req, None, call.body_limit),
+        |attempt, answer| {
+            let (api, r) = match Answer::of(answer) {
+                Answer::Body(body) => return Attempt::Done(body),
+                Answer::Unanswered(e) => {
+                    let e = Error::runtime(format!("{} failed: {e}", call.action));
+                    return retries::wait(http, attempt, None, e);
+                }
+                Answer::Refused(mut api, r) => {
+                    api.skew = retries::skew(&api, &r);
+                    (api, r)
+                }
+            };
+            let e = Error::runtime(api.explain(call.action, call.permission));
+            match api.skew {
+                Some(skew) if !corrected => {
+                    corrected = true;
+                    retries::correct(skew);
+                    Attempt::Wait(e, Duration::ZERO)
+                }
+                _ if api.expired_token() && !renewed => {
+                    renewed = true;
+                    renew();
+                    Attempt::Wait(e, Duration::ZERO)
+                }
+                _ if api.retryable() => retries::wait(http, attempt, Some((&api, &r)), e),
+                _ => Attempt::Fail(e),
+            }
+        },
+    )
+}
+
+/// What one try of an AWS request came to: the body of a 2xx, no answer, or an error AWS gave.
+pub(super) enum Answer {
+    Body(Vec<u8>),
+    Unanswered(Unanswered),
+    Refused(ApiError, Reply),
+}
+
+impl Answer {
+    pub(super) fn of(sent: Result<Reply, Unanswered>) -> Answer {
+        match sent {
+            Err(e) => Answer::Unanswered(e),
+            Ok(r) if r.ok() => Answer::Body(r.body),
+            Ok(r) => Answer::Refused(error::parse(&r), r),
         }
-        let mut req = match req.body(call.body.clone()) {
-            Ok(r) => r,
-            Err(e) => {
-                return Attempt::Fail(Error::runtime(format!(
-                    "{}: bad request to {url}: {e}",
-                    call.action
-                )));
-            }
-        };
-        if let Err(e) = sign::sign(
-            &mut req,
-            &creds,
-            call.service.signing_region(call.region),
-            call.service.signing_name(),
-            retries::signing_time(),
-        ) {
-            return Attempt::Fail(Error::runtime(format!("{}: {e}", call.action)));
-        }
-        let r = match http.send_with(call.service.name(), req, None, call.body_limit) {
-            Err(e) => {
-                let e = Error::runtime(format!("{} failed: {e}", call.action));
-                return Attempt::Wait(e, retries::delay(None, attempt, http.random(), None));
-            }
-            Ok(r) if r.ok() => return Attempt::Done(r.body),
-            Ok(r) => r,
-        };
-        let mut api = error::parse(&r);
-        api.skew = retries::skew(&api, &r);
-        let e = Error::runtime(api.explain(call.action, call.permission));
-        match api.skew {
-            Some(skew) if !corrected => {
-                corrected = true;
-                retries::correct(skew);
-                Attempt::Wait(e, Duration::ZERO)
-            }
-            _ if api.expired_token() && !renewed => {
-                renewed = true;
-                renew();
-                Attempt::Wait(e, Duration::ZERO)
-            }
-            _ if api.retryable() => {
-                let after = r.header("x-amz-retry-after");
-                Attempt::Wait(e, retries::delay(Some(&api), attempt, http.random(), after))
-            }
-            _ => Attempt::Fail(e),
-        }
-    })
+    }
+}
+
+/// `call` as a request to `url`, signed with `creds` at AWS's time.
+fn signed(call: &Call, url: &str, creds: &Credentials) -> Result<http::Request<Vec<u8>>> {
+    let mut req = http::Request::builder().method(call.method).uri(url);
+    for (k, v) in &call.headers {
+        req = req.header(*k, *v);
+    }
+    let mut req = req
+        .body(call.body.clone())
+        .map_err(|e| Error::runtime(format!("{}: bad request to {url}: {e}", call.action)))?;
+    sign::sign(
+        &mut req,
+        creds,
+        call.service.signing_region(call.region),
+        call.service.signing_name(),
+        retries::signing_time(),
+    )
+    .map_err(|e| Error::runtime(format!("{}: {e}", call.action)))?;
+    Ok(req)
 }

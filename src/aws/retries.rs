@@ -8,8 +8,11 @@
 
 use super::error::ApiError;
 use crate::clock;
-use crate::http::Reply;
+use crate::error::Error;
+use crate::fault::Invalid;
 use crate::log;
+use crate::retry::Attempt;
+use crate::transport::{Http, Reply};
 use serde_json::json;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,7 +28,7 @@ static CLOCK_OFFSET: AtomicI64 = AtomicI64::new(0);
 /// The attempts per call, first try included: `AWS_MAX_ATTEMPTS`, else the profile's
 /// `max_attempts` (botocore's order), else 3. Each must be a whole number from 1 (botocore
 /// refuses 0 and below); `from` names the setting in the error.
-pub fn max_attempts(env: Option<&str>, profile: Option<&str>) -> Result<u32, String> {
+pub fn max_attempts(env: Option<&str>, profile: Option<&str>) -> Result<u32, Invalid> {
     let (from, value) = match (env, profile) {
         (Some(v), _) => ("AWS_MAX_ATTEMPTS", v),
         (None, Some(v)) => ("the profile's max_attempts", v),
@@ -33,9 +36,9 @@ pub fn max_attempts(env: Option<&str>, profile: Option<&str>) -> Result<u32, Str
     };
     match value.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!(
+        _ => Err(Invalid::new(format!(
             "{from}: {value:?} is not a number of attempts (a whole number from 1; 1 means no retries)"
-        )),
+        ))),
     }
 }
 
@@ -83,6 +86,19 @@ pub fn delay(
             .max(t),
         None => t,
     }
+}
+
+/// Try `attempt` failed with `e`: wait the [`delay`] for `refused` (AWS's error and its
+/// answer; `None` when there was no answer), then try again.
+pub fn wait<T>(
+    http: &Http,
+    attempt: u32,
+    refused: Option<(&ApiError, &Reply)>,
+    e: Error,
+) -> Attempt<T> {
+    let after = refused.and_then(|(_, r)| r.header("x-amz-retry-after"));
+    let api = refused.map(|(api, _)| api);
+    Attempt::Wait(e, delay(api, attempt, http.random(), after))
 }
 
 /// The time to sign with: this machine's, corrected by what AWS has told us of its own.
@@ -150,10 +166,13 @@ mod tests {
         assert_eq!(max_attempts(Some("1"), None), Ok(1));
         for bad in ["0", "-1", "three", "2.5", ""] {
             let e = max_attempts(Some(bad), None).unwrap_err();
-            assert!(e.starts_with("AWS_MAX_ATTEMPTS: "), "{e}");
+            assert!(e.to_string().starts_with("AWS_MAX_ATTEMPTS: "), "{e}");
         }
         let e = max_attempts(None, Some("0")).unwrap_err();
-        assert!(e.starts_with("the profile's max_attempts: "), "{e}");
+        assert!(
+            e.to_string().starts_with("the profile's max_attempts: "),
+            "{e}"
+        );
     }
 
     /// `t_i = rand(0, 1) * min(base * 2 ** i, 20)`, base 1 s for throttling and 50 ms

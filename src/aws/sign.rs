@@ -2,6 +2,7 @@
 //! test vectors in `fixtures/sigv4` and, in the integration tests, against moto's own check.
 
 use super::keys::Credentials;
+use crate::error::Error;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign as sigv4};
 use aws_sigv4::sign::v4;
 use std::time::SystemTime;
@@ -14,7 +15,7 @@ pub fn sign(
     region: &str,
     service: &str,
     time: SystemTime,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let identity = aws_credential_types::Credentials::new(
         &creds.access_key_id,
         creds.secret.expose(),
@@ -30,7 +31,7 @@ pub fn sign(
         .time(time)
         .settings(SigningSettings::default())
         .build()
-        .map_err(|e| format!("signing: {e}"))?
+        .map_err(|e| Error::runtime(format!("signing: {e}")))?
         .into();
     let uri = req.uri().to_string();
     let headers: Vec<(&str, &str)> = req
@@ -44,9 +45,9 @@ pub fn sign(
         headers.into_iter(),
         SignableBody::Bytes(req.body()),
     )
-    .map_err(|e| format!("signing: {e}"))?;
+    .map_err(|e| Error::runtime(format!("signing: {e}")))?;
     let (instructions, _) = sigv4(signable, &params)
-        .map_err(|e| format!("signing: {e}"))?
+        .map_err(|e| Error::runtime(format!("signing: {e}")))?
         .into_parts();
     instructions.apply_to_request_http1x(req);
     Ok(())

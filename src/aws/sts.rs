@@ -3,12 +3,13 @@
 
 use super::endpoint::{Endpoints, Service};
 use super::keys::{Credentials, Role};
-use super::request::{self, Call};
+use super::request::{self, Answer, Call};
 use super::retries;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::Http;
+use crate::fault::Undecodable;
 use crate::retry::{self, Attempt};
+use crate::transport::Http;
 use crate::url::Form;
 
 /// AssumeRole, signed with `creds`, for a session of `duration` seconds.
@@ -59,28 +60,27 @@ pub fn assume_role_with_web_identity(
         .add(format_args!("RoleSessionName"), session_name)
         .add(format_args!("WebIdentityToken"), token);
     let body = form.into_bytes();
-    let mut attempt = 0;
     // Unsigned, so no clock to correct; otherwise retried as every AWS call.
-    let answer = retry::retry(http, retries::attempts(), || {
-        attempt += 1;
-        let req = ::http::Request::post(format!("{endpoint}/"))
-            .header(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(body.clone());
-        let req = match req {
-            Ok(r) => r,
-            Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: {e}"))),
-        };
-        match http.send("sts", req) {
-            Err(e) => {
+    let answer = retry::send(
+        http,
+        retries::attempts(),
+        || {
+            http::Request::post(format!("{endpoint}/"))
+                .header(
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                )
+                .body(body.clone())
+                .map_err(|e| Error::runtime(format!("{action}: {e}")))
+        },
+        |req| http.send("sts", req),
+        |attempt, answer| match Answer::of(answer) {
+            Answer::Body(body) => Attempt::Done(body),
+            Answer::Unanswered(e) => {
                 let e = Error::runtime(format!("{action} failed: {e}"));
-                Attempt::Wait(e, retries::delay(None, attempt, http.random(), None))
+                retries::wait(http, attempt, None, e)
             }
-            Ok(r) if r.ok() => Attempt::Done(r.body),
-            Ok(r) => {
-                let api = super::error::parse(&r);
+            Answer::Refused(api, r) => {
                 let e = Error::runtime(api.explain(
                     action,
                     "sts:AssumeRoleWithWebIdentity (in the role's trust policy)",
@@ -88,34 +88,35 @@ pub fn assume_role_with_web_identity(
                 // botocore's `RetryIDPCommunicationError` (retries/special.py) adds STS's
                 // IDPCommunicationError to what standard mode retries.
                 if api.retryable() || api.code == "IDPCommunicationError" {
-                    let after = r.header("x-amz-retry-after");
-                    Attempt::Wait(e, retries::delay(Some(&api), attempt, http.random(), after))
+                    retries::wait(http, attempt, Some((&api, &r)), e)
                 } else {
                     Attempt::Fail(e)
                 }
             }
-        }
-    })?;
+        },
+    )?;
     parse_credentials(&answer, "AssumeRoleWithWebIdentityResult")
         .map_err(|e| Error::runtime(format!("{action}: {e}")))
 }
 
 /// Reads `<…Response><{result}><Credentials>…` as every STS AssumeRole* answer has it.
-fn parse_credentials(body: &[u8], result: &str) -> Result<Credentials, String> {
+fn parse_credentials(body: &[u8], result: &str) -> Result<Credentials, Undecodable> {
     let doc = crate::xml::parse(body)?;
     let c = doc
         .at(&format!("{result}/Credentials"))
-        .ok_or_else(|| format!("the answer has no {result}/Credentials"))?;
+        .ok_or_else(|| Undecodable::new(format!("the answer has no {result}/Credentials")))?;
     let field = |k: &str| c.text_at(k).filter(|v| !v.is_empty()).map(str::to_string);
     let (Some(id), Some(secret), Some(token)) = (
         field("AccessKeyId"),
         field("SecretAccessKey"),
         field("SessionToken"),
     ) else {
-        return Err("the answer lacks AccessKeyId, SecretAccessKey or SessionToken".into());
+        return Err(Undecodable::new(
+            "the answer lacks AccessKeyId, SecretAccessKey or SessionToken",
+        ));
     };
     let expires = field("Expiration").and_then(|e| clock::parse_iso8601(&e));
-    Credentials::new(&id, &secret, Some(&token), expires)
+    Credentials::new(&id, &secret, Some(&token), expires).map_err(Undecodable::new)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::aws::{self, credentials::Source};
 use crate::config::Config;
 use crate::error::{Error, Mistakes, Result, Secret};
 use crate::jobs::{self, Job, Target};
-use crate::{files, http, log, mackerel, url};
+use crate::{files, log, mackerel, transport, url};
 use lookup::Lookup;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -182,7 +182,7 @@ fn config(command: Command, dry_run: bool, lookup: &Lookup) -> Result<Config> {
     });
     let ca_bundle = lookup
         .get(&settings::CA_BUNDLE)
-        .and_then(|g| m.take(http::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))));
+        .and_then(|g| m.take(transport::tls::Bundle::read(g.value.trim()).map_err(|e| g.error(e))));
     // `check` applies the daemon's rules when CW2MACKEREL_INTERVAL is set: an interval is
     // what only a daemon uses, so the configuration is a daemon's.
     let daemon = command == Command::Daemon
@@ -390,7 +390,7 @@ fn check_endpoints(aws: &aws::Settings, jobs: &[Job], apikey_ssm: Option<&str>) 
 
 /// Whether `url` is plain http to a host other than this machine.
 fn plain_http_elsewhere(url: &str) -> bool {
-    let Ok(uri) = url.parse::<::http::Uri>() else {
+    let Ok(uri) = url.parse::<http::Uri>() else {
         return false;
     };
     let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
@@ -402,7 +402,7 @@ fn plain_http_elsewhere(url: &str) -> bool {
 }
 
 /// `HTTPS_PROXY` (or `https_proxy`) with `NO_PROXY` (or `no_proxy`), checked.
-fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<http::Proxy>> {
+fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<transport::Proxy>> {
     let var = |names: [&str; 2]| {
         names.iter().find_map(|n| {
             env(n)
@@ -422,12 +422,12 @@ fn proxy(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<http::Proxy>> {
                 .collect()
         })
         .unwrap_or_default();
-    let proxy = http::Proxy {
+    let proxy = transport::Proxy {
         url: url.trim().to_string(),
         no_proxy,
     };
     url::check_url(&proxy.url).map_err(|e| Error::config(format!("{name}: {e}")))?;
-    http::Http::with_proxy(Duration::from_secs(1), Some(&proxy))
+    transport::Http::with_proxy(Duration::from_secs(1), Some(&proxy))
         .map_err(|e| Error::config(format!("{name}: {e}")))?;
     Ok(Some(proxy))
 }

@@ -264,7 +264,7 @@ pub fn find(flag: &str) -> Option<&'static Setting> {
     ALL.iter().copied().find(|s| s.flag == flag)
 }
 
-/// The `--help` text, built from [`SETTINGS`] so that it cannot drift from what is parsed.
+/// The `--help` text, built from [`ALL`] so that it cannot drift from what is parsed.
 pub fn help() -> String {
     let mut out = format!(
         "cw2mackerel {} - posts Amazon CloudWatch metrics (CloudFront, or any namespace with --config) to Mackerel

@@ -78,7 +78,7 @@ pub fn dedup(list: Vec<String>) -> Vec<String> {
 
 /// AWS regions, as the AWS layer checks them.
 pub fn region(r: &str) -> Result<(), String> {
-    crate::aws::endpoint::check_region(r)
+    crate::aws::endpoint::check_region(r).map_err(String::from)
 }
 
 /// Statistics GetMetricData takes that cw2mackerel accepts: the five basic ones and `pNN`.
@@ -106,12 +106,12 @@ pub fn stat(s: &str) -> Result<(), String> {
 
 /// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`, as IAM has them.
 pub fn role_arn(arn: &str) -> Result<(), String> {
-    crate::aws::keys::check_role_arn(arn)
+    crate::aws::keys::check_role_arn(arn).map_err(String::from)
 }
 
 /// The external ID of a role, as STS takes it.
 pub fn external_id(id: &str) -> Result<(), String> {
-    crate::aws::keys::check_external_id(id)
+    crate::aws::keys::check_external_id(id).map_err(String::from)
 }
 
 /// The literal text of a metric name template: what Mackerel allows in metric names,

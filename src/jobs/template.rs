@@ -1,6 +1,8 @@
 //! The small languages of job files: name templates with `{placeholder}`s, and glob patterns
 //! (`*`, `?`) for dimension values.
 
+use crate::fault::Invalid;
+
 /// A value made safe to stand between the dots of a Mackerel metric name: characters outside
 /// `[a-zA-Z0-9_-]` become `_` (a dot would split the graph).
 pub fn name_part(raw: &str) -> String {
@@ -29,35 +31,37 @@ pub enum Part {
 }
 
 impl Template {
-    pub fn parse(s: &str) -> Result<Template, String> {
+    pub fn parse(s: &str) -> Result<Template, Invalid> {
         let mut parts = Vec::new();
         let mut rest = s;
         while let Some(open) = rest.find('{') {
             if rest[..open].contains('}') {
-                return Err(format!("{s:?} has a '}}' without '{{'"));
+                return Err(Invalid::new(format!("{s:?} has a '}}' without '{{'")));
             }
             if open > 0 {
                 parts.push(Part::Text(rest[..open].to_string()));
             }
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("{s:?} has a '{{' without '}}'"))?
+                .ok_or_else(|| Invalid::new(format!("{s:?} has a '{{' without '}}'")))?
                 + open;
             let var = &rest[open + 1..close];
             if var.is_empty() || var.contains('{') {
-                return Err(format!("{s:?} has an empty or nested placeholder"));
+                return Err(Invalid::new(format!(
+                    "{s:?} has an empty or nested placeholder"
+                )));
             }
             parts.push(Part::Var(var.to_string()));
             rest = &rest[close + 1..];
         }
         if rest.contains('}') {
-            return Err(format!("{s:?} has a '}}' without '{{'"));
+            return Err(Invalid::new(format!("{s:?} has a '}}' without '{{'")));
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_string()));
         }
         if parts.is_empty() {
-            return Err("the template is empty".into());
+            return Err(Invalid::new("the template is empty"));
         }
         Ok(Template { parts })
     }

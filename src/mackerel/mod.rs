@@ -8,7 +8,8 @@ mod host;
 mod request;
 
 use crate::error::{Result, Secret};
-use crate::http::Http;
+use crate::fault::Invalid;
+use crate::transport::Http;
 use crate::url::encode;
 use request::{Client, Expect, to_json};
 use serde::Serialize;
@@ -52,13 +53,13 @@ pub fn runs<T: Serialize>(items: &[T], max: usize) -> Vec<Range<usize>> {
 }
 
 /// A Mackerel API key goes into a header: visible ASCII only.
-pub fn check_key(key: &str) -> Result<(), String> {
+pub fn check_key(key: &str) -> Result<(), Invalid> {
     match !key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic()) {
         true => Ok(()),
-        false => Err(
-            "the API key holds a space, a line break or another character an HTTP header cannot carry"
-                .into(),
-        ),
+        false => Err(Invalid::new(concat!(
+            "the API key holds a space, a line break or another character an HTTP header ",
+            "cannot carry"
+        ))),
     }
 }
 

@@ -3,8 +3,8 @@
 //! status, and every failure said with what came back (escaped, secrets masked).
 
 use crate::error::{Error, Secret};
-use crate::http::{self, Http};
 use crate::retry::{self, Attempt};
+use crate::transport::{self, Http, MACKEREL, Reply, Unanswered};
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Read;
@@ -95,8 +95,8 @@ pub fn transient(status: u16) -> bool {
     matches!(status, 408 | 429) || status >= 500
 }
 
-/// Attempts per request; 429 storms, 5xx and answers that are not Mackerel's get three more
-/// tries.
+/// Attempts per request, cw2mackerel's own policy (the README's "Mackerel requests keep their
+/// own policy"): 429 storms, 5xx and answers that are not Mackerel's get three more tries.
 const TRIES: u32 = 4;
 
 /// What a 403 means, as Mackerel's API documents it: the key (unknown, or without the
@@ -107,6 +107,28 @@ const FORBIDDEN: &str = concat!(
     "organization allows API access only from some IP ranges (its API access restriction), ",
     "that this machine's public address is in one of them"
 );
+
+/// What a redirect means: MACKEREL_APIBASE is not Mackerel's API itself.
+const REDIRECT: &str = concat!(
+    "redirects are not followed and nothing was posted there: ",
+    "set MACKEREL_APIBASE to Mackerel's API itself"
+);
+
+/// A 400 or 422 without Mackerel's error: something in front of Mackerel refused.
+const NOT_MACKERELS: &str = concat!(
+    "the refusal holds no Mackerel error, so something in front of Mackerel made it; ",
+    "nothing counts as refused: check MACKEREL_APIBASE and any proxy"
+);
+
+const UNAUTHORIZED: &str =
+    "Mackerel rejected the API key; check MACKEREL_APIKEY (it needs write permission)";
+
+/// One try's answer: a 2xx read as a stream by the caller's reader (what it came to, the
+/// headers, and the first bytes, for a message), or any other answer, read whole.
+enum Answer {
+    Streamed(Option<(Result<(), Kind>, http::HeaderMap, Vec<u8>)>),
+    Other(Reply),
+}
 
 /// Authenticated requests to one Mackerel API base.
 pub(super) struct Client<'a> {
@@ -139,7 +161,7 @@ impl<'a> Client<'a> {
         let mut answer = Value::Null;
         self.exchange(method, path, body, action, not_found, &mut |r| {
             let mut bytes = Vec::new();
-            r.take(http::BODY_LIMIT)
+            r.take(transport::BODY_LIMIT)
                 .read_to_end(&mut bytes)
                 .map_err(|_| Kind::Unanswered)?;
             answer = serde_json::from_slice::<Value>(&bytes)
@@ -165,68 +187,105 @@ impl<'a> Client<'a> {
     ) -> Result<(), Failure> {
         let url = format!("{}{}", self.base, path);
         let mut kind = Kind::Unanswered;
-        retry::retry(self.http, TRIES, || {
-            let req = ::http::Request::builder()
-                .method(method)
-                .uri(&url)
-                .header("x-api-key", self.key.expose())
-                .header("content-type", "application/json")
-                .body(body.clone());
-            let req = match req {
-                Ok(r) => r,
-                Err(e) => return Attempt::Fail(Error::runtime(format!("{action}: bad request to {url}: {e}"))),
-            };
-            let mut taken = None;
-            let answer = self.http.send_streamed(http::MACKEREL, req, &mut |headers, body| {
-                let mut body = Head::new(body);
-                taken = Some((read(&mut body), headers.clone(), body.head));
-            });
-            kind = Kind::Unanswered;
-            match (answer, taken) {
-                (Err(e), _) => Attempt::Retry(Error::runtime(format!("Mackerel {action} failed: {e}")), None),
-                (Ok(None), Some((Ok(()), _, _))) => Attempt::Done(()),
-                (Ok(None), Some((Err(Kind::Foreign), headers, head))) => {
-                    kind = Kind::Foreign;
-                    Attempt::Retry(self.foreign(action, &headers, &head), None)
-                }
-                (Ok(None), _) => Attempt::Retry(
-                    Error::runtime(format!("Mackerel {action} failed: the answer was cut short")),
-                    None,
-                ),
-                (Ok(Some(r)), _) if (300..400).contains(&r.status) => {
-                    kind = Kind::Foreign;
-                    let to = r.header("location").map_or("nowhere".into(), |l| format!("{:?}", self.shown(l.as_bytes())));
-                    Attempt::Fail(Error::runtime(format!(
-                        "Mackerel {action} failed: MACKEREL_APIBASE redirects (HTTP {} to {to}); redirects are not followed and nothing was posted there: set MACKEREL_APIBASE to Mackerel's API itself",
-                        r.status
-                    )))
-                }
-                (Ok(Some(r)), _) => {
-                    // A refusal of what was sent is Mackerel's only when it says why its way.
-                    let theirs = matches!(r.status, 400 | 422) && !mackerels_error(&r.body);
-                    kind = if theirs { Kind::Foreign } else { Kind::Refused(r.status) };
-                    let said = self.redact(&message(&r.body));
-                    let said = if said.is_empty() { format!("HTTP {}", r.status) } else { format!("HTTP {}: {said}", r.status) };
-                    let advice = match r.status {
-                        _ if theirs => "the refusal holds no Mackerel error, so something in front of Mackerel made it; nothing counts as refused: check MACKEREL_APIBASE and any proxy",
-                        401 => "Mackerel rejected the API key; check MACKEREL_APIKEY (it needs write permission)",
-                        403 => FORBIDDEN,
-                        404 => not_found,
-                        413 => "the body is too large for Mackerel or for something in front of it",
-                        429 => "Mackerel kept answering 429 Too Many Requests; post less often",
-                        s if s >= 500 => "Mackerel kept failing",
-                        _ => "Mackerel refused the request",
-                    };
-                    let e = Error::runtime(format!("Mackerel {action} failed ({said}): {advice}"));
-                    if transient(r.status) { Attempt::Retry(e, r.retry_after()) } else { Attempt::Fail(e) }
-                }
-            }
-        })
+        retry::send(
+            self.http,
+            TRIES,
+            || {
+                http::Request::builder()
+                    .method(method)
+                    .uri(&url)
+                    .header("x-api-key", self.key.expose())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .map_err(|e| Error::runtime(format!("{action}: bad request to {url}: {e}")))
+            },
+            |req| {
+                let mut streamed = None;
+                let other = self
+                    .http
+                    .send_streamed(MACKEREL, req, &mut |headers, body| {
+                        let mut body = Head::new(body);
+                        let read = read(&mut body);
+                        streamed = Some((read, headers.clone(), body.head));
+                    })?;
+                Ok(match other {
+                    Some(reply) => Answer::Other(reply),
+                    None => Answer::Streamed(streamed),
+                })
+            },
+            |_, answer| {
+                let attempt;
+                (attempt, kind) = self.classify(action, not_found, answer);
+                attempt
+            },
+        )
         .map_err(|e| kind.with(e))
     }
 
+    /// What one try came to, and the kind of failure it would be if it were the last.
+    fn classify(
+        &self,
+        action: &str,
+        not_found: &str,
+        answer: Result<Answer, Unanswered>,
+    ) -> (Attempt<()>, Kind) {
+        let failed = |said: String| Error::runtime(format!("Mackerel {action} failed{said}"));
+        match answer {
+            Err(e) => (
+                Attempt::Retry(failed(format!(": {e}")), None),
+                Kind::Unanswered,
+            ),
+            Ok(Answer::Streamed(Some((Ok(()), _, _)))) => (Attempt::Done(()), Kind::Unanswered),
+            Ok(Answer::Streamed(Some((Err(Kind::Foreign), headers, head)))) => (
+                Attempt::Retry(self.foreign(action, &headers, &head), None),
+                Kind::Foreign,
+            ),
+            Ok(Answer::Streamed(_)) => (
+                Attempt::Retry(failed(": the answer was cut short".into()), None),
+                Kind::Unanswered,
+            ),
+            Ok(Answer::Other(r)) if (300..400).contains(&r.status) => {
+                let to = r.header("location").map_or("nowhere".into(), |l| {
+                    format!("{:?}", self.shown(l.as_bytes()))
+                });
+                let e = failed(format!(
+                    ": MACKEREL_APIBASE redirects (HTTP {} to {to}); {REDIRECT}",
+                    r.status
+                ));
+                (Attempt::Fail(e), Kind::Foreign)
+            }
+            Ok(Answer::Other(r)) => {
+                // A refusal of what was sent is Mackerel's only when it says why its way.
+                let theirs = matches!(r.status, 400 | 422) && !mackerels_error(&r.body);
+                let said = match self.redact(&message(&r.body)) {
+                    m if m.is_empty() => format!("HTTP {}", r.status),
+                    m => format!("HTTP {}: {m}", r.status),
+                };
+                let advice = match r.status {
+                    _ if theirs => NOT_MACKERELS,
+                    401 => UNAUTHORIZED,
+                    403 => FORBIDDEN,
+                    404 => not_found,
+                    413 => "the body is too large for Mackerel or for something in front of it",
+                    429 => "Mackerel kept answering 429 Too Many Requests; post less often",
+                    s if s >= 500 => "Mackerel kept failing",
+                    _ => "Mackerel refused the request",
+                };
+                let e = failed(format!(" ({said}): {advice}"));
+                let kind = match theirs {
+                    true => Kind::Foreign,
+                    false => Kind::Refused(r.status),
+                };
+                match transient(r.status) {
+                    true => (Attempt::Retry(e, r.retry_after()), kind),
+                    false => (Attempt::Fail(e), kind),
+                }
+            }
+        }
+    }
+
     /// An error for a 2xx that is not Mackerel's answer: what came back, escaped and masked.
-    fn foreign(&self, action: &str, headers: &::http::HeaderMap, head: &[u8]) -> Error {
+    fn foreign(&self, action: &str, headers: &http::HeaderMap, head: &[u8]) -> Error {
         let ctype = headers
             .get("content-type")
             .map_or("no content type".into(), |v| self.shown(v.as_bytes()));

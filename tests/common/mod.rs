@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -387,13 +387,17 @@ pub fn cw2mackerel() -> Command {
     c
 }
 
-/// A path no other test uses, in this test binary's temporary directory; nothing is there.
+/// A path named `name` that no other test uses: in a directory of its own (so the name, and
+/// its extension, are as given) in this test binary's temporary directory; nothing is there.
+/// Every temporary file and directory of the tests is made here.
 pub fn fresh_path(name: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("cw2m-test-{}", std::process::id()));
+    let dir = std::env::temp_dir()
+        .join(format!("cw2m-test-{}", std::process::id()))
+        .join(n.to_string());
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{name}-{n}"))
+    dir.join(name)
 }
 
 /// Every (name, time) of the service and host points Mackerel accepted, with how many
@@ -424,6 +428,37 @@ fn accepted_points(mackerel: &Fake) -> Vec<Value> {
         }
     }
     out
+}
+
+/// [`against`] moto as the reader, in host mode for the distributions tagged `test=<tag>`,
+/// without a command: one Mackerel host per distribution.
+pub fn host_mode(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
+    let mut cmd = against(moto, "reader", mackerel);
+    cmd.env_remove("CW2MACKEREL_SERVICE")
+        .env("CW2MACKEREL_MODE", "host")
+        .env("CW2MACKEREL_TAG", format!("test={tag}"));
+    cmd
+}
+
+/// [`host_mode`] running one cycle.
+pub fn host_run(moto: &Moto, mackerel: &Fake, tag: &str) -> Command {
+    let mut cmd = host_mode(moto, mackerel, tag);
+    cmd.arg("run");
+    cmd
+}
+
+/// Whether `ran` came to what a configuration mistake must: exit 2, with a first log line
+/// that says every one of `says`. Else what it came to.
+pub fn refused_as_mistake(ran: &Ran, says: &[&str]) -> Result<(), String> {
+    let msg = ran
+        .logs()
+        .first()
+        .and_then(|l| l["msg"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    match ran.code == 2 && says.iter().all(|s| msg.contains(s)) {
+        true => Ok(()),
+        false => Err(format!("exit {}, {msg}", ran.code)),
+    }
 }
 
 /// Points the binary at moto with static keys of `user` and at `mackerel`.
@@ -596,13 +631,10 @@ pub fn run(cmd: &mut Command) -> Ran {
     }
 }
 
-/// Writes `text` to a fresh file in a per-test temporary directory.
+/// Writes `text` to a file named `name` at a [`fresh_path`].
 pub fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cw2m-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let mut f = std::fs::File::create(&path).unwrap();
-    f.write_all(text.as_bytes()).unwrap();
+    let path = fresh_path(name);
+    std::fs::write(&path, text).unwrap();
     path
 }
 
@@ -637,13 +669,14 @@ pub fn container_env(ecs: &Fake, token: &str) -> [(&'static str, String); 2] {
     ]
 }
 
-/// `secs` as ISO 8601 UTC, as AWS writes timestamps.
+/// `secs` as ISO 8601 UTC, as AWS writes timestamps (`2026-11-25T01:02:00Z`).
 pub fn iso(secs: i64) -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .unwrap()
+        .format(&format)
+        .unwrap()
 }
 
 /// One distribution tagged `test=<tag>` with 15 minutes of traffic: the shared moto and its ID.

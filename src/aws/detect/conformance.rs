@@ -20,7 +20,7 @@ use super::*;
 use crate::aws::credentials::Provider;
 use crate::aws::endpoint::{Endpoints, Service};
 use crate::aws::{Settings, keys::Credentials};
-use crate::http::Http;
+use crate::transport::Http;
 use replay::{Replay, exchanges, origin};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

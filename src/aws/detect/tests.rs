@@ -1,13 +1,15 @@
-//! Which source the environment and the shared files pick, profile chains among them.
+//! Which source the environment and the shared files pick, profile chains among them: the
+//! cases are data, in `fixtures/credential-chain` (its `SOURCE.md` says how they are written).
 
 use super::*;
-use std::collections::HashMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
-fn detect_with(vars: &[(&str, &str)]) -> Result<(Source, Option<String>)> {
-    let map: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+/// Runs detection with `vars` as the whole environment: the source, and the picked profile's
+/// region.
+fn detect_with(vars: &HashMap<String, String>) -> Result<(Source, Option<String>)> {
+    let map = vars.clone();
     let env = move |k: &str| map.get(k).cloned();
     let found = detect(&env, &Shared::load(&env)?)?;
     let region = found
@@ -16,326 +18,161 @@ fn detect_with(vars: &[(&str, &str)]) -> Result<(Source, Option<String>)> {
     Ok((found.source, region))
 }
 
-#[test]
-fn environment_keys_come_first() {
-    let (s, _) = detect_with(&[
-        ("AWS_ACCESS_KEY_ID", "AKID"),
-        ("AWS_SECRET_ACCESS_KEY", "s"),
-        ("AWS_SESSION_TOKEN", "t"),
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/f"),
-        ("AWS_ROLE_ARN", "arn:r"),
-    ])
-    .unwrap();
-    let Source::Static { creds, origin } = s else {
-        panic!("{s:?}")
+/// What a source is, as the cases name it (`kind`, `access_key_id`, `base.role_arn`, …).
+fn facts(s: &Source, prefix: &str, out: &mut BTreeMap<String, String>) {
+    let mut put = |k: &str, v: &str| {
+        out.insert(format!("{prefix}{k}"), v.to_string());
     };
-    assert_eq!(
-        (creds.access_key_id.as_str(), origin.as_str()),
-        ("AKID", "environment")
-    );
-    assert_eq!(creds.token.unwrap().expose(), "t");
-    assert!(detect_with(&[("AWS_ACCESS_KEY_ID", "AKID")]).is_err());
-    // What would make a header the signer cannot build (aws-sigv4 panics on it).
-    for (id, secret) in [
-        ("AK\nID", "s"),
-        ("AKIDü", "s"),
-        ("AKID", "s\u{7f}"),
-        ("AKID", "s t"),
-    ] {
-        let e = detect_with(&[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)])
-            .unwrap_err();
-        assert_eq!(e.exit_code(), 2, "{e}");
-    }
-}
-
-#[test]
-fn then_web_identity_then_container_then_imds() {
-    let (s, _) = detect_with(&[
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/f"),
-        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
-    ])
-    .unwrap();
-    assert!(matches!(s, Source::WebIdentity { .. }));
-    for bad in [
-        [("AWS_ROLE_ARN", "nope"), ("AWS_ROLE_SESSION_NAME", "ok")],
-        [
-            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
-            ("AWS_ROLE_SESSION_NAME", "a b"),
-        ],
-    ] {
-        let mut env = vec![("AWS_WEB_IDENTITY_TOKEN_FILE", "/f")];
-        env.extend(bad);
-        let e = detect_with(&env).unwrap_err();
-        assert_eq!(e.exit_code(), 2, "{e}");
-    }
-    let (s, _) = detect_with(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds")]).unwrap();
-    assert!(
-        matches!(s, Source::Container { ref url, .. } if url == "http://169.254.170.2/v2/creds")
-    );
-    let (s, _) = detect_with(&[]).unwrap();
-    assert!(matches!(s, Source::Imds { ref endpoint } if endpoint == IMDS_ENDPOINT));
-    let (s, _) = detect_with(&[("AWS_EC2_METADATA_DISABLED", "true")]).unwrap();
-    assert!(matches!(s, Source::Missing));
-}
-
-#[test]
-fn profiles_from_files() {
-    let dir = std::env::temp_dir().join(format!("cw2m-profile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let creds = dir.join("credentials");
-    let config = dir.join("config");
-    std::fs::write(&creds, "[default]\naws_access_key_id = AKDEF\naws_secret_access_key = sdef\n\n[work]\n# comment\naws_access_key_id=AKWORK\naws_secret_access_key = swork\n").unwrap();
-    std::fs::write(&config, "[default]\nregion = eu-west-1\n[profile work]\nregion = ap-northeast-1\n[profile sso]\nsso_start_url = https://x\n[profile half]\naws_access_key_id = AKHALF\n").unwrap();
-    let files = [
-        ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
-        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
-    ];
-    let (s, region) = detect_with(&files).unwrap();
-    assert!(matches!(s, Source::Static { ref creds, .. } if creds.access_key_id == "AKDEF"));
-    assert_eq!(region.as_deref(), Some("eu-west-1"));
-    let mut with = files.to_vec();
-    with.push(("AWS_PROFILE", "work"));
-    let (s, region) = detect_with(&with).unwrap();
-    assert!(matches!(s, Source::Static { ref origin, .. } if origin == "profile work"));
-    assert_eq!(region.as_deref(), Some("ap-northeast-1"));
-    with.pop();
-    with.push(("AWS_PROFILE", "missing"));
-    assert!(
-        detect_with(&with)
-            .unwrap_err()
-            .to_string()
-            .contains("no such profile")
-    );
-    with.pop();
-    with.push(("AWS_PROFILE", "half"));
-    assert!(
-        detect_with(&with)
-            .unwrap_err()
-            .to_string()
-            .contains("only one of aws_access_key_id and aws_secret_access_key")
-    );
-    with.pop();
-    with.push(("AWS_PROFILE", "sso"));
-    assert!(
-        detect_with(&with)
-            .unwrap_err()
-            .to_string()
-            .contains("IAM Identity Center")
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn roles_from_profiles() {
-    let dir = std::env::temp_dir().join(format!("cw2m-roles-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config");
-    std::fs::write(
-        &config,
-        "[profile base]\naws_access_key_id = AKBASE\naws_secret_access_key = s\n\
-         [profile reader]\nrole_arn = arn:aws:iam::123456789012:role/reader\nsource_profile = base\n\
-         external_id = ext\nrole_session_name = cron\nduration_seconds = 900\n\
-         [profile chained]\nrole_arn = arn:aws:iam::123456789012:role/second\nsource_profile = reader\n\
-         [profile self]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = self\n\
-         aws_access_key_id = AKSELF\naws_secret_access_key = s\n\
-         [profile box]\nrole_arn = arn:aws:iam::123456789012:role/r\ncredential_source = Ec2InstanceMetadata\n\
-         [profile envsrc]\nrole_arn = arn:aws:iam::123456789012:role/r\ncredential_source = Environment\n\
-         [profile tool]\ncredential_process = /usr/bin/get-creds --json\n\
-         [profile loop-a]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = loop-b\n\
-         [profile loop-b]\nrole_arn = arn:aws:iam::123456789012:role/b\nsource_profile = loop-a\n\
-         [profile both]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = base\ncredential_source = Environment\n\
-         [profile neither]\nrole_arn = arn:aws:iam::123456789012:role/a\n\
-         [profile long]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = base\nduration_seconds = 1h\n\
-         [profile mfa]\nrole_arn = arn:aws:iam::123456789012:role/a\nsource_profile = base\nmfa_serial = arn:aws:iam::1:mfa/me\n",
-    )
-    .unwrap();
-    let with = |profile: &str| {
-        let map: HashMap<String, String> = [
-            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-            ("AWS_PROFILE", profile),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let env = move |k: &str| map.get(k).cloned();
-        detect(&env, &Shared::load(&env)?).map(|d| d.source)
-    };
-    let Source::AssumeRole {
-        base,
-        role,
-        session_name,
-        duration,
-        ..
-    } = with("reader").unwrap()
-    else {
-        panic!()
-    };
-    assert_eq!(role.arn, "arn:aws:iam::123456789012:role/reader");
-    assert_eq!(role.external_id.as_deref(), Some("ext"));
-    assert_eq!((session_name.as_str(), duration), ("cron", 900));
-    assert!(matches!(*base, Source::Static { ref creds, .. } if creds.access_key_id == "AKBASE"));
-    // A source profile that assumes a role itself is followed.
-    let Source::AssumeRole { base, .. } = with("chained").unwrap() else {
-        panic!()
-    };
-    assert!(matches!(*base, Source::AssumeRole { ref role, .. } if role.arn.ends_with("/reader")));
-    // A profile that is its own source uses its keys for the role.
-    let Source::AssumeRole { base, .. } = with("self").unwrap() else {
-        panic!()
-    };
-    assert!(matches!(*base, Source::Static { ref creds, .. } if creds.access_key_id == "AKSELF"));
-    let Source::AssumeRole { base, .. } = with("box").unwrap() else {
-        panic!()
-    };
-    assert!(matches!(*base, Source::Imds { .. }));
-    let tool = with("tool").unwrap();
-    assert!(
-        matches!(tool, Source::Process { ref command, .. } if command == "/usr/bin/get-creds --json")
-    );
-    for (profile, expect) in [
-        ("envsrc", "AWS_ACCESS_KEY_ID is not set"),
-        ("loop-a", "loop"),
-        ("both", "both source_profile and credential_source"),
-        ("neither", "neither source_profile nor credential_source"),
-        ("long", "duration_seconds"),
-        ("mfa", "MFA"),
-    ] {
-        let e = with(profile).unwrap_err().to_string();
-        assert!(e.contains(expect), "{profile}: {e}");
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// Writes `config` and `credentials` to fresh files and detects with them and `vars`.
-fn with_files(config: &str, credentials: &str, vars: &[(&str, &str)]) -> Result<Source> {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("cw2m-detect-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(dir.join("credentials"), credentials).unwrap();
-    let (c, k) = (dir.join("config"), dir.join("credentials"));
-    let mut all = vec![
-        ("AWS_CONFIG_FILE", c.to_str().unwrap()),
-        ("AWS_SHARED_CREDENTIALS_FILE", k.to_str().unwrap()),
-    ];
-    all.extend(vars);
-    let found = detect_with(&all).map(|(s, _)| s);
-    std::fs::remove_dir_all(&dir).unwrap();
-    found
-}
-
-fn key_of(s: &Source) -> &str {
     match s {
-        Source::Static { creds, .. } => &creds.access_key_id,
-        Source::Process { command, .. } => command,
-        other => panic!("{other:?}"),
+        Source::Static { creds, origin } => {
+            put("kind", "static");
+            put("access_key_id", &creds.access_key_id);
+            put("origin", origin);
+            if let Some(t) = &creds.token {
+                put("token", t.expose());
+            }
+        }
+        Source::WebIdentity {
+            token_file,
+            role_arn,
+            session_name,
+        } => {
+            put("kind", "web-identity");
+            put("token_file", &token_file.display().to_string());
+            put("role_arn", role_arn);
+            put("session_name", session_name);
+        }
+        Source::Container {
+            url,
+            token,
+            token_file,
+        } => {
+            put("kind", "container");
+            put("url", url);
+            if let Some(t) = token {
+                put("token", t.expose());
+            }
+            if let Some(f) = token_file {
+                put("token_file", &f.display().to_string());
+            }
+        }
+        Source::Imds { endpoint } => {
+            put("kind", "imds");
+            put("endpoint", endpoint);
+        }
+        Source::AssumeRole {
+            base,
+            role,
+            session_name,
+            duration,
+            profile,
+        } => {
+            put("kind", "assume-role");
+            put("role_arn", &role.arn);
+            if let Some(x) = &role.external_id {
+                put("external_id", x);
+            }
+            put("session_name", session_name);
+            put("duration", &duration.to_string());
+            put("profile", profile);
+            facts(base, &format!("{prefix}base."), out);
+        }
+        Source::Process { command, profile } => {
+            put("kind", "process");
+            put("command", command);
+            put("profile", profile);
+        }
+        Source::Missing => put("kind", "missing"),
     }
 }
 
-#[test]
-fn the_container_token_goes_with_the_relative_uri_too() {
-    let (s, _) = detect_with(&[
-        ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds"),
-        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok-123456789"),
-    ])
-    .unwrap();
-    let Source::Container { token, .. } = s else {
-        panic!("{s:?}")
+/// Runs one case; `None` when it came out as the case says, else what went otherwise.
+fn run_case(case: &Value, env: &HashMap<String, String>) -> Option<String> {
+    let found = detect_with(env);
+    if let Some(expect) = case["expect"].as_object() {
+        let (source, region) = match found {
+            Ok(f) => f,
+            Err(e) => return Some(format!("failed: {e}")),
+        };
+        let mut have = BTreeMap::new();
+        facts(&source, "", &mut have);
+        if let Some(r) = region {
+            have.insert("region".into(), r);
+        }
+        let wrong: Vec<String> = expect
+            .iter()
+            .filter(|(k, v)| have.get(*k).map(String::as_str) != v.as_str())
+            .map(|(k, v)| format!("{k}: {:?}, not {v}", have.get(k)))
+            .collect();
+        return (!wrong.is_empty()).then(|| wrong.join("; "));
+    }
+    let e = match found {
+        Ok((source, _)) => return Some(format!("picked {source:?}, not an error")),
+        Err(e) => e,
     };
-    assert_eq!(token.unwrap().expose(), "tok-123456789");
-    let e = detect_with(&[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "v2/creds")]).unwrap_err();
-    assert_eq!(e.exit_code(), 2);
+    let says = e.to_string();
+    let words = case["error"].as_str().is_none_or(|w| says.contains(w));
+    let start = case["error_starts"]
+        .as_str()
+        .is_none_or(|w| says.starts_with(w));
+    let exit = case["exit"]
+        .as_u64()
+        .is_none_or(|x| x == u64::from(e.exit_code()));
+    (!(words && start && exit)).then(|| format!("error {says:?} (exit {})", e.exit_code()))
 }
 
 #[test]
-fn profiles_as_botocore_selects_them() {
-    let keys = |id: &str| format!("aws_access_key_id = {id}\naws_secret_access_key = s\n");
-    // AWS_DEFAULT_PROFILE before AWS_PROFILE; `[profile default]` in the config file.
-    let config = format!(
-        "[profile default]\n{}[profile a]\n{}[profile b]\n{}",
-        keys("D"),
-        keys("A"),
-        keys("B")
-    );
-    let s = with_files(&config, "", &[]).unwrap();
-    assert_eq!(key_of(&s), "D");
-    let s = with_files(
-        &config,
-        "",
-        &[("AWS_DEFAULT_PROFILE", "a"), ("AWS_PROFILE", "b")],
-    )
-    .unwrap();
-    assert_eq!(key_of(&s), "A");
-    // A profile with a region alone lets the chain go on to the container endpoint.
-    let s = with_files(
-        "[profile r]\nregion = eu-west-1\n",
-        "",
-        &[
-            ("AWS_PROFILE", "r"),
-            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c"),
-        ],
-    )
-    .unwrap();
-    assert!(matches!(s, Source::Container { .. }), "{s:?}");
-    // mfa_serial beside static keys matters only to a role.
-    let s = with_files(
-        &format!(
-            "[default]\nmfa_serial = arn:aws:iam::1:mfa/me\n{}",
-            keys("M")
-        ),
-        "",
-        &[],
-    );
-    assert_eq!(key_of(&s.unwrap()), "M");
-    // The credentials file's keys, then credential_process, then the config file's keys.
-    let process = "credential_process = /bin/creds\n";
-    let s = with_files(&format!("[default]\n{process}{}", keys("C")), "", &[]).unwrap();
-    assert_eq!(key_of(&s), "/bin/creds");
-    let s = with_files(
-        &format!("[default]\n{process}"),
-        &format!("[default]\n{}", keys("K")),
-        &[],
-    );
-    assert_eq!(key_of(&s.unwrap()), "K");
-    // An SSO profile is refused even with keys beside it (botocore would sign in).
-    let e = with_files(
-        "[default]\nsso_account_id = 1\nsso_role_name = r\n",
-        &format!("[default]\n{}", keys("K")),
-        &[],
-    );
-    assert!(e.unwrap_err().to_string().contains("IAM Identity Center"));
-    let e = with_files(
-        "[default]\nlogin_session = arn:aws:iam::1:user/me\n",
-        "",
-        &[],
-    );
-    assert!(e.unwrap_err().to_string().contains("aws login"));
-}
-
-#[test]
-fn instance_metadata_endpoint_and_mode() {
-    let imds = |config: &str, vars: &[(&str, &str)]| match with_files(config, "", vars) {
-        Ok(Source::Imds { endpoint }) => Ok(endpoint),
-        Ok(other) => panic!("{other:?}"),
-        Err(e) => Err(e.to_string()),
-    };
-    assert_eq!(
-        imds("", &[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6")]).unwrap(),
-        "http://[fd00:ec2::254]"
-    );
-    let config = "[default]\nec2_metadata_service_endpoint_mode = ipv6\n";
-    assert_eq!(imds(config, &[]).unwrap(), "http://[fd00:ec2::254]");
-    let config = "[default]\nec2_metadata_service_endpoint = http://127.0.0.1:9/\n";
-    assert_eq!(imds(config, &[]).unwrap(), "http://127.0.0.1:9");
-    let e = imds(
-        "[default]\nec2_metadata_service_endpoint_mode = IPv7\n",
-        &[],
-    )
-    .unwrap_err();
+fn the_credential_chain_cases() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/credential-chain");
+    let tmp = std::env::temp_dir().join(format!("cw2m-chain-{}", std::process::id()));
+    let (mut ran, mut wrong) = (0, Vec::new());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let doc: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        for (g, group) in doc["groups"].as_array().unwrap().iter().enumerate() {
+            let mut base = HashMap::new();
+            let stem = file.file_stem().unwrap().to_string_lossy();
+            for (key, var) in [
+                ("config", "AWS_CONFIG_FILE"),
+                ("credentials", "AWS_SHARED_CREDENTIALS_FILE"),
+            ] {
+                if let Some(text) = group[key].as_str() {
+                    let path = tmp.join(format!("{stem}-{g}-{key}"));
+                    std::fs::create_dir_all(&tmp).unwrap();
+                    std::fs::write(&path, text).unwrap();
+                    base.insert(var.to_string(), path.display().to_string());
+                }
+            }
+            let vars = |v: &Value| -> Vec<(String, String)> {
+                v.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect()
+            };
+            base.extend(vars(&group["env"]));
+            for case in group["cases"].as_array().unwrap() {
+                let mut env = base.clone();
+                env.extend(vars(&case["env"]));
+                ran += 1;
+                if let Some(w) = run_case(case, &env) {
+                    let name = case["name"].as_str().unwrap();
+                    wrong.push(format!("{}: {name}: {w}", file.display()));
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Every file was read: an empty or unread directory passes nothing.
     assert!(
-        e.starts_with("profile \"default\": ec2_metadata_service_endpoint_mode: \"IPv7\""),
-        "{e}"
+        files.len() >= 5 && ran >= 42,
+        "{} files, {ran} cases",
+        files.len()
     );
 }

@@ -81,7 +81,7 @@ pub fn exchanges(traffic: &Value) -> Vec<Exchange> {
 
 /// `scheme://host[:port]` of a URL.
 pub fn origin(url: &str) -> String {
-    let uri: ::http::Uri = url.parse().unwrap_or_default();
+    let uri: http::Uri = url.parse().unwrap_or_default();
     format!(
         "{}://{}",
         uri.scheme_str().unwrap_or_default(),
@@ -178,7 +178,7 @@ fn serve(conn: std::net::TcpStream, problems: &Mutex<Vec<String>>, left: &Mutex<
         );
         return;
     };
-    let uri: ::http::Uri = x.uri.parse().unwrap();
+    let uri: http::Uri = x.uri.parse().unwrap();
     let wanted = uri.path_and_query().map_or("/", |p| p.as_str());
     if method != x.method || target != wanted {
         problems.push(format!(

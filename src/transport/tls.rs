@@ -3,6 +3,7 @@
 //! where a TLS-inspecting proxy or a private CA signs the certificates. A bundle adds to the
 //! built-in roots, never replaces them.
 
+use crate::fault::Invalid;
 use crate::files;
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use std::path::Path;
@@ -40,30 +41,34 @@ impl Bundle {
     /// passed over). A file that cannot be read, holds no certificate, or holds one that
     /// cannot be a root is an error, so that a mistake shows before any call rather than as
     /// a certificate refused later.
-    pub fn read(path: &str) -> Result<Bundle, String> {
+    pub fn read(path: &str) -> Result<Bundle, Invalid> {
         let bytes = files::read(Path::new(path), BUNDLE_LIMIT)
-            .map_err(|e| format!("reading the CA bundle {path}: {e}"))?;
+            .map_err(|e| Invalid::new(format!("reading the CA bundle {path}: {e}")))?;
         let mut certs = Vec::new();
         for item in ureq::tls::parse_pem(&bytes) {
             match item {
                 Ok(PemItem::Certificate(cert)) => {
                     let der = CertificateDer::from(cert.der());
                     webpki::anchor_from_trusted_cert(&der).map_err(|e| {
-                        format!(
+                        Invalid::new(format!(
                             "the CA bundle {path}: certificate {} cannot be read ({e:?})",
                             certs.len() + 1
-                        )
+                        ))
                     })?;
                     certs.push(cert.der().to_vec());
                 }
                 Ok(_) => {}
-                Err(e) => return Err(format!("the CA bundle {path} is not valid PEM: {e}")),
+                Err(e) => {
+                    return Err(Invalid::new(format!(
+                        "the CA bundle {path} is not valid PEM: {e}"
+                    )));
+                }
             }
         }
         match certs.is_empty() {
-            true => Err(format!(
+            true => Err(Invalid::new(format!(
                 "the CA bundle {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-            )),
+            ))),
             false => Ok(Bundle { certs }),
         }
     }

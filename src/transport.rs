@@ -1,13 +1,14 @@
-//! HTTP for every peer: ureq (rustls with built-in webpki roots, so a scratch image needs no
-//! CA file), a count of calls per service for the summary line, the cycle's deadline that
-//! bounds every request and every wait (the retry loop is [`crate::retry`]), and the
-//! randomness its backoff draws from. AWS and
-//! Mackerel requests go through `HTTPS_PROXY` when one is set (except hosts in `NO_PROXY`);
-//! the credential endpoints and the Lambda runtime API never do, as with the AWS SDKs. `tls`
-//! adds a CA bundle's certificates to the roots: AWS's to the AWS agent and the direct one
-//! (an https container credentials endpoint), Mackerel's to Mackerel's.
+//! HTTP for every peer, over ureq (rustls with built-in webpki roots, so a scratch image needs
+//! no CA file): a count of calls per service for the summary line, the cycle's deadline that
+//! bounds every request and every wait (the retry loop is [`crate::retry`]), and the randomness
+//! its backoff draws from. AWS and Mackerel requests go through `HTTPS_PROXY` when one is set
+//! (except hosts in `NO_PROXY`); the credential endpoints and the Lambda runtime API never do,
+//! as with the AWS SDKs. `tls` adds a CA bundle's certificates to the roots: AWS's to the AWS
+//! agent and the direct one (an https container credentials endpoint), Mackerel's to
+//! Mackerel's. Named `transport`, not `http`, so that `http::Request` is always the crate's.
 
 use crate::error::Result;
+use crate::fault::Invalid;
 use crate::log;
 use crate::url;
 use serde_json::json;
@@ -19,6 +20,43 @@ pub mod tls;
 
 /// Largest response body read unless a request says otherwise.
 pub const BODY_LIMIT: u64 = 8 << 20;
+
+/// Why a request brought no answer (ureq's error, narrowed to what callers tell apart and
+/// said plainly, without any URL query or header).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unanswered {
+    /// Not sent: the cycle's deadline had passed.
+    Deadline,
+    /// Sent, or tried, but no whole answer came: no connection, a timeout, a refused TLS
+    /// certificate, a body cut short or over its limit. `proxied`: it went through
+    /// `HTTPS_PROXY`, which may be what failed.
+    Transport { said: String, proxied: bool },
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unanswered::Deadline => f.write_str("not sent: the cycle's deadline has passed"),
+            // A proxy that is down looks like the peer being down; say which it may be.
+            Unanswered::Transport {
+                said,
+                proxied: true,
+            } => {
+                write!(f, "{said} (HTTPS_PROXY is set)")
+            }
+            Unanswered::Transport { said, .. } => f.write_str(said),
+        }
+    }
+}
+
+impl Unanswered {
+    fn transport(said: impl Into<String>) -> Self {
+        Unanswered::Transport {
+            said: said.into(),
+            proxied: false,
+        }
+    }
+}
 
 pub struct Reply {
     pub status: u16,
@@ -65,17 +103,19 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    fn agent_proxy(&self) -> Result<ureq::Proxy, String> {
+    fn agent_proxy(&self) -> Result<ureq::Proxy, Invalid> {
         let uri: http::Uri = self
             .url
             .parse()
-            .map_err(|_| format!("{:?} is not a proxy URL", url::shown(&self.url)))?;
+            .map_err(|_| Invalid::new(format!("{:?} is not a proxy URL", url::shown(&self.url))))?;
         let protocol = match uri.scheme_str() {
             Some("http") => ureq::ProxyProtocol::Http,
             Some("https") => ureq::ProxyProtocol::Https,
-            _ => return Err("a proxy URL starts with http:// or https://".into()),
+            _ => return Err(Invalid::new("a proxy URL starts with http:// or https://")),
         };
-        let authority = uri.authority().ok_or("the proxy URL has no host")?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| Invalid::new("the proxy URL has no host"))?;
         let mut b = ureq::Proxy::builder(protocol).host(uri.host().unwrap_or_default());
         if let Some(port) = authority.port_u16() {
             b = b.port(port);
@@ -90,7 +130,7 @@ impl Proxy {
         for host in &self.no_proxy {
             b = b.no_proxy(host);
         }
-        b.build().map_err(|e| e.to_string())
+        b.build().map_err(|e| Invalid::new(e.to_string()))
     }
 }
 
@@ -122,7 +162,7 @@ impl Http {
     }
 
     /// As [`Http::new`], sending AWS and Mackerel requests through `proxy`.
-    pub fn with_proxy(timeout: Duration, proxy: Option<&Proxy>) -> Result<Http, String> {
+    pub fn with_proxy(timeout: Duration, proxy: Option<&Proxy>) -> Result<Http, Invalid> {
         Http::with_trust(timeout, proxy, &tls::Trust::default())
     }
 
@@ -131,7 +171,7 @@ impl Http {
         timeout: Duration,
         proxy: Option<&Proxy>,
         trust: &tls::Trust,
-    ) -> Result<Http, String> {
+    ) -> Result<Http, Invalid> {
         let proxied = proxy.map(Proxy::agent_proxy).transpose()?;
         Ok(Http::build(timeout, proxied, trust))
     }
@@ -196,7 +236,11 @@ impl Http {
 
     /// Sends one request and reads the whole answer. `peer` names the service for the call
     /// count; an error here is a transport failure (refused, timed out, truncated body).
-    pub fn send(&self, peer: &'static str, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
+    pub fn send(
+        &self,
+        peer: &'static str,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<Reply, Unanswered> {
         self.send_with(peer, req, None, BODY_LIMIT)
     }
 
@@ -208,13 +252,13 @@ impl Http {
         req: http::Request<Vec<u8>>,
         timeout: Option<Duration>,
         body_limit: u64,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, Unanswered> {
         let mut reply = None;
         self.dispatch(peer, req, timeout, &mut |resp| {
             reply = Some(read_whole(resp, body_limit)?);
             Ok(())
         })?;
-        reply.ok_or_else(|| "no answer".into())
+        reply.ok_or_else(|| Unanswered::transport("no answer"))
     }
 
     /// Sends one request; the body of a 2xx answer is not read here but handed to `read` as
@@ -226,7 +270,7 @@ impl Http {
         peer: &'static str,
         req: http::Request<Vec<u8>>,
         read: &mut dyn FnMut(&http::HeaderMap, &mut dyn std::io::Read),
-    ) -> Result<Option<Reply>, String> {
+    ) -> Result<Option<Reply>, Unanswered> {
         let mut other = None;
         self.dispatch(peer, req, None, &mut |resp| {
             if !resp.status().is_success() {
@@ -246,13 +290,11 @@ impl Http {
         peer: &'static str,
         req: http::Request<Vec<u8>>,
         timeout: Option<Duration>,
-        take: &mut dyn FnMut(http::Response<ureq::Body>) -> Result<(), String>,
-    ) -> Result<(), String> {
+        take: &mut dyn FnMut(http::Response<ureq::Body>) -> Result<(), Unanswered>,
+    ) -> Result<(), Unanswered> {
         let limit = timeout.unwrap_or(self.timeout);
         let limit = match self.time_left() {
-            Some(left) if left.is_zero() => {
-                return Err("not sent: the cycle's deadline has passed".into());
-            }
+            Some(left) if left.is_zero() => return Err(Unanswered::Deadline),
             Some(left) => limit.min(left),
             None => limit,
         };
@@ -270,13 +312,12 @@ impl Http {
             status = Some(resp.status().as_u16());
             take(resp)
         });
-        if self.proxied && peer != CREDENTIALS {
-            // A proxy that is down looks like the peer being down; say which it may be.
-            result = result.map_err(|e| format!("{e} (HTTPS_PROXY is set)"));
+        if let Err(Unanswered::Transport { proxied, .. }) = &mut result {
+            *proxied = self.proxied && peer != CREDENTIALS;
         }
         if log::enabled(log::Level::Debug) {
             let status = match (&result, status) {
-                (Err(e), _) => e.clone(),
+                (Err(e), _) => e.to_string(),
                 (Ok(_), s) => s.unwrap_or_default().to_string(),
             };
             log::debug(
@@ -311,7 +352,7 @@ impl Http {
     /// Sends a request to a local control endpoint (the Lambda runtime API): no time limit,
     /// since the poll for the next invocation waits as long as it takes, and not counted
     /// among the API calls of a cycle.
-    pub fn send_local(&self, req: http::Request<Vec<u8>>) -> Result<Reply, String> {
+    pub fn send_local(&self, req: http::Request<Vec<u8>>) -> Result<Reply, Unanswered> {
         let (mut reply, body) = self.send_local_parts(req, BODY_LIMIT)?;
         reply.body = body?;
         Ok(reply)
@@ -324,7 +365,7 @@ impl Http {
         &self,
         req: http::Request<Vec<u8>>,
         limit: u64,
-    ) -> Result<(Reply, Result<Vec<u8>, String>), String> {
+    ) -> Result<(Reply, Result<Vec<u8>, Unanswered>), Unanswered> {
         let req = self
             .direct
             .configure_request(req)
@@ -349,13 +390,13 @@ impl Http {
 
 /// An answer's status and headers, and its body (up to `limit` bytes) or why it could not be
 /// read.
-fn parts(resp: http::Response<ureq::Body>, limit: u64) -> (Reply, Result<Vec<u8>, String>) {
+fn parts(resp: http::Response<ureq::Body>, limit: u64) -> (Reply, Result<Vec<u8>, Unanswered>) {
     let (parts, mut body) = resp.into_parts();
     let body = body
         .with_config()
         .limit(limit)
         .read_to_vec()
-        .map_err(|e| format!("reading the response: {}", describe(e)));
+        .map_err(|e| Unanswered::transport(format!("reading the response: {}", said(e))));
     let reply = Reply {
         status: parts.status.as_u16(),
         headers: parts.headers,
@@ -365,14 +406,18 @@ fn parts(resp: http::Response<ureq::Body>, limit: u64) -> (Reply, Result<Vec<u8>
 }
 
 /// Reads a whole answer, up to `limit` bytes of body.
-fn read_whole(resp: http::Response<ureq::Body>, limit: u64) -> Result<Reply, String> {
+fn read_whole(resp: http::Response<ureq::Body>, limit: u64) -> Result<Reply, Unanswered> {
     let (mut reply, body) = parts(resp, limit);
     reply.body = body?;
     Ok(reply)
 }
 
 /// ureq's errors, said plainly and without any URL query or header.
-fn describe(e: ureq::Error) -> String {
+fn describe(e: ureq::Error) -> Unanswered {
+    Unanswered::transport(said(e))
+}
+
+fn said(e: ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timed out ({t})"),
         ureq::Error::HostNotFound => "host not found".into(),
