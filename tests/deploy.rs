@@ -101,31 +101,14 @@ fn every_deploy_file_is_in_the_readme_with_its_command() {
 /// The README's sections (`##` and `###` headings) with their shell blocks (fenced, no
 /// language), each block as its lines.
 fn readme_sections() -> Vec<(String, Vec<Vec<String>>)> {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let mut out: Vec<(String, Vec<Vec<String>>)> = Vec::new();
-    let mut block: Option<Vec<String>> = None;
-    let mut other_fence = false;
-    for line in readme.lines() {
-        if other_fence {
-            other_fence = !line.starts_with("```");
-        } else if let Some(b) = block.as_mut() {
-            if line.starts_with("```") {
-                let b = block.take().unwrap();
-                if let Some(last) = out.last_mut() {
-                    last.1.push(b);
-                }
-            } else {
-                b.push(line.to_string());
-            }
-        } else if line == "```" {
-            block = Some(Vec::new());
-        } else if line.starts_with("```") {
-            other_fence = true;
-        } else if let Some(h) = line.strip_prefix("## ").or(line.strip_prefix("### ")) {
-            out.push((h.to_string(), Vec::new()));
-        }
-    }
-    out
+    markdown("README.md")
+        .into_iter()
+        .filter(|s| (2..=3).contains(&s.level))
+        .map(|s| {
+            let shell = s.shell();
+            (s.heading, shell)
+        })
+        .collect()
 }
 
 /// The shell blocks of the README section whose heading starts with `heading`.
@@ -144,27 +127,6 @@ fn blocks(sections: &[(String, Vec<Vec<String>>)], heading: &str) -> Vec<Vec<Str
         "README.md: `{heading}` has no shell block"
     );
     found[0].1.clone()
-}
-
-/// A block's lines with `\` continuations joined.
-fn joined(block: Vec<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in block {
-        match line.trim_end().strip_suffix('\\') {
-            Some(part) => cur.push_str(part),
-            None => {
-                cur.push_str(line.trim_end());
-                out.push(
-                    std::mem::take(&mut cur)
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// Runs `tests/peers/deploy_check.py ARGS…` and returns its JSON answer.

@@ -81,7 +81,7 @@ impl Drop for Peer {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -89,7 +89,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, child: &mut Child, what: &str) {
+pub fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -387,15 +387,26 @@ pub fn cw2mackerel() -> Command {
     c
 }
 
+/// This test binary's temporary directory, emptied when first asked for: it is named after
+/// the process ID, and an earlier test process that had the same ID may have left files
+/// there (a state file of another version, say).
+fn test_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("cw2m-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 /// A path named `name` that no other test uses: in a directory of its own (so the name, and
 /// its extension, are as given) in this test binary's temporary directory; nothing is there.
 /// Every temporary file and directory of the tests is made here.
 pub fn fresh_path(name: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let dir = std::env::temp_dir()
-        .join(format!("cw2m-test-{}", std::process::id()))
-        .join(n.to_string());
+    let dir = test_dir().join(n.to_string());
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -816,4 +827,93 @@ pub fn warnings(ran: &Ran, needle: &str) -> Vec<Value> {
         .into_iter()
         .filter(|l| l["level"] == "warn" && l["msg"].as_str().unwrap().contains(needle))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// the READMEs
+
+/// A fenced block of a markdown file: its info string (`""` for the shell blocks, which the
+/// READMEs fence with no language) and its lines.
+pub struct Fence {
+    pub lang: String,
+    pub lines: Vec<String>,
+}
+
+/// One heading of a markdown file and what follows it up to the next heading of any level:
+/// the prose (lines outside fences) and the fenced blocks, in order.
+pub struct Section {
+    pub level: usize,
+    pub heading: String,
+    pub prose: Vec<String>,
+    pub fences: Vec<Fence>,
+}
+
+impl Section {
+    /// The shell blocks (fences with no language), each as its lines.
+    pub fn shell(&self) -> Vec<Vec<String>> {
+        self.fences
+            .iter()
+            .filter(|f| f.lang.is_empty())
+            .map(|f| f.lines.clone())
+            .collect()
+    }
+}
+
+/// The sections of `file` (relative to the repository root), in order; what comes before the
+/// first heading is left out. A `#` inside a fence is not a heading.
+pub fn markdown(file: &str) -> Vec<Section> {
+    let text = std::fs::read_to_string(root().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut out: Vec<Section> = Vec::new();
+    let mut fence: Option<Fence> = None;
+    for line in text.lines() {
+        if let Some(f) = fence.as_mut() {
+            if line.starts_with("```") {
+                let f = fence.take().unwrap();
+                if let Some(s) = out.last_mut() {
+                    s.fences.push(f);
+                }
+            } else {
+                f.lines.push(line.to_string());
+            }
+        } else if let Some(lang) = line.strip_prefix("```") {
+            fence = Some(Fence {
+                lang: lang.trim().to_string(),
+                lines: Vec::new(),
+            });
+        } else if let Some((hashes, heading)) = line.split_once(' ')
+            && !hashes.is_empty()
+            && hashes.chars().all(|c| c == '#')
+        {
+            out.push(Section {
+                level: hashes.len(),
+                heading: heading.trim().to_string(),
+                prose: Vec::new(),
+                fences: Vec::new(),
+            });
+        } else if let Some(s) = out.last_mut() {
+            s.prose.push(line.to_string());
+        }
+    }
+    out
+}
+
+/// A shell block's lines with `\` continuations joined and runs of blanks made one space.
+pub fn joined(block: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in block {
+        match line.trim_end().strip_suffix('\\') {
+            Some(part) => cur.push_str(part),
+            None => {
+                cur.push_str(line.trim_end());
+                out.push(
+                    std::mem::take(&mut cur)
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+        }
+    }
+    out
 }
