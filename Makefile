@@ -18,7 +18,9 @@ export CC_x86_64_unknown_linux_musl := musl-gcc
 export CC_aarch64_unknown_linux_musl := aarch64-linux-gnu-gcc
 # rust-lld links both: identical code folded once (--icf=all, 47 KB) and the static-PIE's
 # relocations packed (RELR, which musl applies at start: 77 KB of .rela.dyn become 1 KB).
+# static.ld drops the unwind tables, which nothing reads with panic = "abort" (197 KB).
 LINK   := -C link-arg=--icf=all -C link-arg=-zpack-relative-relocs
+LINK   += -C link-arg=--no-eh-frame-hdr -C link-arg=-T$(CURDIR)/static.ld
 # The crates' source paths in panic locations name this machine's cargo home; one fixed name
 # makes the binaries the same bytes wherever they are built (see dist below).
 LINK   += --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo

@@ -10,6 +10,8 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // The static builds link with it (Makefile): a change must relink them.
+    println!("cargo:rerun-if-changed=static.ld");
     println!("cargo:rerun-if-env-changed=CW2MACKEREL_COMMIT");
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
     println!("cargo:rustc-env=CW2MACKEREL_TARGET={target}");
