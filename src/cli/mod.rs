@@ -339,7 +339,11 @@ fn file_jobs(lookup: &Lookup, g: &lookup::Given) -> Result<(Vec<Job>, Duration)>
     let file = text.and_then(|text| {
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         m.take(jobs::file::parse(text).map_err(|e| {
-            let each: Vec<String> = e.lines().map(|l| format!("{path}: {l}")).collect();
+            let each: Vec<String> = e
+                .iter()
+                .flat_map(|m| m.as_str().lines())
+                .map(|l| format!("{path}: {l}"))
+                .collect();
             Error::config(each.join("\n"))
         }))
     });
