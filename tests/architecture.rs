@@ -487,7 +487,7 @@ fn the_checker_sees_imports() {
         ("presets::cloudfront", "jobs"),
         ("main", "cli"),
         ("main", "daemon"),
-        ("cli", "jobs::file"),
+        ("cli::build", "jobs::file"),
     ] {
         assert!(
             edges[from].contains(to),
