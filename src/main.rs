@@ -47,7 +47,8 @@ fn say(text: &str) {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Not `args()`, which panics on an argument that is not UTF-8: the tokenizer names it.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let env = |k: &str| std::env::var(k).ok();
     let result = match cli::load(&args, &env) {
         Ok(Action::Help) => {
@@ -98,17 +99,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Err(e) => {
-            // The configuration is bad, maybe its log format too: use it only if it reads.
-            let option = args.iter().enumerate().find_map(|(i, a)| match a.as_str() {
-                "--log-format" => args.get(i + 1).cloned(),
-                _ => a.strip_prefix("--log-format=").map(str::to_string),
-            });
-            let format = option
-                .or_else(|| env("CW2MACKEREL_LOG_FORMAT"))
-                .and_then(|f| log::Format::parse(&f))
-                .unwrap_or(log::Format::Text);
-            log::init(log::Level::Error, format);
+        Err(cli::Refusal {
+            error: e,
+            log_format,
+        }) => {
+            log::init(log::Level::Error, log_format);
             // One line per mistake: a configuration may have several.
             for mistake in e.lines() {
                 log::error(&format!("configuration: {mistake}"), &[]);

@@ -12,7 +12,7 @@
 mod keep;
 
 use crate::aws::{Aws, ssm};
-use crate::config::Config;
+use crate::config::{ApiKey, Config};
 use crate::discover::{self, Selection};
 use crate::error::{Error, Result, Secret};
 use crate::hosts::{HostJob, Hosts, Resolved};
@@ -380,25 +380,15 @@ pub fn selection(job: &CloudFrontJob) -> Selection<'_> {
 /// The API key: given directly, or read from SSM (the region of the ARN, else the configured
 /// region, which the configuration check made sure exists; an error names which it was).
 pub fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
-    if let Some(k) = &cfg.apikey {
-        return Ok(k.clone());
-    }
-    let name = cfg
-        .apikey_ssm
-        .as_deref()
-        .ok_or_else(|| Error::config("no Mackerel API key"))?;
-    let configured = cfg
-        .aws
-        .region
-        .as_deref()
-        .zip(cfg.aws.region_from.as_deref());
-    let (region, from) = match ssm::arn_region(name) {
-        Some(r) => (r, "the parameter's ARN"),
-        None => configured.ok_or_else(|| {
-            Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN")
-        })?,
+    let (name, region) = match &cfg.apikey {
+        ApiKey::Direct(k) => return Ok(k.clone()),
+        ApiKey::Ssm { name, region } => (name, region),
+        ApiKey::None => return Err(Error::config("no Mackerel API key")),
     };
-    let key = ssm::get_parameter(aws, name, region, from)?;
+    let region = region
+        .as_ref()
+        .ok_or_else(|| Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN"))?;
+    let key = ssm::get_parameter(aws, name, &region.name, &region.from)?;
     mackerel::check_key(key.expose())
         .map_err(|e| Error::runtime(format!("the SSM parameter {name:?}: {e}")))?;
     Ok(key)

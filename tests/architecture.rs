@@ -487,7 +487,7 @@ fn the_checker_sees_imports() {
         ("presets::cloudfront", "jobs"),
         ("main", "cli"),
         ("main", "daemon"),
-        ("cli", "jobs::file"),
+        ("cli::build", "jobs::file"),
     ] {
         assert!(
             edges[from].contains(to),
@@ -525,15 +525,9 @@ fn no_file_is_over_500_lines_and_unsafe_is_in_signals_alone() {
 }
 
 /// Files whose functions still hand a bare `String` error across a module boundary, with how
-/// many: they belong to work under way elsewhere (the state keeper, the job model's checks
-/// and file). A count may only go down; at zero the file leaves the list.
-const STRING_ERRORS_ALLOWED: &[(&str, usize)] = &[
-    ("src/jobs/check.rs", 13),
-    ("src/jobs/cloudfront.rs", 3),
-    ("src/jobs/file.rs", 1),
-    ("src/jobs/names.rs", 1),
-    ("src/state.rs", 3),
-];
+/// many: they belong to work under way elsewhere (the state keeper). A count may only go
+/// down; at zero the file leaves the list.
+const STRING_ERRORS_ALLOWED: &[(&str, usize)] = &[("src/state.rs", 3)];
 
 /// Files that format a `Debug` form into an identity (a hash, a fingerprint, a cache key),
 /// with how many times: renaming a field then changes the identity, and a user's state file

@@ -706,3 +706,95 @@ fn messages_name_what_was_set_in_sentences_that_read() {
         }
     }
 }
+
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_naming_its_place() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    for (args, place) in [
+        (vec!["run".as_ref(), bad], 2),
+        (vec!["check".as_ref(), "--service".as_ref(), bad], 3),
+    ] {
+        let ran = run(cw2mackerel().args(&args));
+        assert_mistakes(
+            &format!("{args:?}"),
+            &ran,
+            &[format!(
+                "argument {place} is not UTF-8 text; cw2mackerel reads its arguments as UTF-8"
+            )],
+        );
+    }
+}
+
+#[test]
+fn mistakes_are_logged_in_the_format_asked_for_even_on_an_unreadable_command_line() {
+    // Each log line of `ran` read as JSON, or None when it is a text line.
+    let json = |ran: &Ran| -> Vec<Option<serde_json::Value>> {
+        ran.stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    for (args, env, says) in [
+        // The command line cannot be read: the format is found past the mistake.
+        (
+            &["run", "--nope", "--log-format", "json"][..],
+            None,
+            "configuration: unknown option --nope (see --help)",
+        ),
+        (
+            &["--log-format=json", "run", "stray"],
+            None,
+            "configuration: unexpected argument \"stray\" (see --help)",
+        ),
+        (
+            &["run", "--nope"],
+            Some("json"),
+            "configuration: unknown option --nope (see --help)",
+        ),
+        // It can, and the configuration is bad.
+        (
+            &[
+                "check",
+                "--service=cdn",
+                "--lookback",
+                "ten",
+                "--log-format",
+                "json",
+            ],
+            Some("text"),
+            "configuration: --lookback: ",
+        ),
+    ] {
+        let mut cmd = cw2mackerel();
+        cmd.env_remove("CW2MACKEREL_LOG_FORMAT").args(args);
+        if let Some(format) = env {
+            cmd.env("CW2MACKEREL_LOG_FORMAT", format);
+        }
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
+        let lines = json(&ran);
+        assert!(
+            lines.len() == 1
+                && lines[0].as_ref().is_some_and(
+                    |l| l["level"] == "error" && l["msg"].as_str().unwrap().starts_with(says)
+                ),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+    // A format that does not read, or text asked for, gives text lines.
+    for (args, env) in [
+        (&["run", "--nope", "--log-format", "xml"][..], "json"),
+        (&["run", "--nope", "--log-format=text"], "json"),
+        (&["run", "--log-format", "xml"], "json"),
+    ] {
+        let ran = run(cw2mackerel().env("CW2MACKEREL_LOG_FORMAT", env).args(args));
+        assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
+        assert!(
+            json(&ran).iter().all(Option::is_none) && ran.stderr.contains(" ERROR configuration: "),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+}

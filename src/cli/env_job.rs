@@ -6,6 +6,7 @@
 use super::lookup::{self, Given, Lookup};
 use super::settings::{self, Setting};
 use crate::error::{Error, Mistakes, Result};
+use crate::fault::Invalid;
 use crate::jobs::cloudfront::{Group, Label, Naming};
 use crate::jobs::{CloudFrontJob, HostTarget, Job, Target, check};
 
@@ -196,29 +197,31 @@ fn items(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn distribution_ids(list: &str) -> Result<Vec<String>, String> {
+fn distribution_ids(list: &str) -> Result<Vec<String>, Invalid> {
     let ids = items(list)
         .map(|id| check::distribution_id(id).map(|()| id.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     if ids.is_empty() {
-        return Err("no distribution ID in the list".into());
+        return Err(Invalid::new("no distribution ID in the list"));
     }
     Ok(check::dedup(ids))
 }
 
-fn role_list(list: &str) -> Result<Vec<String>, String> {
+fn role_list(list: &str) -> Result<Vec<String>, Invalid> {
     items(list)
         .map(|r| check::role_fullname(r).map(|()| r.to_string()))
         .collect()
 }
 
-fn tag_filters(list: &str) -> Result<Vec<(String, String)>, String> {
+fn tag_filters(list: &str) -> Result<Vec<(String, String)>, Invalid> {
     items(list)
         .map(|pair| match pair.split_once('=') {
             Some((k, v)) if check::tag_key(k).is_ok() => {
                 Ok((k.trim().to_string(), v.trim().to_string()))
             }
-            _ => Err(format!("{pair:?} is not a tag filter; write key=value")),
+            _ => Err(Invalid::new(format!(
+                "{pair:?} is not a tag filter; write key=value"
+            ))),
         })
         .collect()
 }

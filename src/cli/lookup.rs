@@ -22,7 +22,7 @@ impl Given {
 }
 
 pub struct Lookup<'e> {
-    pub options: Vec<(&'static Setting, String)>,
+    pub options: &'e [(&'static Setting, String)],
     pub env: &'e dyn Fn(&str) -> Option<String>,
 }
 

@@ -1,17 +1,19 @@
 //! The command line's checks, end to end from arguments and environment to [`Config`].
 
 use super::*;
-use crate::jobs::CloudFrontJob;
 use crate::jobs::cloudfront::{Group, Label};
+use crate::jobs::{CloudFrontJob, Job, Target};
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 fn load_with(args: &[&str], env: &[(&str, &str)]) -> Result<Action> {
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    load(&args, &move |k| env.get(k).cloned())
+    let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+    load(&args, &move |k| env.get(k).cloned()).map_err(|r| r.error)
 }
 
 fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
@@ -77,7 +79,10 @@ fn lowercase_apikey_of_the_agent_image_is_accepted() {
         &["run"],
         &[("apikey", "abc"), ("CW2MACKEREL_SERVICE", "cdn")],
     );
-    assert_eq!(c.apikey.unwrap().expose(), "abc");
+    let ApiKey::Direct(key) = c.apikey else {
+        panic!("no key")
+    };
+    assert_eq!(key.expose(), "abc");
 }
 
 #[test]
@@ -289,4 +294,48 @@ fn host_mode() {
         assert!(msg.contains(needle), "{args:?}: {msg}");
     }
     assert!(config_error(&["list", "--mode", "host"], &[]).contains("no Mackerel API key"));
+}
+
+#[test]
+fn the_api_key_is_given_one_way_or_not_at_all() {
+    assert!(matches!(
+        config(&["check"], &[("CW2MACKEREL_SERVICE", "cdn")]).apikey,
+        ApiKey::None
+    ));
+    let arn = "arn:aws:ssm:ap-northeast-1:123456789012:parameter/mackerel/key";
+    for (env, region) in [
+        (
+            vec![("MACKEREL_APIKEY_SSM", arn)],
+            Some(("ap-northeast-1", "the parameter's ARN")),
+        ),
+        (
+            vec![("MACKEREL_APIKEY_SSM", arn), ("AWS_REGION", "eu-west-1")],
+            Some(("ap-northeast-1", "the parameter's ARN")),
+        ),
+        (
+            vec![
+                ("MACKEREL_APIKEY_SSM", " /mackerel/key "),
+                ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ],
+            Some(("eu-west-1", "AWS_DEFAULT_REGION")),
+        ),
+        // A dry run reads no key, so it needs no region to find one in.
+        (vec![("MACKEREL_APIKEY_SSM", "/mackerel/key")], None),
+    ] {
+        let args: &[&str] = match region {
+            Some(_) => &["check"],
+            None => &["run", "--dry-run"],
+        };
+        let mut env = env.clone();
+        env.push(("CW2MACKEREL_SERVICE", "cdn"));
+        let ApiKey::Ssm { name, region: got } = config(args, &env).apikey else {
+            panic!("{env:?}: not an SSM key")
+        };
+        assert!(name == arn || name == "/mackerel/key", "{name}");
+        assert_eq!(
+            got.as_ref().map(|r| (r.name.as_str(), r.from.as_str())),
+            region,
+            "{env:?}"
+        );
+    }
 }

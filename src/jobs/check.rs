@@ -1,29 +1,32 @@
 //! The checks every job setting passes, whether it came from the environment or a config file,
-//! so both say the same about the same value. Each returns the sentence that follows the name
-//! of the field at fault.
+//! so both say the same about the same value. Each returns, as a [`Invalid`], the sentence that
+//! follows the name of the field at fault.
 
 use super::template::Template;
+use crate::fault::Invalid;
 use std::time::Duration;
 
 /// Mackerel service names, as its API documents them ("Register Services"): 2 to 63 of
 /// `[a-zA-Z0-9_-]`, not starting with `-` or `_`.
-pub fn service_name(name: &str) -> Result<(), String> {
+pub fn service_name(name: &str) -> Result<(), Invalid> {
     match mackerel_name(name) {
         true => Ok(()),
-        false => Err(format!(
+        false => Err(Invalid::new(format!(
             "{name:?} is not a Mackerel service name ({NAME_RULE})"
-        )),
+        ))),
     }
 }
 
 /// `service:role`, each part a Mackerel name: roles follow the services' rule.
-pub fn role_fullname(role: &str) -> Result<(), String> {
+pub fn role_fullname(role: &str) -> Result<(), Invalid> {
     match role.split_once(':') {
         Some((svc, r)) if mackerel_name(svc) && mackerel_name(r) => Ok(()),
-        Some(_) => Err(format!(
+        Some(_) => Err(Invalid::new(format!(
             "{role:?} is not a role: the service and the role are each {NAME_RULE}"
-        )),
-        None => Err(format!("{role:?} is not a role; write service:role")),
+        ))),
+        None => Err(Invalid::new(format!(
+            "{role:?} is not a role; write service:role"
+        ))),
     }
 }
 
@@ -40,28 +43,28 @@ fn mackerel_name(name: &str) -> bool {
 
 /// CloudWatch periods in seconds, as the model lists them: 1, 5, 10, 20, 30 (high
 /// resolution) or a multiple of 60, here up to a day.
-pub fn period(seconds: u32) -> Result<(), String> {
+pub fn period(seconds: u32) -> Result<(), Invalid> {
     let ok = matches!(seconds, 1 | 5 | 10 | 20 | 30)
         || (seconds >= 60 && seconds.is_multiple_of(60) && seconds <= 86_400);
     match ok {
         true => Ok(()),
-        false => Err(format!(
+        false => Err(Invalid::new(format!(
             "{seconds}s is not a CloudWatch period (1, 5, 10, 20, 30, or a multiple of 60 up to a day)"
-        )),
+        ))),
     }
 }
 
 /// CloudFront distribution IDs: capital letters and digits, like `E2QWRUHAPOMQZL`.
-pub fn distribution_id(id: &str) -> Result<(), String> {
+pub fn distribution_id(id: &str) -> Result<(), Invalid> {
     let ok = !id.is_empty()
         && id
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     match ok {
         true => Ok(()),
-        false => Err(format!(
+        false => Err(Invalid::new(format!(
             "{id:?} is not a CloudFront distribution ID (capital letters and digits, like E2QWRUHAPOMQZL)"
-        )),
+        ))),
     }
 }
 
@@ -77,12 +80,12 @@ pub fn dedup(list: Vec<String>) -> Vec<String> {
 }
 
 /// AWS regions, as the AWS layer checks them.
-pub fn region(r: &str) -> Result<(), String> {
-    crate::aws::endpoint::check_region(r).map_err(String::from)
+pub fn region(r: &str) -> Result<(), Invalid> {
+    crate::aws::endpoint::check_region(r)
 }
 
 /// Statistics GetMetricData takes that cw2mackerel accepts: the five basic ones and `pNN`.
-pub fn stat(s: &str) -> Result<(), String> {
+pub fn stat(s: &str) -> Result<(), Invalid> {
     const BASIC: [&str; 5] = ["Sum", "Average", "Minimum", "Maximum", "SampleCount"];
     if BASIC.contains(&s) {
         return Ok(());
@@ -99,39 +102,39 @@ pub fn stat(s: &str) -> Result<(), String> {
             return Ok(());
         }
     }
-    Err(format!(
+    Err(Invalid::new(format!(
         "unknown statistic {s:?} (use Sum, Average, Minimum, Maximum, SampleCount or pNN like p99)"
-    ))
+    )))
 }
 
 /// IAM role ARNs: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`, as IAM has them.
-pub fn role_arn(arn: &str) -> Result<(), String> {
-    crate::aws::keys::check_role_arn(arn).map_err(String::from)
+pub fn role_arn(arn: &str) -> Result<(), Invalid> {
+    crate::aws::keys::check_role_arn(arn)
 }
 
 /// The external ID of a role, as STS takes it.
-pub fn external_id(id: &str) -> Result<(), String> {
-    crate::aws::keys::check_external_id(id).map_err(String::from)
+pub fn external_id(id: &str) -> Result<(), Invalid> {
+    crate::aws::keys::check_external_id(id)
 }
 
 /// The literal text of a metric name template: what Mackerel allows in metric names,
 /// `[a-zA-Z0-9._-]` (placeholders are made safe when filled), without two dots in a row or a
 /// dot at either end.
-pub fn metric_name_text(template: &str, literals: &[&str]) -> Result<(), String> {
+pub fn metric_name_text(template: &str, literals: &[&str]) -> Result<(), Invalid> {
     for text in literals {
         if let Some(c) = text
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
         {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "{template:?} has {c:?}, which Mackerel metric names cannot hold (letters, digits, '.', '_' and '-' only)"
-            ));
+            )));
         }
     }
     if template.contains("..") || template.starts_with('.') || template.ends_with('.') {
-        return Err(format!(
+        return Err(Invalid::new(format!(
             "{template:?} would make a metric name with an empty part between dots"
-        ));
+        )));
     }
     Ok(())
 }
@@ -142,12 +145,12 @@ pub const PREFIX_VARS: [&str; 3] = ["id", "DistributionId", "label"];
 /// A CloudFront job's metric key prefix (mackerel-plugin-aws-cloudfront's
 /// `-metric-key-prefix`): a template whose placeholders are [`PREFIX_VARS`] and whose text
 /// can stand in a metric name. The values always render to `[a-zA-Z0-9_-]`, never empty.
-pub fn metric_key_prefix(text: &str) -> Result<Template, String> {
+pub fn metric_key_prefix(text: &str) -> Result<Template, Invalid> {
     let t = Template::parse(text.trim())?;
     if let Some(v) = t.vars().find(|v| !PREFIX_VARS.contains(v)) {
-        return Err(format!(
+        return Err(Invalid::new(format!(
             "{{{v}}} is not a placeholder of the prefix; use {{id}} (the distribution ID) or {{label}}"
-        ));
+        )));
     }
     let literals: Vec<&str> = t.literals().collect();
     metric_name_text(text.trim(), &literals)?;
@@ -167,23 +170,23 @@ pub fn prefix_for_one_place(
     prefix: &Template,
     ids: &[String],
     place: &str,
-) -> Result<(), String> {
+) -> Result<(), Invalid> {
     match prefix_names_one(prefix) || ids.len() == 1 {
         true => Ok(()),
-        false => Err(format!(
+        false => Err(Invalid::new(format!(
             "{text:?} gives every distribution the same metric names {place}, where their values would overwrite each other; put {{id}} (or {{label}}) in it, or select one distribution by its ID"
-        )),
+        ))),
     }
 }
 
 /// A Mackerel host ID, as Mackerel makes them (`2eQGEaLxibb`): letters and digits.
-pub fn host_id(id: &str) -> Result<(), String> {
+pub fn host_id(id: &str) -> Result<(), Invalid> {
     let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric());
     match ok {
         true => Ok(()),
-        false => Err(format!(
+        false => Err(Invalid::new(format!(
             "{id:?} is not a Mackerel host ID (letters and digits, like 2eQGEaLxibb: the host's page or `mkr hosts` shows it)"
-        )),
+        ))),
     }
 }
 
@@ -203,9 +206,9 @@ pub fn retention(period: u32) -> (Duration, &'static str) {
 }
 
 /// A tag filter's key: anything but empty.
-pub fn tag_key(key: &str) -> Result<(), String> {
+pub fn tag_key(key: &str) -> Result<(), Invalid> {
     match key.trim().is_empty() {
-        true => Err("a tag key is empty".into()),
+        true => Err(Invalid::new("a tag key is empty")),
         false => Ok(()),
     }
 }
@@ -239,6 +242,7 @@ mod tests {
         assert!(
             role_fullname("edge")
                 .unwrap_err()
+                .as_str()
                 .contains("write service:role")
         );
     }
@@ -259,6 +263,7 @@ mod tests {
         assert!(
             one("cloudfront", &[])
                 .unwrap_err()
+                .as_str()
                 .contains("\"cloudfront\" gives")
         );
         assert!(one("cloudfront", &["E1", "E2"]).is_err());

@@ -3,6 +3,8 @@
 //! for users coming from it), the labels that can name a distribution, and the host graphs
 //! with their titles. Plain data the job model checks against and the preset reads.
 
+use crate::fault::Invalid;
+
 /// CloudFront's metrics, all in one region: the global region of the partition (us-east-1,
 /// or cn-northwest-1 in China), which the preset is told.
 pub const NAMESPACE: &str = "AWS/CloudFront";
@@ -45,7 +47,7 @@ impl Group {
     }
 
     /// `default`, `all`, or a comma list of group names (which may include `default`).
-    pub fn parse_list(list: &str) -> Result<Vec<Group>, String> {
+    pub fn parse_list(list: &str) -> Result<Vec<Group>, Invalid> {
         let mut wanted = Vec::new();
         for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
             match word {
@@ -55,16 +57,16 @@ impl Group {
                     Some(g) => wanted.push(g),
                     None => {
                         let names: Vec<&str> = Group::ALL.iter().map(|g| g.name()).collect();
-                        return Err(format!(
+                        return Err(Invalid::new(format!(
                             "unknown metric group {w:?}; use default, all, or some of {}",
                             names.join(", ")
-                        ));
+                        )));
                     }
                 },
             }
         }
         if wanted.is_empty() {
-            return Err("no metric group given".into());
+            return Err(Invalid::new("no metric group given"));
         }
         // Catalogue order, each once: the output does not depend on how the list was written.
         Ok(Group::ALL
@@ -139,16 +141,16 @@ pub enum Label {
 }
 
 impl Label {
-    pub fn parse(s: &str) -> Result<Label, String> {
+    pub fn parse(s: &str) -> Result<Label, Invalid> {
         match s.trim() {
             "id" => Ok(Label::Id),
             "alias" => Ok(Label::Alias),
             "comment" => Ok(Label::Comment),
             t => match t.strip_prefix("tag:") {
                 Some(key) if !key.is_empty() => Ok(Label::Tag(key.to_string())),
-                _ => Err(format!(
+                _ => Err(Invalid::new(format!(
                     "{t:?} is not a label; use id, alias, comment or tag:KEY"
-                )),
+                ))),
             },
         }
     }
@@ -175,13 +177,13 @@ pub enum Naming {
 }
 
 impl Naming {
-    pub fn parse(s: &str) -> Result<Naming, String> {
+    pub fn parse(s: &str) -> Result<Naming, Invalid> {
         match s.trim() {
             "cw2mackerel" => Ok(Naming::Cw2mackerel),
             "plugin" => Ok(Naming::Plugin),
-            other => Err(format!(
+            other => Err(Invalid::new(format!(
                 "{other:?} is not a naming; use cw2mackerel or plugin (mackerel-plugin-aws-cloudfront's names)"
-            )),
+            ))),
         }
     }
 
@@ -294,7 +296,12 @@ mod tests {
             Group::parse_list("cache_hit_rate, requests,requests").unwrap(),
             vec![Group::Requests, Group::CacheHitRate]
         );
-        assert!(Group::parse_list("avg").unwrap_err().contains("avg"));
+        assert!(
+            Group::parse_list("avg")
+                .unwrap_err()
+                .as_str()
+                .contains("avg")
+        );
         assert!(Group::parse_list(" , ").is_err());
     }
 

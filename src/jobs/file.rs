@@ -12,6 +12,7 @@ mod doc;
 
 use crate::aws::Role;
 use crate::clock::parse_duration;
+use crate::fault::Invalid;
 use doc::{FileDoc, JobDoc, MetricItem, Metrics, Pairs, TargetDoc};
 use std::fmt;
 use std::time::Duration;
@@ -26,24 +27,25 @@ pub struct File {
 
 /// Parses and checks a config file's text. A file serde cannot read (not JSON, a wrong type,
 /// an unknown field) stops at that first mistake; past that, every job is checked and each
-/// job's first mistake named, one a line, so that one `check` lists what to fix in each.
-pub fn parse(text: &str) -> Result<File, String> {
+/// job's first mistake named, so that one `check` lists what to fix in each. Each mistake
+/// names its field; the caller names the file.
+pub fn parse(text: &str) -> Result<File, Vec<Invalid>> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let doc: FileDoc = serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
         let at = if at == "." { "the file".into() } else { at };
-        format!("{at}: {}", e.inner())
+        vec![Invalid::new(format!("{at}: {}", e.inner()))]
     })?;
     let mut mistakes = Vec::new();
     let discovery_ttl = match &doc.discovery_ttl {
         Some(s) => parse_duration(s).unwrap_or_else(|e| {
-            mistakes.push(format!("discovery_ttl: {e}"));
+            mistakes.push(Invalid::new(format!("discovery_ttl: {e}")));
             DEFAULT_DISCOVERY_TTL
         }),
         None => DEFAULT_DISCOVERY_TTL,
     };
     if doc.jobs.is_empty() {
-        mistakes.push("jobs: no job in the list".into());
+        mistakes.push(Invalid::new("jobs: no job in the list"));
     }
     let mut jobs: Vec<Job> = Vec::new();
     let mut names: Vec<String> = Vec::new();
@@ -73,14 +75,14 @@ pub fn parse(text: &str) -> Result<File, String> {
     }
     // Two jobs that post under one name are judged once each job is whole.
     if mistakes.is_empty() {
-        super::names::check(&jobs)?;
+        super::names::check(&jobs).map_err(|e| vec![e])?;
     }
     match mistakes.is_empty() {
         true => Ok(File {
             jobs,
             discovery_ttl,
         }),
-        false => Err(mistakes.join("\n")),
+        false => Err(mistakes),
     }
 }
 
@@ -88,18 +90,18 @@ pub fn parse(text: &str) -> Result<File, String> {
 struct At(String);
 
 impl At {
-    fn err(&self, field: &str, msg: impl fmt::Display) -> String {
-        match field.is_empty() {
+    fn err(&self, field: &str, msg: impl fmt::Display) -> Invalid {
+        Invalid::new(match field.is_empty() {
             true => format!("{}: {msg}", self.0),
             false => format!("{}.{field}: {msg}", self.0),
-        }
+        })
     }
 }
 
 const CLOUDFRONT_FIELDS: &str = "name, preset, distributions, tags, metrics, label, names, metric_key_prefix, target, role_arn, external_id";
 const METRICS_FIELDS: &str = "name, regions, namespace, period, dimensions, tags, metrics, target, name_template, role_arn, external_id";
 
-fn cloudfront_job(job: JobDoc, at: &At) -> Result<Job, String> {
+fn cloudfront_job(job: JobDoc, at: &At) -> Result<Job, Invalid> {
     match job.preset.as_deref() {
         Some("cloudfront") => {}
         other => {
@@ -228,7 +230,7 @@ fn cloudfront_job(job: JobDoc, at: &At) -> Result<Job, String> {
     }))
 }
 
-fn metrics_job(job: JobDoc, at: &At) -> Result<Job, String> {
+fn metrics_job(job: JobDoc, at: &At) -> Result<Job, Invalid> {
     for (field, given) in [
         ("distributions", job.distributions.is_some()),
         ("label", job.label.is_some()),
@@ -307,7 +309,7 @@ fn metrics_job(job: JobDoc, at: &At) -> Result<Job, String> {
     let known = |v: &str| {
         ["metric", "stat", "region"].contains(&v) || dimensions.iter().any(|(k, _)| k == v)
     };
-    let check_vars = |t: &Template, field: &str| -> Result<(), String> {
+    let check_vars = |t: &Template, field: &str| -> Result<(), Invalid> {
         match t.vars().find(|v| !known(v)) {
             Some(v) => Err(at.err(
                 field,
@@ -345,7 +347,7 @@ fn metrics_job(job: JobDoc, at: &At) -> Result<Job, String> {
     }))
 }
 
-fn target(doc: Option<TargetDoc>, at: &At, namespace_job: bool) -> Result<Target, String> {
+fn target(doc: Option<TargetDoc>, at: &At, namespace_job: bool) -> Result<Target, Invalid> {
     let doc = doc.ok_or_else(|| {
         at.err(
             "target",
@@ -410,7 +412,7 @@ fn target(doc: Option<TargetDoc>, at: &At, namespace_job: bool) -> Result<Target
     }
 }
 
-fn tags(doc: Option<Pairs>, at: &At) -> Result<Vec<(String, String)>, String> {
+fn tags(doc: Option<Pairs>, at: &At) -> Result<Vec<(String, String)>, Invalid> {
     let tags = doc.map(|p| p.0).unwrap_or_default();
     for (k, _) in &tags {
         check::tag_key(k).map_err(|e| at.err("tags", e))?;
@@ -418,7 +420,11 @@ fn tags(doc: Option<Pairs>, at: &At) -> Result<Vec<(String, String)>, String> {
     Ok(tags)
 }
 
-fn role(arn: Option<String>, external_id: Option<String>, at: &At) -> Result<Option<Role>, String> {
+fn role(
+    arn: Option<String>,
+    external_id: Option<String>,
+    at: &At,
+) -> Result<Option<Role>, Invalid> {
     let Some(arn) = arn else {
         return match external_id {
             Some(_) => Err(at.err("external_id", "goes with role_arn")),

@@ -14,6 +14,7 @@
 use super::cloudfront::{Label, Naming};
 use super::template::{Part, Template, name_part};
 use super::{Dest, Job, MetricSpec, MetricsJob, Series, Target};
+use crate::fault::Invalid;
 use crate::log;
 use serde_json::json;
 use std::collections::hash_map::Entry;
@@ -177,7 +178,7 @@ struct Way {
 
 /// Refuses a configuration in which two jobs, or two regions or metrics of one job, can post
 /// under one name to one place, naming both.
-pub fn check(jobs: &[Job]) -> Result<(), String> {
+pub fn check(jobs: &[Job]) -> Result<(), Invalid> {
     let ways: Vec<Way> = jobs
         .iter()
         .enumerate()
@@ -222,9 +223,9 @@ pub fn check(jobs: &[Job]) -> Result<(), String> {
                     job(a.job)
                 ),
             };
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "{who}, and the value there would flip between two series: tell them apart in name_template ({{region}}, {{stat}}, {{metric}} or a dimension) or metric_key_prefix ({{id}}), or post them to different targets"
-            ));
+            )));
         }
     }
     Ok(())

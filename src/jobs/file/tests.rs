@@ -3,6 +3,11 @@
 use super::*;
 use serde_json::Value;
 
+/// [`super::parse`], its mistakes one a line.
+fn parse(text: &str) -> Result<File, String> {
+    super::parse(text).map_err(|e| e.iter().map(Invalid::as_str).collect::<Vec<_>>().join("\n"))
+}
+
 #[test]
 fn a_full_file() {
     let f = parse(
