@@ -85,7 +85,7 @@ lambda-zip: static
 	cd target/lambda && TZ=UTC python3 -m zipfile -c cw2mackerel-lambda.zip bootstrap
 
 # The release files (what .github/workflows/release.yml publishes), with their SHA-256 sums:
-# a tarball per architecture (the static binary, README.md, LICENSE), the Lambda zip, and
+# a tarball per architecture (the static binary, README.md, README.ja.md, LICENSE), the Lambda zip, and
 # the scratch image of each architecture as an OCI archive, which `podman load -i` (or
 # `docker load -i`) loads as cw2mackerel:$(VERSION). Archives are packed alike (entries
 # sorted, owned by 0, dated by the commit). The images are built with podman (docker has no
@@ -108,7 +108,7 @@ dist: static lambda-zip
 	set -e; for t in $(X86) $(ARM); do \
 		name=cw2mackerel-$(VERSION)-$${t%%-*}-linux-musl; \
 		mkdir target/dist/$$name; \
-		cp target/$$t/release/cw2mackerel README.md LICENSE target/dist/$$name/; \
+		cp target/$$t/release/cw2mackerel README.md README.ja.md LICENSE target/dist/$$name/; \
 		$(TAR) -C target/dist -cf - $$name | gzip -9n > $(DIST)/$$name.tar.gz; \
 	done
 	cp target/lambda/cw2mackerel-lambda.zip $(DIST)/cw2mackerel-$(VERSION)-lambda-arm64.zip

@@ -475,6 +475,7 @@ fn each_release_tarball_unpacks_to_a_binary_that_names_its_build() {
             [
                 ("drwxr-xr-x", "0/0", format!("{name}/").as_str()),
                 ("-rw-r--r--", "0/0", format!("{name}/LICENSE").as_str()),
+                ("-rw-r--r--", "0/0", format!("{name}/README.ja.md").as_str()),
                 ("-rw-r--r--", "0/0", format!("{name}/README.md").as_str()),
                 ("-rwxr-xr-x", "0/0", format!("{name}/cw2mackerel").as_str()),
             ],
@@ -489,7 +490,7 @@ fn each_release_tarball_unpacks_to_a_binary_that_names_its_build() {
                 .arg(&dir),
         );
         let unpacked = dir.join(&name);
-        for doc in ["README.md", "LICENSE"] {
+        for doc in ["README.md", "README.ja.md", "LICENSE"] {
             assert_eq!(
                 std::fs::read(unpacked.join(doc)).unwrap(),
                 std::fs::read(root().join(doc)).unwrap(),
