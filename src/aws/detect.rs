@@ -12,7 +12,7 @@
 //! those need a person, and no other credentials are picked in their place.
 
 use super::credentials::Source;
-use super::keys::{Credentials, Role, check_role_arn};
+use super::keys::{Credentials, Role, check_external_id, check_role_arn};
 use super::metadata::{self, ECS_HOST, IMDS_ENDPOINT, IMDS_ENDPOINT_V6};
 use super::profile::{Profile, Section, Selected, Shared};
 use crate::clock;
@@ -206,6 +206,9 @@ impl Chain<'_> {
         let fail = |what: String| Error::config(format!("profile {name:?}: {what}"));
         let arn = p.get("role_arn").unwrap_or_default().to_string();
         check_role_arn(&arn).map_err(|e| fail(format!("role_arn: {e}")))?;
+        if let Some(id) = p.get("external_id") {
+            check_external_id(id).map_err(|e| fail(format!("external_id: {e}")))?;
+        }
         let duration = match p.get("duration_seconds") {
             None => 3600,
             Some(d) => d
