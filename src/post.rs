@@ -412,6 +412,45 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_means_what_its_status_and_body_say() {
+        let refused = |status| Failure::Refused(status, Error::runtime("no"));
+        let body = |host, points, recheck, splits| Body {
+            host,
+            points,
+            recheck,
+            splits,
+        };
+        let point = |for_what_it_holds| Refusal::Point { for_what_it_holds };
+        for (failure, body, means) in [
+            (refused(413), body(false, 2, true, true), Refusal::TooLarge),
+            (refused(413), body(false, 1, true, true), Refusal::Stop),
+            (refused(401), body(false, 2, true, true), Refusal::Stop),
+            (refused(503), body(true, 1, true, true), Refusal::Stop),
+            (
+                Failure::Unanswered(Error::runtime("timeout")),
+                body(false, 1, true, true),
+                Refusal::Stop,
+            ),
+            (refused(404), body(true, 5, true, true), Refusal::HostGone),
+            (refused(400), body(true, 1, true, true), Refusal::HostGone),
+            (refused(404), body(true, 5, false, true), Refusal::Search),
+            (refused(404), body(false, 5, true, true), Refusal::NoService),
+            (refused(400), body(false, 1, true, false), point(true)),
+            (refused(422), body(true, 1, false, false), point(true)),
+            (refused(409), body(false, 1, true, true), point(false)),
+            (refused(400), body(false, 7, true, true), Refusal::Search),
+            (refused(400), body(false, 7, true, false), Refusal::Lost),
+        ] {
+            let (status, host, points) = (failure.status(), body.host, body.points);
+            assert_eq!(
+                classify(&failure, &body),
+                means,
+                "{status:?} for {points} point(s), host: {host}"
+            );
+        }
+    }
+
+    #[test]
     fn backlog_merges_fresh_over_kept_and_drops_the_oldest() {
         let now = 1_800_000_000;
         let mut b = Backlog::default();
