@@ -15,7 +15,7 @@ mod summary;
 
 pub use keep::Keep;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, ssm};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hosts::Hosts;
@@ -245,11 +245,29 @@ pub fn run(cfg: &Config) -> Result<()> {
         .0
 }
 
-/// Where the configuration says the API key is: the one place that reads it.
+/// Where the configuration says the API key is: the one place that reads it. A parameter is
+/// read in the region of its ARN, else in the configured region (which the configuration
+/// check made sure exists; an error names which it was).
 pub fn key_source(cfg: &Config) -> Result<KeySource<'_>> {
-    match (&cfg.apikey, &cfg.apikey_ssm) {
-        (Some(key), _) => Ok(KeySource::Given(key)),
-        (None, Some(name)) => Ok(KeySource::Ssm(name)),
-        (None, None) => Err(Error::config("no Mackerel API key")),
-    }
+    let name = match (&cfg.apikey, &cfg.apikey_ssm) {
+        (Some(key), _) => return Ok(KeySource::Given(key)),
+        (None, Some(name)) => name,
+        (None, None) => return Err(Error::config("no Mackerel API key")),
+    };
+    let configured = cfg
+        .aws
+        .region
+        .as_deref()
+        .zip(cfg.aws.region_from.as_deref());
+    let (region, region_from) = match ssm::arn_region(name) {
+        Some(r) => (r, "the parameter's ARN"),
+        None => configured.ok_or_else(|| {
+            Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN")
+        })?,
+    };
+    Ok(KeySource::Ssm {
+        name,
+        region,
+        region_from,
+    })
 }

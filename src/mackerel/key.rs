@@ -1,5 +1,5 @@
-//! The Mackerel API key: given as it is, or read from SSM Parameter Store (decrypted), in the
-//! region of the parameter's ARN or else the configured one, and checked to fit a header.
+//! The Mackerel API key: given as it is, or read from SSM Parameter Store (decrypted), and
+//! checked to fit a header.
 
 use crate::aws::{Aws, ssm};
 use crate::error::{Error, Result, Secret};
@@ -8,28 +8,24 @@ use crate::fault::Invalid;
 /// Where the API key is.
 pub enum KeySource<'a> {
     Given(&'a Secret),
-    /// An SSM parameter: its name or ARN (`MACKEREL_APIKEY_SSM`).
-    Ssm(&'a str),
+    /// An SSM parameter (`MACKEREL_APIKEY_SSM`): its name or ARN, the region it is read in,
+    /// and what said so (the ARN, `AWS_REGION`, the profile), for messages.
+    Ssm {
+        name: &'a str,
+        region: &'a str,
+        region_from: &'a str,
+    },
 }
 
-/// The API key from `source`. A parameter is read in the region of its ARN, else in the
-/// configured region (which the configuration check made sure exists); an error names which
-/// it was.
+/// The API key from `source`: a parameter is read decrypted, and must hold a key.
 pub fn api_key(aws: &Aws, source: KeySource) -> Result<Secret> {
-    let name = match source {
+    let (name, region, from) = match source {
         KeySource::Given(key) => return Ok(key.clone()),
-        KeySource::Ssm(name) => name,
-    };
-    let settings = aws.settings;
-    let configured = settings
-        .region
-        .as_deref()
-        .zip(settings.region_from.as_deref());
-    let (region, from) = match ssm::arn_region(name) {
-        Some(r) => (r, "the parameter's ARN"),
-        None => configured.ok_or_else(|| {
-            Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN")
-        })?,
+        KeySource::Ssm {
+            name,
+            region,
+            region_from,
+        } => (name, region, region_from),
     };
     let key = ssm::get_parameter(aws, name, region, from)?;
     check_key(key.expose())
