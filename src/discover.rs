@@ -1,30 +1,55 @@
-//! Discover: what each job reads. For CloudFront, the distributions (every page of
-//! ListDistributions, narrowed by IDs and tags; explicit IDs are read as given when it is
-//! refused). For any other namespace, the metrics ListMetrics finds with data in the last
-//! three hours, narrowed by the job's dimension filters and tags. A daemon or a warm Lambda
-//! reuses every answer for `discovery_ttl`.
+//! Discover: what each job reads, handed to the job's preset ([`expand`]). For CloudFront,
+//! the distributions (every page of ListDistributions, narrowed by IDs and tags; explicit IDs
+//! are read as given when it is refused). For any other namespace, the metrics ListMetrics
+//! finds with data in the last three hours, narrowed by the job's dimension filters and tags.
+//! A daemon or a warm Lambda reuses every answer for `discovery_ttl`.
 
 use crate::aws::Aws;
 use crate::aws::Role;
 use crate::aws::cloudfront::{self, Distribution};
 use crate::aws::{cloudwatch, tagging};
 use crate::error::Result;
-use crate::jobs::MetricsJob;
+use crate::jobs::{CloudFrontJob, Job, MetricsJob, Target};
 use crate::log;
 use crate::presets::namespace::Found;
+use crate::presets::{self, Expansion};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// What `job` reads now, as its preset turns it into series, hosts and graphs.
+pub fn expand(aws: &Aws, job: &Job, cache: &mut Cache) -> Result<Expansion> {
+    Ok(match job {
+        Job::CloudFront(j) => {
+            let dists = distributions(aws, &Selection::of(j), cache)?;
+            presets::cloudfront::expand(j, dists, aws.global_region())
+        }
+        Job::Metrics(j) => presets::namespace::expand(j, metrics(aws, j, cache)?),
+    })
+}
+
 /// What to read: explicit `ids` (none: all), a tag filter, and whether the distributions'
 /// tags (for a `tag:` label) or their details (for hosts) are needed.
 #[derive(Clone, Copy)]
-pub struct Selection<'a> {
-    pub ids: &'a [String],
-    pub tags: &'a [(String, String)],
-    pub need_tags: bool,
-    pub need_details: bool,
-    pub role: Option<&'a Role>,
+struct Selection<'a> {
+    ids: &'a [String],
+    tags: &'a [(String, String)],
+    need_tags: bool,
+    need_details: bool,
+    role: Option<&'a Role>,
+}
+
+impl<'a> Selection<'a> {
+    /// What a CloudFront job reads.
+    fn of(job: &'a CloudFrontJob) -> Self {
+        Selection {
+            ids: &job.distributions,
+            tags: &job.tags,
+            need_tags: job.label.needs_tags(),
+            need_details: matches!(job.target, Target::Host(_)),
+            role: job.role.as_ref(),
+        }
+    }
 }
 
 /// Every page of ListDistributions, narrowed to the IDs if given: an ID not in the account is
@@ -33,7 +58,7 @@ pub struct Selection<'a> {
 /// permission is optional then). Tags are read (one ListTagsForResource per distribution)
 /// only when the filter or the label needs them, and a distribution is kept when it carries
 /// every `key=value` of the filter.
-pub fn distributions(aws: &Aws, sel: &Selection, cache: &mut Cache) -> Result<Vec<Distribution>> {
+fn distributions(aws: &Aws, sel: &Selection, cache: &mut Cache) -> Result<Vec<Distribution>> {
     let key = SelectionKey {
         ids: sel.ids.to_vec(),
         tags: sel.tags.to_vec(),
@@ -157,7 +182,7 @@ impl Cache {
 
 /// The metrics of `job` that match its dimension filter (the same dimension names, every value
 /// matching its pattern) and, with tags, name a resource that carries them.
-pub fn metrics(aws: &Aws, job: &MetricsJob, cache: &mut Cache) -> Result<Vec<Found>> {
+fn metrics(aws: &Aws, job: &MetricsJob, cache: &mut Cache) -> Result<Vec<Found>> {
     let role = job.role.as_ref();
     let mut out = Vec::new();
     for region in &job.regions {

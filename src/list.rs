@@ -1,16 +1,15 @@
 //! `list`: what each job would read, as aligned columns on stdout.
 
 use crate::aws::Aws;
-use crate::aws::cloudfront::Distribution;
 use crate::config::Config;
-use crate::discover;
 use crate::error::Result;
-use crate::jobs::{Dest, HostTarget, Job, Target};
-use crate::mackerel::Mackerel;
-use crate::presets::{cloudfront, namespace};
-use crate::session::{api_key, selection};
-use crate::{hosts, log};
+use crate::jobs::Target;
+use crate::mackerel::{self, Mackerel};
+use crate::presets::{Table, or_dash};
+use crate::session::key_source;
+use crate::{discover, hosts, log};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -58,10 +57,13 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
     let owners = hosts::owners(&cfg.jobs);
     // Jobs that post to an existing host make no hosts to look up.
     let host_ids = match !owners.is_empty() {
-        true => Some(hosts::lookup(
-            &Mackerel::new(aws.http, &cfg.apibase, api_key(cfg, aws)?),
-            &owners,
-        )?),
+        true => {
+            let key = mackerel::api_key(aws, key_source(cfg)?)?;
+            Some(hosts::lookup(
+                &Mackerel::new(aws.http, &cfg.apibase, key),
+                &owners,
+            )?)
+        }
         false => None,
     };
     let host_of = |cid: &str| {
@@ -73,93 +75,38 @@ fn tables(cfg: &Config, aws: &Aws) -> Result<Vec<Vec<Vec<String>>>> {
                 .unwrap_or_default(),
         )
     };
-    let mut distributions = vec![
-        ["ID", "LABEL", "STATUS", "ALIASES"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    let mut metrics = vec![
-        ["JOB", "REGION", "METRIC", "DIMENSIONS"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    if has_hosts {
-        distributions[0].push("HOST".into());
-        metrics[0].push("HOST".into());
-    }
+    // One table per kind of job, in the order `Table` gives, each under its headings.
+    let mut tables: BTreeMap<Table, Vec<Vec<String>>> = BTreeMap::new();
     let mut cache = discover::Cache::new(Duration::ZERO);
     for job in &cfg.jobs {
-        match job {
-            Job::CloudFront(j) => {
-                let dists = discover::distributions(aws, &selection(j), &mut cache)?;
-                for (d, label) in dists.iter().zip(cloudfront::labels(&dists, &j.label)) {
-                    let mut row =
-                        vec![d.id.clone(), label, status(d), or_dash(d.aliases.join(","))];
-                    if has_hosts {
-                        row.push(match &j.target {
-                            Target::Host(HostTarget {
-                                host_id: Some(id), ..
-                            }) => id.clone(),
-                            _ => host_of(&d.arn),
-                        });
-                    }
-                    distributions.push(row);
-                }
+        let expansion = discover::expand(aws, job, &mut cache)?;
+        let table = expansion.table();
+        let rows = tables.entry(table).or_insert_with(|| {
+            let mut headings: Vec<String> =
+                table.headings().iter().map(|h| h.to_string()).collect();
+            if has_hosts {
+                headings.push("HOST".into());
             }
-            Job::Metrics(j) => {
-                let found = discover::metrics(aws, j, &mut cache)?;
-                let (series, _) = namespace::series(j, &found);
-                for f in &found {
-                    let dims: Vec<String> = f
-                        .dimensions
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    let mut row = vec![
-                        j.name.clone(),
-                        f.region.clone(),
-                        f.metric.clone(),
-                        or_dash(dims.join(",")),
-                    ];
-                    if has_hosts {
-                        let cid = series
-                            .iter()
-                            .find(|s| {
-                                *s.region == *f.region
-                                    && *s.metric == *f.metric
-                                    && s.dimensions.len() == f.dimensions.len()
-                                    && s.dimensions
-                                        .iter()
-                                        .zip(&f.dimensions)
-                                        .all(|((k, v), (fk, fv))| **k == **fk && **v == **fv)
-                            })
-                            .and_then(|s| match &*s.dest {
-                                Dest::Host(cid) => Some(cid.as_str()),
-                                Dest::Service(_) => None,
-                            });
-                        row.push(cid.map_or_else(|| "-".to_string(), host_of));
-                    }
-                    metrics.push(row);
-                }
+            vec![headings]
+        });
+        // Every point of a job with an existing host goes to it.
+        let existing = expansion
+            .host_job
+            .as_ref()
+            .and_then(|h| h.existing.as_ref());
+        for r in expansion.resources() {
+            let mut row = r.cells;
+            if has_hosts {
+                row.push(match (existing, &r.custom_identifier) {
+                    (Some(id), _) => id.clone(),
+                    (None, Some(cid)) => host_of(cid),
+                    (None, None) => "-".into(),
+                });
             }
+            rows.push(row);
         }
     }
-    let mut tables = Vec::new();
-    if cfg.jobs.iter().any(|j| matches!(j, Job::CloudFront(_))) {
-        tables.push(distributions);
-    }
-    if cfg.jobs.iter().any(|j| matches!(j, Job::Metrics(_))) {
-        tables.push(metrics);
-    }
-    Ok(tables)
-}
-
-fn status(d: &Distribution) -> String {
-    match (d.status.is_empty(), d.enabled) {
-        (true, _) => "-".into(),
-        (false, true) => d.status.clone(),
-        (false, false) => format!("{} (disabled)", d.status),
-    }
+    Ok(tables.into_values().collect())
 }
 
 /// `s` with control characters (escape sequences among them) written as `\u{1b}`.
@@ -170,10 +117,6 @@ fn printable(s: &str) -> String {
             false => c.to_string(),
         })
         .collect()
-}
-
-fn or_dash(s: String) -> String {
-    if s.is_empty() { "-".into() } else { s }
 }
 
 #[cfg(test)]

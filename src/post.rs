@@ -51,6 +51,53 @@ enum Fate {
     Refused,
 }
 
+/// What a body Mackerel did not take means: judged by [`classify`] from the failure and the
+/// body alone, then acted on by [`Poster::group`].
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    /// Too large (413), with more than one point: halved, at no cost.
+    TooLarge,
+    /// Nothing more would get through this cycle: posting stops, every point is kept.
+    Stop,
+    /// A host body refused with 400 or 404: a host may have been retired under us. The hosts
+    /// are listed again (once a cycle) and the body posted again.
+    HostGone,
+    /// The service does not exist (404): nothing more of it is posted.
+    NoService,
+    /// A point refused on its own; with 400 or 422, for what it holds.
+    Point { for_what_it_holds: bool },
+    /// Some point of the body is at fault: halved to find it (one of the cycle's splits).
+    Search,
+    /// It costs this body alone.
+    Lost,
+}
+
+/// What is known of a body Mackerel did not take.
+struct Body {
+    /// Host metrics (else one service's).
+    host: bool,
+    points: usize,
+    /// Whether the hosts may still be listed again this cycle.
+    recheck: bool,
+    /// Whether the cycle has splits left.
+    splits: bool,
+}
+
+/// What Mackerel's failure to take `body` means.
+fn classify(failure: &Failure, body: &Body) -> Refusal {
+    match failure {
+        Failure::Refused(413, _) if body.points > 1 => Refusal::TooLarge,
+        f if stops(f) || f.status() == Some(413) => Refusal::Stop,
+        Failure::Refused(400 | 404, _) if body.host && body.recheck => Refusal::HostGone,
+        Failure::Refused(404, _) if !body.host => Refusal::NoService,
+        Failure::Refused(status, _) if body.points == 1 => Refusal::Point {
+            for_what_it_holds: matches!(status, 400 | 422),
+        },
+        _ if body.splits => Refusal::Search,
+        _ => Refusal::Lost,
+    }
+}
+
 /// Whether a failure stops all posting: nothing more would get through this cycle.
 fn stops(f: &Failure) -> bool {
     match f {
@@ -63,7 +110,6 @@ fn stops(f: &Failure) -> bool {
 /// customIdentifier) to the host `hosts` maps them to; points of a customIdentifier without
 /// a host wait.
 pub fn post(mackerel: &Mackerel, points: Vec<Point>, hosts: &mut Hosts) -> Posted {
-    let mut out = Posted::default();
     // Each service's points, in name order, then every host point.
     let mut groups: BTreeMap<Option<String>, Vec<Point>> = BTreeMap::new();
     for p in points {
@@ -73,120 +119,176 @@ pub fn post(mackerel: &Mackerel, points: Vec<Point>, hosts: &mut Hosts) -> Poste
         };
         groups.entry(key).or_default().push(p);
     }
-    let mut splits = SPLITS;
+    let mut poster = Poster {
+        mackerel,
+        hosts,
+        splits: SPLITS,
+        out: Posted::default(),
+    };
     let mut stopped: Option<Error> = None;
     for (service, mut points) in groups {
-        if stopped.is_some() {
-            out.unposted.append(&mut points);
-            continue;
+        match stopped {
+            Some(_) => poster.out.unposted.append(&mut points),
+            None => stopped = poster.group(service.as_deref(), points).err(),
         }
+    }
+    poster.out.errors.extend(stopped);
+    poster.out
+}
+
+/// One post: what it may still spend, and what became of the points so far.
+struct Poster<'p, 'm> {
+    mackerel: &'p Mackerel<'m>,
+    hosts: &'p mut Hosts,
+    splits: usize,
+    out: Posted,
+}
+
+impl Poster<'_, '_> {
+    /// Posts one service's points (or, without a service, every host point) in bodies, and
+    /// acts on each refusal as [`classify`] judges it. `Err`: posting stops, with why.
+    fn group(&mut self, service: Option<&str>, mut points: Vec<Point>) -> Result<(), Error> {
         if service.is_none() {
             // Points of a resource without a host (it could not be made) wait.
+            let hosts = &*self.hosts;
             let (with, without): (Vec<Point>, Vec<Point>) =
                 points.into_iter().partition(|p| hosts.id(cid(p)).is_some());
-            out.unposted.extend(without);
+            self.out.unposted.extend(without);
             points = with;
         }
         points.sort_by_key(|p| p.time);
         let mut fate = vec![Fate::Pending; points.len()];
-        let mut queue: VecDeque<Range<usize>> = match &service {
+        let mut queue: VecDeque<Range<usize>> = match service {
             Some(_) => runs(&service_points(&points), MAX_BODY).into(),
-            None => runs(&host_points(&points, hosts).0, MAX_BODY).into(),
+            None => runs(&host_points(&points, self.hosts).0, MAX_BODY).into(),
         };
         let mut error: Option<Error> = None;
-        while let Some(range) = queue.pop_front() {
-            let batch = &points[range.clone()];
-            // The points of this body that are sent: all of them, or those with a host.
-            let (sent, result) = match &service {
-                Some(s) => (
-                    range.clone().collect::<Vec<_>>(),
-                    mackerel.post_service_metrics(s, &service_points(batch)),
-                ),
-                None => {
-                    let (items, with_host) = host_points(batch, hosts);
-                    if items.is_empty() {
-                        continue;
-                    }
-                    let sent = with_host.into_iter().map(|i| range.start + i).collect();
-                    (sent, mackerel.post_host_metrics(&items))
-                }
+        let stopped = loop {
+            let Some(range) = queue.pop_front() else {
+                break None;
             };
-            match result {
-                Ok(()) => sent.iter().for_each(|&i| fate[i] = Fate::Accepted),
-                Err(Failure::Refused(413, _)) if sent.len() > 1 => split(&mut queue, range),
-                Err(f) if stops(&f) || f.status() == Some(413) => {
-                    stopped = Some(f.into());
-                    break;
+            let Some((sent, result)) = self.send(service, &points, range.clone()) else {
+                continue;
+            };
+            let failure = match result {
+                Ok(()) => {
+                    sent.iter().for_each(|&i| fate[i] = Fate::Accepted);
+                    continue;
                 }
-                Err(Failure::Refused(400 | 404, _))
-                    if service.is_none()
-                        && let Some(again) = hosts.recheck(mackerel) =>
-                {
-                    match again {
-                        Ok(resolved) => {
-                            out.errors.extend(
-                                resolved
-                                    .failed
-                                    .iter()
-                                    .map(|(cid, e)| Error::runtime(format!("host {cid}: {e}"))),
-                            );
-                            match &mut out.hosts {
-                                Some(h) => h.absorb(resolved),
-                                None => out.hosts = Some(resolved),
-                            }
-                            queue.push_front(range);
-                        }
-                        Err(e) => {
-                            stopped = Some(e);
-                            break;
-                        }
-                    }
-                }
-                // The service is missing: nothing of it can be posted.
-                Err(Failure::Refused(404, e)) if service.is_some() => {
-                    error = Some(e);
-                    break;
-                }
-                Err(Failure::Refused(status, e)) if sent.len() == 1 => {
-                    let i = sent[0];
-                    let live = match service {
-                        Some(_) => Some(true),
-                        None => hosts.confirm(mackerel, cid(&points[i])),
-                    };
-                    let e = match live {
-                        Some(true) if matches!(status, 400 | 422) => {
-                            fate[i] = Fate::Refused;
-                            out.refused += 1;
-                            e.context(format!("{} at {}", points[i].name, points[i].time))
-                        }
-                        Some(false) => e.context(format!(
-                            "host {}: Mackerel says its host is retired; a new one is made next cycle, its points are kept",
-                            cid(&points[i])
-                        )),
-                        _ => e,
-                    };
-                    error.get_or_insert(e);
-                }
-                Err(_) if splits > 0 => {
-                    splits -= 1;
+                Err(f) => f,
+            };
+            let body = Body {
+                host: service.is_none(),
+                points: sent.len(),
+                recheck: self.hosts.may_recheck(),
+                splits: self.splits > 0,
+            };
+            match classify(&failure, &body) {
+                Refusal::TooLarge => split(&mut queue, range),
+                Refusal::Search => {
+                    self.splits -= 1;
                     split(&mut queue, range);
                 }
-                Err(f) => {
-                    error.get_or_insert(f.into());
+                Refusal::Stop => break Some(failure.into()),
+                Refusal::HostGone => match self.hosts.recheck(self.mackerel) {
+                    Ok(resolved) => {
+                        self.relisted(resolved);
+                        queue.push_front(range);
+                    }
+                    Err(e) => break Some(e),
+                },
+                Refusal::NoService => {
+                    error = Some(failure.into());
+                    break None;
+                }
+                Refusal::Point { for_what_it_holds } => {
+                    let (p, fate) = (&points[sent[0]], &mut fate[sent[0]]);
+                    let e = self.refused_alone(p, fate, failure.into(), for_what_it_holds);
+                    error.get_or_insert(e);
+                }
+                Refusal::Lost => {
+                    error.get_or_insert(failure.into());
                 }
             }
-        }
-        out.errors.extend(error);
+        };
+        self.out.errors.extend(error);
         for (p, f) in points.into_iter().zip(fate) {
             match f {
-                Fate::Accepted => out.accepted.push(p),
-                Fate::Pending => out.unposted.push(p),
+                Fate::Accepted => self.out.accepted.push(p),
+                Fate::Pending => self.out.unposted.push(p),
                 Fate::Refused => {}
             }
         }
+        stopped.map_or(Ok(()), Err)
     }
-    out.errors.extend(stopped);
-    out
+
+    /// Posts the body of `range`: the indexes of the points sent (all of them, or those with
+    /// a host), and Mackerel's answer; `None` when none of them has a host.
+    fn send(
+        &self,
+        service: Option<&str>,
+        points: &[Point],
+        range: Range<usize>,
+    ) -> Option<(Vec<usize>, Result<(), Failure>)> {
+        let batch = &points[range.clone()];
+        match service {
+            Some(s) => Some((
+                range.collect(),
+                self.mackerel
+                    .post_service_metrics(s, &service_points(batch)),
+            )),
+            None => {
+                let (items, with_host) = host_points(batch, self.hosts);
+                if items.is_empty() {
+                    return None;
+                }
+                let sent = with_host.into_iter().map(|i| range.start + i).collect();
+                Some((sent, self.mackerel.post_host_metrics(&items)))
+            }
+        }
+    }
+
+    /// What listing the hosts again after a refused host body did.
+    fn relisted(&mut self, resolved: Resolved) {
+        self.out.errors.extend(
+            resolved
+                .failed
+                .iter()
+                .map(|(cid, e)| Error::runtime(format!("host {cid}: {e}"))),
+        );
+        match &mut self.out.hosts {
+            Some(h) => h.absorb(resolved),
+            None => self.out.hosts = Some(resolved),
+        }
+    }
+
+    /// Why point `p`, posted alone, was refused with `e`. It is refused for good (its `fate`)
+    /// for what it holds, where its place takes points (a service; a host Mackerel says is
+    /// live). A host Mackerel says is retired is said so, and the point kept.
+    fn refused_alone(
+        &mut self,
+        p: &Point,
+        fate: &mut Fate,
+        e: Error,
+        for_what_it_holds: bool,
+    ) -> Error {
+        let live = match &*p.dest {
+            Dest::Service(_) => Some(true),
+            Dest::Host(cid) => self.hosts.confirm(self.mackerel, cid),
+        };
+        match live {
+            Some(true) if for_what_it_holds => {
+                *fate = Fate::Refused;
+                self.out.refused += 1;
+                e.context(format!("{} at {}", p.name, p.time))
+            }
+            Some(false) => e.context(format!(
+                "host {}: Mackerel says its host is retired; a new one is made next cycle, its points are kept",
+                cid(p)
+            )),
+            _ => e,
+        }
+    }
 }
 
 /// Puts the two halves of `range` at the front of the queue.
@@ -297,62 +399,4 @@ impl Backlog {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(name: &str, time: i64, value: f64) -> Point {
-        Point {
-            dest: std::rc::Rc::new(Dest::Service("s".into())),
-            name: name.into(),
-            time,
-            value,
-        }
-    }
-
-    #[test]
-    fn backlog_merges_fresh_over_kept_and_drops_the_oldest() {
-        let now = 1_800_000_000;
-        let mut b = Backlog::default();
-        b.keep(vec![
-            p("a", now - 120, 1.0),
-            p("a", now - 60, 1.0),
-            p("a", now - 90_000, 1.0),
-        ]);
-        let merged = b.merge(vec![p("a", now - 60, 2.0), p("b", now - 60, 3.0)], now);
-        assert_eq!(
-            merged,
-            vec![
-                p("a", now - 120, 1.0),
-                p("a", now - 60, 2.0),
-                p("b", now - 60, 3.0)
-            ]
-        );
-        assert_eq!(
-            (b.len(), b.take_dropped()),
-            (0, 1),
-            "older than 24h is dropped"
-        );
-
-        // Inside Mackerel's 24 hours when read, but not by a margin: it would be past them
-        // by the time it is posted, and Mackerel would drop it with a 200.
-        let day = crate::mackerel::MAX_AGE.as_secs() as i64;
-        let merged = b.merge(
-            vec![p("a", now - day + 60, 1.0), p("a", now - day + 600, 1.0)],
-            now,
-        );
-        assert_eq!(merged, vec![p("a", now - day + 600, 1.0)]);
-        assert_eq!((b.take_dropped(), b.take_dropped()), (1, 0), "counted once");
-
-        b.keep(
-            (0..Backlog::CAP as i64 + 5)
-                .map(|t| p("c", now - 1_000_000 + t, 0.0))
-                .collect(),
-        );
-        assert_eq!((b.len(), b.take_dropped()), (Backlog::CAP, 5));
-        assert_eq!(
-            b.points[0].time,
-            now - 1_000_000 + 5,
-            "the oldest went first"
-        );
-    }
-}
+mod tests;

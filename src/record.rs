@@ -2,8 +2,9 @@
 //! recent minute. A cycle re-reads its whole look-back (that is how revisions, restarts and
 //! outages are caught) but posts only the points this record does not hold with the same
 //! value ([`Record::holds`]). Only minutes still inside the look-back are kept, so the record
-//! stays bounded. A host destination also notes which host took its points: a
-//! customIdentifier whose host is replaced starts afresh.
+//! stays bounded. Which host took a customIdentifier's points is the host map's to know
+//! (`hosts`): when it gives an identifier another host, the record forgets what the old one
+//! took ([`Record::forget_hosts`]), and the new one gets the whole window.
 
 use crate::jobs::Dest;
 use crate::jobs::Point;
@@ -16,8 +17,6 @@ type Key = (Rc<Dest>, Rc<str>);
 pub struct Record {
     /// Per series, (time, value) sorted by time.
     series: HashMap<Key, Vec<(i64, f64)>>,
-    /// Per customIdentifier, the ID of the host that took its points.
-    hosts: HashMap<String, String>,
 }
 
 impl Record {
@@ -50,22 +49,25 @@ impl Record {
         }
     }
 
-    /// Notes that the points of `cid` go to host `id`. If they went to another host before
-    /// (retired, replaced), what that host took is news to this one: it is forgotten.
-    pub fn host_is(&mut self, cid: &str, id: &str) {
-        match self.hosts.get(cid) {
-            Some(held) if held == id => return,
-            Some(_) => self
-                .series
-                .retain(|(dest, _), _| !matches!(&**dest, Dest::Host(c) if c == cid)),
-            None => {}
+    /// Forgets what the hosts of `cids` took: their points go to other hosts now.
+    pub fn forget_hosts(&mut self, cids: &[String]) {
+        if cids.is_empty() {
+            return;
         }
-        self.hosts.insert(cid.to_string(), id.to_string());
+        let cids: HashSet<&str> = cids.iter().map(String::as_str).collect();
+        self.series
+            .retain(|(dest, _), _| !matches!(&**dest, Dest::Host(c) if cids.contains(c.as_str())));
     }
 
-    /// Each customIdentifier with the host that took its points.
-    pub fn hosts(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.hosts.iter().map(|(c, i)| (c.as_str(), i.as_str()))
+    /// The customIdentifiers the record holds points of.
+    pub fn host_cids(&self) -> HashSet<&str> {
+        self.series
+            .keys()
+            .filter_map(|(dest, _)| match &**dest {
+                Dest::Host(cid) => Some(cid.as_str()),
+                Dest::Service(_) => None,
+            })
+            .collect()
     }
 
     /// Forgets minutes before `time`: no cycle reads them again.
@@ -74,15 +76,6 @@ impl Record {
             held.retain(|(t, _)| *t >= time);
             !held.is_empty()
         });
-        let held: HashSet<&str> = self
-            .series
-            .keys()
-            .filter_map(|(dest, _)| match &**dest {
-                Dest::Host(cid) => Some(cid.as_str()),
-                Dest::Service(_) => None,
-            })
-            .collect();
-        self.hosts.retain(|cid, _| held.contains(cid.as_str()));
     }
 
     /// Every series with its held (time, value) pairs.
@@ -142,15 +135,13 @@ mod tests {
             dest: Rc::new(Dest::Host(cid.into())),
             ..q
         };
-        r.host_is("cid", "H1");
-        r.host_is("other", "H9");
         r.remember(&[on("cid", p("a", 60, 1.0)), on("other", p("a", 60, 1.0))]);
-        r.host_is("cid", "H1");
+        r.forget_hosts(&[]);
         assert_eq!(r.len(), 2, "the same host keeps its record");
-        r.host_is("cid", "H2");
+        r.forget_hosts(&["cid".into()]);
         assert_eq!(r.len(), 1, "only the other host's point is left");
-        assert_eq!(r.hosts().count(), 2);
+        assert_eq!(r.host_cids().len(), 1);
         r.forget_before(120);
-        assert_eq!(r.hosts().count(), 0, "no points, no hosts");
+        assert_eq!(r.host_cids().len(), 0, "no points, no hosts");
     }
 }

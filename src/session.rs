@@ -1,8 +1,9 @@
-//! One cycle of the pipeline over every job, discover → plan → fetch → map → post, logged as
-//! one summary line; and what lives from one cycle to the next in a daemon or a warm Lambda:
-//! credentials, the Mackerel key, discovery answers, the host map, the points Mackerel did
-//! not take yet (the backlog) and the record of those it took. `run` keeps that record, and
-//! the hosts it created lately, in the state file.
+//! One cycle of the pipeline over every job, and nothing else: discover → plan → fetch → map
+//! → post, in that order, each step a module of its own, logged as one summary line
+//! ([`summary`]). A session also holds what lives from one cycle to the next in a daemon or
+//! a warm Lambda: the clients (credentials, the Mackerel key), discovery answers, the host
+//! map (`hosts`), the points Mackerel did not take yet (the backlog) and the record of those
+//! it took; the state file's keeper ([`keep`]) reads and writes what outlives the process.
 //!
 //! One failing resource never blocks the others: a job whose discovery fails, a
 //! GetMetricData batch that is refused, a host that cannot be made, a body Mackerel refuses —
@@ -10,73 +11,33 @@
 //! then counts as failed.
 
 mod keep;
+mod summary;
 
-use crate::aws::{Aws, ssm};
+pub use keep::Keep;
+
+use crate::aws::Aws;
 use crate::config::{ApiKey, Config};
-use crate::discover::{self, Selection};
-use crate::error::{Error, Result, Secret};
-use crate::hosts::{HostJob, Hosts, Resolved};
-use crate::jobs::{CloudFrontJob, Job, Series, Target, names};
-use crate::mackerel::{self, GraphDef, Mackerel};
-use crate::presets::{cloudfront, namespace};
+use crate::error::{Error, Result};
+use crate::hosts::Hosts;
+use crate::jobs::{Series, names};
+use crate::mackerel::{self, GraphDef, KeySource, Mackerel};
+use crate::presets::HostJob;
 use crate::record::Record;
 use crate::transport::Http;
-use crate::{clock, dry_run, fetch, log, map, plan, post, signals, state};
+use crate::{clock, discover, dry_run, fetch, log, map, plan, post, signals};
+use keep::Keeper;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-/// CloudWatch's price for GetMetricData, in dollars per metric requested.
-const PRICE_PER_METRIC: f64 = 0.01 / 1000.0;
-
-#[derive(Debug, Default)]
-struct Summary {
-    distributions: usize,
-    queries: usize,
-    requested: usize,
-    datapoints: usize,
-    zero_filled: usize,
-    /// Points left out because Mackerel has them already, with the same value.
-    skipped: usize,
-    /// Series not read because an earlier one has their name and place.
-    collisions: usize,
-    posted: usize,
-    /// Points Mackerel refused one by one for what they hold.
-    refused: usize,
-    /// Points past Mackerel's horizon (or beyond the backlog's bound) before they were posted.
-    dropped: u64,
-    /// Jobs with a host target only.
-    hosts: Option<Resolved>,
-    /// What failed, one line each: the job or resource, and what AWS or Mackerel said.
-    failed: Vec<String>,
-}
-
-/// Where a session keeps what outlives it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    /// Nothing (a Lambda environment lives in memory only).
-    Nothing,
-    /// When each cycle ended, for `healthcheck` (a daemon).
-    Health,
-    /// That, and the record and recent hosts, read back by the next run (`run`).
-    Everything,
-}
+use summary::Summary;
 
 pub struct Session<'a> {
     cfg: &'a Config,
     http: &'a Http,
     aws: Aws<'a>,
+    /// Made at the first cycle that posts: its key may be read from SSM.
     mackerel: Option<Mackerel<'a>>,
-    /// The state file's fingerprint of this configuration (the API base and the jobs).
-    fingerprint: String,
-    /// And of the API key, once it is known (a dry run knows none).
-    key_print: Option<String>,
-    keep: Keep,
-    /// Whether the state file was read (or found missing) yet; `Everything`: the lock held.
-    loaded: bool,
-    /// From the state file: the oldest point an earlier process or run left unposted.
-    unposted_since: Option<i64>,
-    lock: Option<state::Lock>,
+    keeper: Keeper<'a>,
     cache: discover::Cache,
     hosts: Hosts,
     /// The graph definitions Mackerel took, by name: a new distribution's are posted too.
@@ -92,12 +53,7 @@ impl<'a> Session<'a> {
             http,
             aws: Aws::new(http, &cfg.aws),
             mackerel: None,
-            fingerprint: state::fingerprint(&[&cfg.apibase, &format!("{:?}", cfg.jobs)]),
-            key_print: None,
-            keep,
-            loaded: false,
-            unposted_since: None,
-            lock: None,
+            keeper: Keeper::new(cfg, keep),
             cache: discover::Cache::new(cfg.discovery_ttl),
             hosts: Hosts::new(crate::hosts::owners(&cfg.jobs)),
             graph_defs_posted: HashSet::new(),
@@ -118,18 +74,20 @@ impl<'a> Session<'a> {
         let started = Instant::now();
         let mut summary = Summary::default();
         self.http.set_deadline(Some(deadline));
-        let mut result = self.pipeline(lookback, &mut summary);
+        let result = self.pipeline(lookback, &mut summary);
         self.http.set_deadline(None);
-        if result.is_ok()
-            && let Some(first) = summary.failed.first()
-        {
-            result = Err(Error::runtime(match summary.failed.len() {
-                1 => first.clone(),
-                n => format!("{n} parts of the cycle failed; the first: {first}"),
-            }));
+        let result = summary.verdict(result);
+        let unposted = self.backlog.oldest();
+        self.keeper
+            .save(result.is_ok(), &self.record, &self.hosts, unposted);
+        // A run ends with its cycle: only a daemon or a Lambda environment keeps a backlog.
+        if self.keeper.keep() != Keep::Everything {
+            summary.backlog = self.backlog.len();
         }
-        self.save(result.is_ok());
-        let fields = self.fields(&summary, started);
+        summary.calls = self.http.take_calls();
+        summary.elapsed = started.elapsed();
+        summary.dry_run_every = self.cfg.dry_run.then_some(self.cfg.interval);
+        let fields = summary.fields();
         let mut logged = fields.clone();
         match &result {
             Ok(()) => log::info(&format!("{what} ok"), &logged),
@@ -141,75 +99,21 @@ impl<'a> Session<'a> {
         (result, fields)
     }
 
-    fn fields(&self, summary: &Summary, started: Instant) -> Vec<(&'static str, Value)> {
-        let mut fields = vec![
-            ("distributions", json!(summary.distributions)),
-            ("queries", json!(summary.queries)),
-            ("metrics_requested", json!(summary.requested)),
-            ("datapoints", json!(summary.datapoints)),
-            ("zero_filled", json!(summary.zero_filled)),
-            ("skipped", json!(summary.skipped)),
-            ("posted", json!(summary.posted)),
-        ];
-        for (name, n) in [
-            ("refused", summary.refused as u64),
-            ("dropped", summary.dropped),
-        ] {
-            if n > 0 {
-                fields.push((name, json!(n)));
-            }
-        }
-        if let Some(h) = &summary.hosts {
-            fields.push(("hosts", json!({"live": h.live, "created": h.created, "updated": h.updated, "retired": h.retired})));
-            fields.push(("gone", json!(h.gone.len())));
-            if !h.gone.is_empty() {
-                fields.push(("gone_ids", json!(h.gone.join(","))));
-            }
-        }
-        // A run ends with its cycle: only a daemon or a Lambda environment keeps a backlog.
-        if self.keep != Keep::Everything && self.backlog.len() > 0 {
-            fields.push(("backlog", json!(self.backlog.len())));
-        }
-        if summary.collisions > 0 {
-            fields.push(("collisions", json!(summary.collisions)));
-        }
-        if !summary.failed.is_empty() {
-            fields.push(("failed", json!(summary.failed)));
-        }
-        fields.push(("calls", json!(self.http.take_calls())));
-        fields.push(("elapsed_ms", json!(started.elapsed().as_millis() as u64)));
-        if self.cfg.dry_run {
-            // What reading this every interval would cost: GetMetricData bills per metric.
-            let per_day = summary.queries as f64
-                * (86_400.0 / self.cfg.interval.as_secs_f64())
-                * PRICE_PER_METRIC;
-            fields.push(("dry_run", json!(true)));
-            fields.push(("interval_s", json!(self.cfg.interval.as_secs())));
-            fields.push((
-                "cost_per_day_usd",
-                json!((per_day * 10_000.0).round() / 10_000.0),
-            ));
-        }
-        fields
-    }
-
     fn pipeline(&mut self, lookback: Duration, summary: &mut Summary) -> Result<()> {
         let cfg = self.cfg;
         // The key first: a wrong SSM parameter should fail before any CloudWatch cost.
         if self.mackerel.is_none() && !cfg.dry_run {
-            let key = api_key(cfg, &self.aws)?;
-            self.key_print = Some(state::fingerprint(&[key.expose()]));
+            let key = mackerel::api_key(&self.aws, key_source(cfg)?)?;
+            self.keeper.know_key(&key);
             self.mackerel = Some(Mackerel::new(self.http, &cfg.apibase, key));
         }
-        if self.keep != Keep::Nothing && !self.loaded {
-            self.load();
-        }
+        self.keeper.load(&mut self.record, &mut self.hosts);
         // A stop before anything was read (the state file's lock wait, say) ends the cycle.
         if let Some(signal) = signals::stopped_by() {
             let why = format!("stopped by {signal} before reading anything");
             return Err(Error::runtime(why));
         }
-        let lookback = match self.unposted_since.take() {
+        let lookback = match self.keeper.take_owed() {
             Some(since) => lookback.max(reach_back_to(since, clock::now(), cfg.delay)),
             None => lookback,
         };
@@ -218,33 +122,7 @@ impl<'a> Session<'a> {
         let (series, collisions) = names::settle(series, self.cache.take_refreshed());
         summary.collisions = collisions;
         // Hosts before CloudWatch, so a Mackerel problem costs no GetMetricData.
-        if let Some(m) = self.mackerel.as_ref().filter(|_| !host_jobs.is_empty()) {
-            match self
-                .hosts
-                .resolve(m, &host_jobs, cfg.discovery_ttl, clock::now())
-            {
-                Ok(resolved) => {
-                    for (cid, e) in &resolved.failed {
-                        summary.failed.push(format!("host {cid}: {e}"));
-                    }
-                    summary.hosts = Some(resolved);
-                    self.hosts.note(&mut self.record);
-                }
-                Err(e) => summary.failed.push(format!("listing hosts: {e}")),
-            }
-            let mut new = graph_defs;
-            new.retain(|d| !self.graph_defs_posted.contains(&d.name));
-            if !new.is_empty() {
-                match m.create_graph_defs(&new) {
-                    Ok(()) => {
-                        for d in new {
-                            self.graph_defs_posted.insert(d.name);
-                        }
-                    }
-                    Err(e) => summary.failed.push(format!("graph definitions: {e}")),
-                }
-            }
-        }
+        self.hosts_and_graphs(&host_jobs, graph_defs, summary);
 
         let now = clock::now();
         let plan = plan::plan(series, now, lookback, cfg.delay);
@@ -272,14 +150,16 @@ impl<'a> Session<'a> {
         let out = post::post(mackerel, points, &mut self.hosts);
         summary.posted = out.accepted.len();
         summary.refused = out.refused;
-        for e in &out.errors {
-            summary.failed.push(e.to_string());
+        summary
+            .failed
+            .extend(out.errors.iter().map(Error::to_string));
+        if let Some(again) = out.hosts {
+            // A host found gone while posting was replaced: its new host has none of the record.
+            self.record.forget_hosts(&again.moved);
+            if let Some(h) = &mut summary.hosts {
+                h.absorb(again);
+            }
         }
-        if let (Some(h), Some(again)) = (&mut summary.hosts, out.hosts) {
-            h.absorb(again);
-        }
-        // A host found gone while posting was replaced: its new host has none of the record.
-        self.hosts.note(&mut self.record);
         self.record.remember(&out.accepted);
         if let Some(oldest) = oldest {
             self.record.forget_before(oldest);
@@ -289,61 +169,59 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Every job's series, host jobs and graph definitions. A job whose discovery fails is
-    /// reported and left out of this cycle.
+    /// Every job's series, host jobs and graph definitions, as its preset expands what
+    /// discovery found. A job whose discovery fails is reported and left out of this cycle.
     fn discover(&mut self, summary: &mut Summary) -> (Vec<Series>, Vec<HostJob>, Vec<GraphDef>) {
         let mut series = Vec::new();
         let mut host_jobs = Vec::new();
         let mut graph_defs = Vec::new();
         for job in &self.cfg.jobs {
-            match job {
-                Job::CloudFront(j) => {
-                    let dists =
-                        match discover::distributions(&self.aws, &selection(j), &mut self.cache) {
-                            Ok(d) => d,
-                            Err(e) => {
-                                summary.failed.push(format!("job {}: {e}", j.name));
-                                continue;
-                            }
-                        };
-                    summary.distributions += dists.len();
-                    let labels = cloudfront::labels(&dists, &j.label);
-                    let region = self.aws.global_region();
-                    series.extend(cloudfront::series(j, &dists, &labels, region));
-                    if let Target::Host(h) = &j.target {
-                        host_jobs.push(HostJob {
-                            specs: cloudfront::host_specs(&dists, &j.label, h, &j.name),
-                            owner: j.name.clone(),
-                            role: h.roles.first().cloned(),
-                            retire_gone: h.retire_gone,
-                            existing: h.host_id.clone(),
-                        });
-                        graph_defs.extend(cloudfront::graph_defs(j, &dists, &labels));
-                    }
+            match discover::expand(&self.aws, job, &mut self.cache) {
+                Ok(e) => {
+                    summary.distributions += e.distributions();
+                    series.extend(e.series);
+                    host_jobs.extend(e.host_job);
+                    graph_defs.extend(e.graph_defs);
                 }
-                Job::Metrics(j) => {
-                    let found = match discover::metrics(&self.aws, j, &mut self.cache) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            summary.failed.push(format!("job {}: {e}", j.name));
-                            continue;
-                        }
-                    };
-                    let (s, specs) = namespace::series(j, &found);
-                    series.extend(s);
-                    if let Target::Host(h) = &j.target {
-                        host_jobs.push(HostJob {
-                            specs,
-                            owner: j.name.clone(),
-                            role: h.roles.first().cloned(),
-                            retire_gone: h.retire_gone,
-                            existing: None,
-                        });
-                    }
-                }
+                Err(e) => summary.failed.push(format!("job {}: {e}", job.name())),
             }
         }
         (series, host_jobs, graph_defs)
+    }
+
+    /// The hosts of the host jobs found or made, and their graph definitions posted once
+    /// (posting only). What moved to another host is forgotten by the record.
+    fn hosts_and_graphs(
+        &mut self,
+        host_jobs: &[HostJob],
+        mut graph_defs: Vec<GraphDef>,
+        summary: &mut Summary,
+    ) {
+        let Some(m) = self.mackerel.as_ref().filter(|_| !host_jobs.is_empty()) else {
+            return;
+        };
+        let ttl = self.cfg.discovery_ttl;
+        match self.hosts.resolve(m, host_jobs, ttl, clock::now()) {
+            Ok(resolved) => {
+                for (cid, e) in &resolved.failed {
+                    summary.failed.push(format!("host {cid}: {e}"));
+                }
+                self.record.forget_hosts(&resolved.moved);
+                summary.hosts = Some(resolved);
+            }
+            Err(e) => summary.failed.push(format!("listing hosts: {e}")),
+        }
+        graph_defs.retain(|d| !self.graph_defs_posted.contains(&d.name));
+        if graph_defs.is_empty() {
+            return;
+        }
+        match m.create_graph_defs(&graph_defs) {
+            Ok(()) => {
+                let names = graph_defs.into_iter().map(|d| d.name);
+                self.graph_defs_posted.extend(names);
+            }
+            Err(e) => summary.failed.push(format!("graph definitions: {e}")),
+        }
     }
 }
 
@@ -367,29 +245,23 @@ pub fn run(cfg: &Config) -> Result<()> {
         .0
 }
 
-pub fn selection(job: &CloudFrontJob) -> Selection<'_> {
-    Selection {
-        ids: &job.distributions,
-        tags: &job.tags,
-        need_tags: job.label.needs_tags(),
-        need_details: matches!(job.target, Target::Host(_)),
-        role: job.role.as_ref(),
+/// Where the configuration says the API key is: the one place that reads it. A parameter is
+/// read in the region of its ARN, else in the configured region (which the configuration
+/// check made sure exists; an error names which it was).
+pub fn key_source(cfg: &Config) -> Result<KeySource<'_>> {
+    match &cfg.apikey {
+        ApiKey::Direct(key) => Ok(KeySource::Given(key)),
+        ApiKey::Ssm {
+            name,
+            region: Some(r),
+        } => Ok(KeySource::Ssm {
+            name,
+            region: &r.name,
+            region_from: &r.from,
+        }),
+        ApiKey::Ssm { region: None, .. } => Err(Error::config(
+            "MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN",
+        )),
+        ApiKey::None => Err(Error::config("no Mackerel API key")),
     }
-}
-
-/// The API key: given directly, or read from SSM (the region of the ARN, else the configured
-/// region, which the configuration check made sure exists; an error names which it was).
-pub fn api_key(cfg: &Config, aws: &Aws) -> Result<Secret> {
-    let (name, region) = match &cfg.apikey {
-        ApiKey::Direct(k) => return Ok(k.clone()),
-        ApiKey::Ssm { name, region } => (name, region),
-        ApiKey::None => return Err(Error::config("no Mackerel API key")),
-    };
-    let region = region
-        .as_ref()
-        .ok_or_else(|| Error::config("MACKEREL_APIKEY_SSM needs AWS_REGION or a parameter ARN"))?;
-    let key = ssm::get_parameter(aws, name, &region.name, &region.from)?;
-    mackerel::check_key(key.expose())
-        .map_err(|e| Error::runtime(format!("the SSM parameter {name:?}: {e}")))?;
-    Ok(key)
 }

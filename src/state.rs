@@ -4,22 +4,35 @@
 //! hosts it created lately. The file is versioned and tied to the configuration that wrote it
 //! (a fingerprint of the Mackerel API base and the jobs, and one of the API key beside it);
 //! written atomically; and read back only when all of that matches. A dry run, which reads no
-//! key, matches on the configuration alone.
+//! key, matches on the configuration alone. What goes in and comes out is the keeper's
+//! (`session::keep`); this module is the file's form.
+//!
+//! The configuration's fingerprint ([`config_print`]) hashes a canonical serialization of the
+//! jobs (serde's JSON of the job types, fields in their order) with [`VERSION`], never their
+//! `Debug` form: a field renamed in the code would otherwise make every user's file "another
+//! configuration" on upgrade. A golden fingerprint in the tests below catches such a change.
 
-use crate::jobs::Dest;
+use crate::hosts::Created;
+use crate::jobs::{Dest, Job};
 use crate::record::Record;
 use crate::{files, signals};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fmt;
 use std::fs::{File, OpenOptions};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// The format written; another number is another version's file. 3: the key's fingerprint
-/// stands apart from the configuration's, so a dry run without the key can read the file.
-const VERSION: u32 = 3;
+/// The format written; another number is another version's file. It is part of the
+/// configuration's fingerprint too: bumping it is how the fingerprint's form is changed on
+/// purpose (users then read "another version", once). 3: the key's fingerprint stands apart
+/// from the configuration's, so a dry run without the key can read the file. 4: the
+/// configuration's fingerprint hashes serde's JSON of the jobs, not their `Debug` form.
+const VERSION: u32 = 4;
 /// A state file larger than this is not read (5,000 distributions write about 8 MB).
 const LIMIT: u64 = 256 << 20;
 
@@ -42,9 +55,9 @@ pub struct State {
     /// `run` only: what Mackerel accepted, per series.
     #[serde(default)]
     pub posted: Vec<Posted>,
-    /// Hosts created lately: customIdentifier, host ID, Unix seconds.
+    /// Hosts created lately.
     #[serde(default)]
-    pub hosts_created: Vec<(String, String, i64)>,
+    pub hosts_created: Vec<Created>,
     /// The time of the oldest point Mackerel has not taken yet: the next process (or run)
     /// of this configuration reads back to it, so a Mackerel outage longer than the
     /// look-back, across restarts, loses nothing Mackerel still accepts.
@@ -55,12 +68,39 @@ pub struct State {
     pub posted_hosts: Vec<(String, String)>,
 }
 
-/// One series of the record: `dest` is `service:<name>` or `host:<customIdentifier>`.
+/// One series of the record.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Posted {
-    pub dest: String,
+    pub dest: DestKey,
     pub name: String,
     pub points: Vec<(i64, f64)>,
+}
+
+/// Where a series of the record went, as the file writes it: `service:<name>` or
+/// `host:<customIdentifier>`. A key of another form (a later version's) reads as `None`, and
+/// its series is left out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct DestKey(pub Option<Dest>);
+
+impl From<String> for DestKey {
+    fn from(key: String) -> Self {
+        DestKey(match key.split_once(':') {
+            Some(("service", name)) => Some(Dest::Service(name.into())),
+            Some(("host", cid)) => Some(Dest::Host(cid.into())),
+            _ => None,
+        })
+    }
+}
+
+impl From<DestKey> for String {
+    fn from(key: DestKey) -> String {
+        match key.0 {
+            Some(Dest::Service(name)) => format!("service:{name}"),
+            Some(Dest::Host(cid)) => format!("host:{cid}"),
+            None => String::new(),
+        }
+    }
 }
 
 impl State {
@@ -69,16 +109,12 @@ impl State {
         let mut record = Record::default();
         let mut dests: Vec<Rc<Dest>> = Vec::new();
         for s in &self.posted {
-            let dest = match s.dest.split_once(':') {
-                Some(("service", name)) => Dest::Service(name.into()),
-                Some(("host", cid)) => Dest::Host(cid.into()),
-                _ => continue,
-            };
+            let Some(dest) = &s.dest.0 else { continue };
             // Series share their destination, as the pipeline's do.
-            let dest = match dests.iter().find(|d| ***d == dest) {
+            let dest = match dests.iter().find(|d| ***d == *dest) {
                 Some(d) => Rc::clone(d),
                 None => {
-                    let dest = Rc::new(dest);
+                    let dest = Rc::new(dest.clone());
                     dests.push(Rc::clone(&dest));
                     dest
                 }
@@ -88,30 +124,38 @@ impl State {
                 record.insert(&dest, &name, t, v);
             }
         }
-        for (cid, id) in &self.posted_hosts {
-            record.host_is(cid, id);
-        }
         record
     }
 
-    /// Puts `record` into the state.
-    pub fn set_record(&mut self, record: &Record) {
+    /// Puts `record` into the state, with the host that took each customIdentifier's points
+    /// (of `took`, those the record holds points of).
+    pub fn set_record<'a>(
+        &mut self,
+        record: &Record,
+        took: impl Iterator<Item = (&'a str, &'a str)>,
+    ) {
         self.posted = record
             .series()
             .map(|(dest, name, points)| Posted {
-                dest: match dest {
-                    Dest::Service(s) => format!("service:{s}"),
-                    Dest::Host(cid) => format!("host:{cid}"),
-                },
+                dest: DestKey(Some(dest.clone())),
                 name: name.to_string(),
                 points: points.to_vec(),
             })
             .collect();
-        self.posted_hosts = record
-            .hosts()
+        let held: HashSet<&str> = record.host_cids();
+        self.posted_hosts = took
+            .filter(|(cid, _)| held.contains(cid))
             .map(|(cid, id)| (cid.to_string(), id.to_string()))
             .collect();
     }
+}
+
+/// The fingerprint of a configuration: the Mackerel API base and the jobs, as serde writes
+/// them (see the module's documentation), with [`VERSION`].
+pub fn config_print(apibase: &str, jobs: &[Job]) -> String {
+    // Plain data in, so this cannot fail; were it to, no file would match, never a wrong one.
+    let jobs = serde_json::to_string(jobs).unwrap_or_else(|e| format!("unserializable: {e}"));
+    fingerprint(&[&VERSION.to_string(), apibase, &jobs])
 }
 
 /// What identifies a configuration for its state: where points go and what is read. A state
@@ -187,19 +231,43 @@ pub fn load(path: &Path, config: &str, key: Option<&str>) -> Result<State, Unrea
     Ok(state)
 }
 
+/// Why a state file could not be read whole (for `healthcheck`), written, or locked: what was
+/// being done, where, and what the system said.
+#[derive(Debug)]
+pub enum FileError {
+    /// Missing, not a regular file, too large, or not readable.
+    Unreadable(PathBuf, io::Error),
+    /// Read, but not a state file.
+    Undecodable(PathBuf, serde_json::Error),
+    /// Not written whole (a missing or read-only directory, a full disk).
+    Unwritable(PathBuf, io::Error),
+    /// Its lock file could not be opened (`doing` says) or locked.
+    Unlockable(&'static str, PathBuf, io::Error),
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::Unreadable(p, e) => write!(f, "no state at {} ({e})", p.display()),
+            FileError::Undecodable(p, e) => write!(f, "unreadable state in {}: {e}", p.display()),
+            FileError::Unwritable(p, e) => write!(f, "writing {}: {e}", p.display()),
+            FileError::Unlockable(doing, p, e) => write!(f, "{doing} {}: {e}", p.display()),
+        }
+    }
+}
+
 /// Reads only what `healthcheck` needs, from a state file of any version.
-pub fn load_any(path: &Path) -> Result<State, String> {
-    let bytes =
-        files::read(path, LIMIT).map_err(|e| format!("no state at {} ({e})", path.display()))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| format!("unreadable state in {}: {e}", path.display()))
+pub fn load_any(path: &Path) -> Result<State, FileError> {
+    let bytes = files::read(path, LIMIT).map_err(|e| FileError::Unreadable(path.into(), e))?;
+    serde_json::from_slice(&bytes).map_err(|e| FileError::Undecodable(path.into(), e))
 }
 
 /// Writes `state` (with this version) to `path`, atomically.
-pub fn save(path: &Path, state: &mut State) -> Result<(), String> {
+pub fn save(path: &Path, state: &mut State) -> Result<(), FileError> {
     state.version = VERSION;
-    let bytes = serde_json::to_vec(state).map_err(|e| e.to_string())?;
-    files::write(path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+    let unwritable = |e: io::Error| FileError::Unwritable(path.into(), e);
+    let bytes = serde_json::to_vec(state).map_err(|e| unwritable(io::Error::other(e)))?;
+    files::write(path, &bytes).map_err(unwritable)
 }
 
 /// An exclusive hold on a state file, so that two `run`s at once do not each act on a record
@@ -208,7 +276,7 @@ pub struct Lock(#[allow(dead_code)] File);
 
 /// Takes the lock of `path` (the file `<path>.lock`), waiting up to `wait` for another run to
 /// release it; `None` if it could not be had, or a stop signal cut the wait short.
-pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, String> {
+pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, FileError> {
     let mut lock_path = PathBuf::from(path);
     lock_path.as_mut_os_string().push(".lock");
     let file = OpenOptions::new()
@@ -218,7 +286,7 @@ pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, String> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&lock_path)
-        .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
+        .map_err(|e| FileError::Unlockable("opening", lock_path.clone(), e))?;
     let until = Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -230,90 +298,11 @@ pub fn lock(path: &Path, wait: Duration) -> Result<Option<Lock>, String> {
             }
             Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(format!("locking {}: {e}", lock_path.display()));
+                return Err(FileError::Unlockable("locking", lock_path, e));
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fuzz() {
-        crate::fuzz_tests::fuzz(
-            "state files",
-            &[br#"{"version":3,"config":"ab","key":"cd","completed":5,"interval_s":60,"ok":true,"pid":1,"posted":[{"dest":"service:cdn","name":"a.b","points":[[60,1.5]]}],"hosts_created":[["cid","id",5]]}"#],
-            |b| {
-                serde_json::from_slice::<State>(b)
-                    .map_or(0, |s| s.record().series().map(|(_, _, p)| p.len()).sum())
-            },
-        );
-    }
-    use crate::jobs::Point;
-
-    #[test]
-    fn a_record_survives_the_file_and_only_for_its_configuration() {
-        let dir = std::env::temp_dir().join(format!("cw2m-state-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("state");
-        let mut record = Record::default();
-        let dest = Rc::new(Dest::Host("arn:aws:cloudfront::1:distribution/E1".into()));
-        record.remember(&[Point {
-            dest: Rc::clone(&dest),
-            name: "custom.cloudfront.requests.request".into(),
-            time: 60,
-            value: 1.5,
-        }]);
-        let config = fingerprint(&["https://api.mackerelio.com", "jobs"]);
-        let key = fingerprint(&["key"]);
-        let mut state = State {
-            config: config.clone(),
-            key: key.clone(),
-            completed: 100,
-            interval_s: 60,
-            ..State::default()
-        };
-        state.set_record(&record);
-        save(&path, &mut state).unwrap();
-
-        let back = load(&path, &config, Some(&key)).unwrap();
-        assert_eq!(back.completed, 100);
-        let p = Point {
-            dest,
-            name: "custom.cloudfront.requests.request".into(),
-            time: 60,
-            value: 1.5,
-        };
-        assert!(back.record().holds(&p.dest, &p.name, p.time, p.value));
-        // A dry run knows no key: the configuration alone says whose the file is.
-        assert!(load(&path, &config, None).is_ok());
-
-        let why = |r: Result<State, Unread>| match r {
-            Err(Unread::Unusable(why)) => why,
-            other => panic!("expected an unusable file, got {other:?}"),
-        };
-        let other = fingerprint(&["https://api.mackerelio.com", "other jobs"]);
-        assert!(why(load(&path, &other, Some(&key))).contains("another configuration"));
-        let other_key = fingerprint(&["other key"]);
-        assert!(why(load(&path, &config, Some(&other_key))).contains("another Mackerel API key"));
-        std::fs::write(&path, "{\"version\": 3, \"completed\":").unwrap();
-        assert!(why(load(&path, &config, None)).contains("corrupt"));
-        std::fs::write(
-            &path,
-            "{\"version\": 2, \"completed\": 5, \"interval_s\": 60}",
-        )
-        .unwrap();
-        assert!(why(load(&path, &config, None)).contains("another version (2)"));
-        assert_eq!(load_any(&path).unwrap().completed, 5);
-        std::fs::remove_file(&path).unwrap();
-        assert!(matches!(load(&path, &config, None), Err(Unread::Missing)));
-
-        let held = lock(&path, Duration::ZERO).unwrap().unwrap();
-        assert!(lock(&path, Duration::from_millis(200)).unwrap().is_none());
-        drop(held);
-        assert!(lock(&path, Duration::ZERO).unwrap().is_some());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;

@@ -59,7 +59,7 @@ impl Credentials {
 }
 
 /// An IAM role assumed with STS AssumeRole, to read another account.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Role {
     pub arn: String,
     pub external_id: Option<String>,

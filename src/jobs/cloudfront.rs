@@ -10,7 +10,7 @@ use crate::fault::Invalid;
 pub const NAMESPACE: &str = "AWS/CloudFront";
 pub const PERIOD: u32 = 60;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Group {
     Requests,
     Transfer,
@@ -131,7 +131,7 @@ pub const METRICS: &[Metric] = &[
     metric(Group::OriginLatency, "OriginLatency", "p99", "origin_latency.p99", "p99"),
 ];
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Label {
     Id,
     /// The first alternate domain name (CNAME).
@@ -166,7 +166,7 @@ impl Label {
 pub const DEFAULT_PREFIX: &str = "cloudfront";
 
 /// How a CloudFront job names its metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Naming {
     /// `cloudfront.<label>.requests.request` (service), `custom.<prefix>.requests.request`
     /// (host).

@@ -17,7 +17,7 @@ use std::time::Duration;
 use template::{Pattern, Template};
 
 /// Where a job's points go in Mackerel.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum Target {
     /// Service metrics of this service (empty only for a dry run without a service).
     Service(String),
@@ -25,7 +25,7 @@ pub enum Target {
 }
 
 /// One Mackerel host per resource, found by a customIdentifier made from a template.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct HostTarget {
     /// Required for namespace jobs; the CloudFront preset uses the distribution ARN.
     pub custom_identifier: Option<Template>,
@@ -40,7 +40,7 @@ pub struct HostTarget {
     pub host_id: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct CloudFrontJob {
     pub name: String,
     pub distributions: Vec<String>,
@@ -57,7 +57,7 @@ pub struct CloudFrontJob {
 }
 
 /// A metric of a namespace job, with one statistic.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct MetricSpec {
     pub name: String,
     pub stat: String,
@@ -65,7 +65,7 @@ pub struct MetricSpec {
     pub nil_to_zero: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct MetricsJob {
     pub name: String,
     pub regions: Vec<String>,
@@ -80,7 +80,7 @@ pub struct MetricsJob {
     pub role: Option<Role>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum Job {
     CloudFront(CloudFrontJob),
     Metrics(MetricsJob),

@@ -18,13 +18,13 @@ pub fn name_part(raw: &str) -> String {
 }
 
 /// `{name}` placeholders in literal text. Values put in are made safe for Mackerel names.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Template {
     parts: Vec<Part>,
 }
 
 /// A piece of a template: literal text or a placeholder's name.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub enum Part {
     Text(String),
     Var(String),
@@ -110,7 +110,7 @@ impl Template {
 }
 
 /// An exact value or a glob (`*` any run of characters, `?` one character).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Pattern(String);
 
 impl Pattern {

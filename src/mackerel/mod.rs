@@ -3,12 +3,13 @@
 //! percent-encoded, and metric bodies cut to [`MAX_BODY`]. A 2xx counts only when it holds
 //! Mackerel's answer (`{"success":true}`, a host ID, a host list); anything else, and any
 //! redirect, is a [`Failure::Foreign`], never a success. The host list is read as it streams.
+//! `key` finds the API key (given, or in SSM Parameter Store).
 
 mod host;
+mod key;
 mod request;
 
 use crate::error::{Result, Secret};
-use crate::fault::Invalid;
 use crate::transport::Http;
 use crate::url::encode;
 use request::{Client, Expect, to_json};
@@ -17,6 +18,7 @@ use std::io::Read;
 use std::ops::Range;
 
 pub use host::{Host, HostSpec};
+pub use key::{KeySource, api_key, check_key};
 pub use request::{Failure, transient};
 
 /// The largest metric body sent: Mackerel's front end refuses large bodies, and its own
@@ -50,17 +52,6 @@ pub fn runs<T: Serialize>(items: &[T], max: usize) -> Vec<Range<usize>> {
         out.push(start..items.len());
     }
     out
-}
-
-/// A Mackerel API key goes into a header: visible ASCII only.
-pub fn check_key(key: &str) -> Result<(), Invalid> {
-    match !key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic()) {
-        true => Ok(()),
-        false => Err(Invalid::new(concat!(
-            "the API key holds a space, a line break or another character an HTTP header ",
-            "cannot carry"
-        ))),
-    }
 }
 
 /// A service metric point: the body items of `POST /api/v0/services/<name>/tsdb`.

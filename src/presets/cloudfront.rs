@@ -1,16 +1,89 @@
 //! The CloudFront preset: turns the distributions discovery found into plain [`Series`] under
 //! the catalogue's names (cw2mackerel's or the plugin's, after the job's metric key prefix),
-//! into the hosts a host target wants, and into host graph definitions.
+//! into the hosts a host target wants, and into host graph definitions ([`expand`]).
 
+use super::expansion::{Expansion, HostJob, Listing, Resource, Table, or_dash};
 use crate::aws::cloudfront::Distribution;
 use crate::jobs::cloudfront::{Label, Metric, NAMESPACE, Naming, PERIOD, title_prefix};
 use crate::jobs::template::{Template, name_part};
 use crate::jobs::{CloudFrontJob, Dest, Dimensions, HostTarget, Series, Target};
 use crate::log;
-use crate::mackerel::{GraphDef, GraphMetric, HostSpec};
+use crate::mackerel::{GraphDef, GraphMetric, Host, HostSpec};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
+
+/// The job over the distributions discovery found: its series (read in `region`, the global
+/// region of the partition, where CloudFront's metrics are), and in host mode its hosts and
+/// graph definitions.
+pub fn expand(job: &CloudFrontJob, dists: Vec<Distribution>, region: &str) -> Expansion {
+    let labels = labels(&dists, &job.label);
+    let series = series(job, &dists, &labels, region);
+    let (host_job, graph_defs) = match &job.target {
+        Target::Host(h) => (
+            HostJob::of(
+                &job.name,
+                &job.target,
+                host_specs(&dists, &job.label, h, &job.name),
+                shown,
+            ),
+            graph_defs(job, &dists, &labels),
+        ),
+        Target::Service(_) => (None, Vec::new()),
+    };
+    Expansion {
+        series,
+        host_job,
+        graph_defs,
+        listing: Box::new(Distributions { dists, labels }),
+    }
+}
+
+/// A host of ours is named by its distribution's ID, which [`host_specs`] puts in its meta.
+fn shown(host: &Host) -> Option<&str> {
+    host.meta["cloudfront"]["id"].as_str()
+}
+
+/// The distributions found, with their labels.
+struct Distributions {
+    dists: Vec<Distribution>,
+    labels: Vec<String>,
+}
+
+impl Listing for Distributions {
+    fn table(&self) -> Table {
+        Table::Distributions
+    }
+
+    fn distributions(&self) -> usize {
+        self.dists.len()
+    }
+
+    /// ID, label, status and aliases; the customIdentifier of a distribution's host is its ARN.
+    fn resources(&self) -> Vec<Resource> {
+        self.dists
+            .iter()
+            .zip(&self.labels)
+            .map(|(d, label)| Resource {
+                cells: vec![
+                    d.id.clone(),
+                    label.clone(),
+                    status(d),
+                    or_dash(d.aliases.join(",")),
+                ],
+                custom_identifier: Some(d.arn.clone()),
+            })
+            .collect()
+    }
+}
+
+fn status(d: &Distribution) -> String {
+    match (d.status.is_empty(), d.enabled) {
+        (true, _) => "-".into(),
+        (false, true) => d.status.clone(),
+        (false, false) => format!("{} (disabled)", d.status),
+    }
+}
 
 /// Mackerel metric names allow `[a-zA-Z0-9._-]`, and a dot would split the graph: anything
 /// else becomes `_`. A label with no letter or digit left falls back to the ID.

@@ -1,6 +1,8 @@
 //! The namespace preset, for any CloudWatch namespace: turns the metrics discovery found into
-//! plain [`Series`], named by the job's template, and into the hosts a host target wants.
+//! plain [`Series`], named by the job's template, and into the hosts a host target wants
+//! ([`expand`]).
 
+use super::expansion::{Expansion, HostJob, Listing, Resource, Table, or_dash};
 use crate::jobs::{Dest, Dimensions, MetricsJob, Series, Target};
 use crate::mackerel::HostSpec;
 use serde_json::{Map, Value, json};
@@ -28,15 +30,78 @@ fn lookup<'a>(found: &'a Found, stat: &'a str) -> impl Fn(&str) -> Option<String
     }
 }
 
-/// The series of `job` for what was `found`, in its order, and the host each host-target
-/// series goes to. Two series that would post under the same name to the same place are both
-/// made; [`crate::jobs::names::unique`] keeps the first.
-pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>) {
+/// The job over the metrics discovery found: their series, and in host mode the hosts they
+/// go to. A host is named by its customIdentifier where it is named as gone.
+pub fn expand(job: &MetricsJob, found: Vec<Found>) -> Expansion {
+    let (series, specs, dests) = series(job, &found);
+    Expansion {
+        series,
+        host_job: HostJob::of(&job.name, &job.target, specs, |_| None),
+        graph_defs: Vec::new(),
+        listing: Box::new(Metrics {
+            job: job.name.clone(),
+            found,
+            dests,
+        }),
+    }
+}
+
+/// The metrics found, with where the first series of each goes.
+struct Metrics {
+    job: String,
+    found: Vec<Found>,
+    dests: Vec<Option<Rc<Dest>>>,
+}
+
+impl Listing for Metrics {
+    fn table(&self) -> Table {
+        Table::Metrics
+    }
+
+    /// Job, region, metric and dimensions; the customIdentifier of a metric's host, the one
+    /// its first series goes to.
+    fn resources(&self) -> Vec<Resource> {
+        self.found
+            .iter()
+            .zip(&self.dests)
+            .map(|(f, dest)| {
+                let dims: Vec<String> = f
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                Resource {
+                    cells: vec![
+                        self.job.clone(),
+                        f.region.clone(),
+                        f.metric.clone(),
+                        or_dash(dims.join(",")),
+                    ],
+                    custom_identifier: match dest.as_deref() {
+                        Some(Dest::Host(cid)) => Some(cid.clone()),
+                        Some(Dest::Service(_)) | None => None,
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// The series of `job` for what was `found`, in its order, the host each host-target series
+/// goes to, and where the first series of each metric found goes. Two series that would post
+/// under the same name to the same place are both made; [`crate::jobs::names::unique`] keeps
+/// the first.
+fn series(
+    job: &MetricsJob,
+    found: &[Found],
+) -> (Vec<Series>, Vec<HostSpec>, Vec<Option<Rc<Dest>>>) {
     let mut series: Vec<Series> = Vec::new();
     let mut hosts: Vec<HostSpec> = Vec::new();
+    let mut dests: Vec<Option<Rc<Dest>>> = Vec::with_capacity(found.len());
     let mut service: Option<Rc<Dest>> = None;
     let namespace: Rc<str> = job.namespace.as_str().into();
     for f in found {
+        dests.push(None);
         let (region, metric): (Rc<str>, Rc<str>) =
             (f.region.as_str().into(), f.metric.as_str().into());
         let dimensions: Dimensions = f
@@ -70,13 +135,21 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
                             .filter_map(|v| f.dimensions.iter().find(|(k, _)| k == v))
                             .map(|(k, v)| (k.clone(), json!(v)))
                             .collect();
+                        let display_name = h
+                            .display_name
+                            .as_ref()
+                            .map_or_else(|| host_name.clone(), |t| t.render(&value, false));
                         hosts.push(HostSpec {
-                            display_name: h.display_name.as_ref().map_or_else(|| host_name.clone(), |t| t.render(&value, false)),
+                            display_name,
                             name: host_name,
                             custom_identifier: cid.clone(),
                             meta: json!({
                                 "cw2mackerel": {"owner": job.name},
-                                "cloudwatch": {"namespace": job.namespace, "region": f.region, "dimensions": used},
+                                "cloudwatch": {
+                                    "namespace": job.namespace,
+                                    "region": f.region,
+                                    "dimensions": used,
+                                },
                             }),
                             role_fullnames: h.roles.clone(),
                         });
@@ -84,6 +157,9 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
                     Rc::new(Dest::Host(cid))
                 }
             };
+            if let Some(first @ None) = dests.last_mut() {
+                *first = Some(Rc::clone(&target));
+            }
             series.push(Series {
                 region: Rc::clone(&region),
                 namespace: Rc::clone(&namespace),
@@ -98,7 +174,7 @@ pub fn series(job: &MetricsJob, found: &[Found]) -> (Vec<Series>, Vec<HostSpec>)
             });
         }
     }
-    (series, hosts)
+    (series, hosts, dests)
 }
 
 #[cfg(test)]
@@ -148,7 +224,7 @@ mod tests {
             found("us-east-1", "TargetResponseTime", "app/web/1"),
             found("eu-west-1", "RequestCount", "app/web/1"),
         ];
-        let (s, hosts) = series(&job(Target::Service("web".into())), &found);
+        let (s, hosts, _) = series(&job(Target::Service("web".into())), &found);
         assert!(hosts.is_empty());
         // Both twins are made; the pipeline keeps the first of a name.
         assert_eq!(s.len(), 3);
@@ -181,7 +257,7 @@ mod tests {
             found("us-east-1", "RequestCount", "app/web/1"),
             found("us-east-1", "TargetResponseTime", "app/web/1"),
         ];
-        let (s, hosts) = series(&job(target), &found);
+        let (s, hosts, _) = series(&job(target), &found);
         assert_eq!(&*s[0].name, "custom.alb.app_web_1.RequestCount_sum");
         assert_eq!(*s[0].dest, Dest::Host("alb:us-east-1:app/web/1".into()));
         assert_eq!(hosts.len(), 1);

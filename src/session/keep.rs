@@ -1,25 +1,84 @@
-//! What a session keeps in the state file between processes: read back when a run (or a
-//! daemon) starts, written when a cycle ends, as [`Keep`] says.
+//! The keeper of the state file: what a session keeps between processes, read back when a
+//! run (or a daemon) starts and written when a cycle ends, as [`Keep`] says. It alone takes
+//! the file's lock and knows what the file holds; the session hands it the record and the
+//! host map, and asks it how far back an earlier process left points unposted.
 
-use super::{Keep, Session};
+use crate::config::Config;
+use crate::error::Secret;
+use crate::hosts::Hosts;
+use crate::record::Record;
 use crate::{clock, log, signals, state};
 use serde_json::json;
 
-impl Session<'_> {
-    /// Reads what the state file holds for this process: a daemon, the oldest point its
-    /// predecessor left unposted (quietly: a first start has no file). `run` also takes the
-    /// file's lock and reads the record and recent hosts; a dry run reads them without the
+/// Where a session keeps what outlives it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing (a Lambda environment lives in memory only).
+    Nothing,
+    /// When each cycle ended, for `healthcheck` (a daemon).
+    Health,
+    /// That, and the record and recent hosts, read back by the next run (`run`).
+    Everything,
+}
+
+pub struct Keeper<'a> {
+    cfg: &'a Config,
+    keep: Keep,
+    /// The state file's fingerprint of this configuration (the API base and the jobs).
+    config: String,
+    /// And of the API key, once it is known (a dry run knows none).
+    key: Option<String>,
+    /// Whether the file was read (or found missing) yet; `Everything`: the lock held.
+    loaded: bool,
+    lock: Option<state::Lock>,
+    /// From the file: the oldest point an earlier process or run left unposted.
+    unposted_since: Option<i64>,
+}
+
+impl<'a> Keeper<'a> {
+    pub fn new(cfg: &'a Config, keep: Keep) -> Self {
+        Keeper {
+            cfg,
+            keep,
+            config: state::config_print(&cfg.apibase, &cfg.jobs),
+            key: None,
+            loaded: false,
+            lock: None,
+            unposted_since: None,
+        }
+    }
+
+    pub fn keep(&self) -> Keep {
+        self.keep
+    }
+
+    /// The API key posted with: a file written with another is not read back.
+    pub fn know_key(&mut self, key: &Secret) {
+        self.key = Some(state::fingerprint(&[key.expose()]));
+    }
+
+    /// The oldest point an earlier process or run left unposted, once: the cycle that reads
+    /// back to it takes the debt over.
+    pub fn take_owed(&mut self) -> Option<i64> {
+        self.unposted_since.take()
+    }
+
+    /// Reads what the state file holds for this process, once: a daemon, the oldest point
+    /// its predecessor left unposted (quietly: a first start has no file). `run` also takes
+    /// the file's lock and reads the record and the hosts; a dry run reads them without the
     /// lock (a run replaces the file whole, by a rename), to print only what a run would
     /// post, unless asked for the full window. No file yet is said at `info` (every run of a
     /// fresh container has none); any other trouble means one warning. Either way the whole
     /// window is posted.
-    pub(super) fn load(&mut self) {
-        self.loaded = true;
+    pub fn load(&mut self, record: &mut Record, hosts: &mut Hosts) {
+        if self.keep == Keep::Nothing || std::mem::replace(&mut self.loaded, true) {
+            return;
+        }
         let cfg = self.cfg;
         let path = &cfg.state_file;
-        let key = self.key_print.as_deref();
+        let key = self.key.as_deref();
         if self.keep == Keep::Health {
-            self.unposted_since = state::load(path, &self.fingerprint, key)
+            self.unposted_since = state::load(path, &self.config, key)
                 .ok()
                 .and_then(|s| s.unposted_since);
             return;
@@ -48,16 +107,15 @@ impl Session<'_> {
             Err(e) => {
                 return log::warn(
                     "the state file cannot be used; posting the whole window",
-                    &[("error", json!(e))],
+                    &[("error", json!(e.to_string()))],
                 );
             }
         }
-        match state::load(path, &self.fingerprint, key) {
+        match state::load(path, &self.config, key) {
             Ok(s) => {
-                self.record = s.record();
-                self.hosts.seed(self.record.hosts());
+                *record = s.record();
+                hosts.restore(s.posted_hosts, s.hosts_created);
                 self.unposted_since = s.unposted_since;
-                self.hosts.created = s.hosts_created;
             }
             Err(state::Unread::Missing) => log::info(
                 &format!("no state file yet; {doing} the whole window"),
@@ -70,34 +128,37 @@ impl Session<'_> {
         }
     }
 
-    /// Writes the state file as `keep` says. A failure is a warning: the metrics matter more.
-    pub(super) fn save(&mut self, ok: bool) {
+    /// Writes the state file as [`Keep`] says, `ok` telling whether the cycle went well and
+    /// `unposted` the oldest point it left unposted. A failure is a warning: the metrics
+    /// matter more.
+    pub fn save(&mut self, ok: bool, record: &Record, hosts: &Hosts, unposted: Option<i64>) {
+        let cfg = self.cfg;
         if self.keep == Keep::Nothing
-            || self.cfg.dry_run
+            || cfg.dry_run
             || (self.keep == Keep::Everything && self.lock.is_none())
         {
             return;
         }
         // What an earlier process left unposted and a stopped cycle did not read stays owed.
-        let owed = [self.backlog.oldest(), self.unposted_since];
+        let owed = [unposted, self.unposted_since];
         let mut s = state::State {
-            config: self.fingerprint.clone(),
-            key: self.key_print.clone().unwrap_or_default(),
+            config: self.config.clone(),
+            key: self.key.clone().unwrap_or_default(),
             completed: clock::now(),
-            interval_s: self.cfg.interval.as_secs(),
+            interval_s: cfg.interval.as_secs(),
             ok,
             pid: std::process::id(),
-            hosts_created: self.hosts.created.clone(),
+            hosts_created: hosts.created().to_vec(),
             unposted_since: owed.into_iter().flatten().min(),
             ..state::State::default()
         };
         if self.keep == Keep::Everything {
-            s.set_record(&self.record);
+            s.set_record(record, hosts.took());
         }
-        if let Err(e) = state::save(&self.cfg.state_file, &mut s) {
+        if let Err(e) = state::save(&cfg.state_file, &mut s) {
             log::warn(
                 "could not write the state file; the next run posts its whole window",
-                &[("error", json!(e))],
+                &[("error", json!(e.to_string()))],
             );
         }
     }
